@@ -1,0 +1,307 @@
+"""Synchronous git operations over the real `git` CLI.
+
+Called from sync Temporal activities (thread pool) and from the in-sandbox runner, so
+everything here blocks, never prompts, and never depends on the user's global git identity.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+# Never committed: the runner's control dir and the per-run secret.
+EXCLUDED_PATHS = (".optio/", ".optio-run-token")
+
+_STDERR_TAIL = 2000
+
+# Inherited from a surrounding git process (e.g. when run from a hook) they would redirect
+# every command to the wrong repository.
+_LEAKY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX")
+
+_URL_RE = re.compile(r"^(https?|ssh|git|file)://\S+$", re.IGNORECASE)
+_SCP_RE = re.compile(r"^[\w.-]+@[\w.-]+:(?!/)[\w./~-]+$")
+_USERINFO_RE = re.compile(r"(://)[^/@\s]+@")
+
+
+class GitError(Exception):
+    """A git command failed; the message carries the command and the tail of stderr."""
+
+    def __init__(self, message: str, *, returncode: int | None = None, stderr: str = "") -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+@dataclass(frozen=True)
+class GitResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _redact(text: str) -> str:
+    # Remote URLs may embed tokens; they must not end up in logs or workflow history.
+    return _USERINFO_RE.sub(r"\1***@", text)
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_EDITOR"] = "true"
+    env["GIT_SEQUENCE_EDITOR"] = "true"
+    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git_result(
+    args: list[str],
+    *,
+    cwd: Path | None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    ok_codes: tuple[int, ...] = (0,),
+) -> GitResult:
+    """Like `run_git` but for commands whose non-zero exit codes carry meaning."""
+    cmd = ["git", *args]
+    shown = _redact(" ".join(cmd))
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=git_env(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"{shown} timed out after {timeout:g}s") from exc
+    except OSError as exc:
+        raise GitError(f"{shown} could not be started: {exc}") from exc
+    if proc.returncode not in ok_codes:
+        tail = _redact(proc.stderr.strip()[-_STDERR_TAIL:])
+        raise GitError(
+            f"{shown} failed (exit {proc.returncode}): {tail}",
+            returncode=proc.returncode,
+            stderr=tail,
+        )
+    return GitResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_git(
+    args: list[str],
+    *,
+    cwd: Path | None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> str:
+    return run_git_result(args, cwd=cwd, env=env, timeout=timeout).stdout.strip()
+
+
+def identity_args(name: str, email: str) -> list[str]:
+    # Signing could prompt for a passphrase and a global identity may be absent.
+    return ["-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false"]
+
+
+def is_git_url(value: str) -> bool:
+    return bool(_URL_RE.match(value) or _SCP_RE.match(value))
+
+
+def resolve_local_repo(repo_url: str) -> Path | None:
+    if repo_url.lower().startswith("file://"):
+        parsed = urlparse(repo_url)
+        if parsed.netloc not in ("", "localhost"):
+            return None
+        raw = unquote(parsed.path)
+    elif os.path.isabs(repo_url):
+        raw = repo_url
+    else:
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        return None
+    try:
+        git_dir = run_git(["rev-parse", "--absolute-git-dir"], cwd=path, timeout=30)
+        bare = run_git(["rev-parse", "--is-bare-repository"], cwd=path, timeout=30) == "true"
+        top = None if bare else run_git(["rev-parse", "--show-toplevel"], cwd=path, timeout=30)
+    except GitError:
+        return None
+    # rev-parse also succeeds in any subdirectory of a repository; only the repo itself counts.
+    root = Path(git_dir) if bare else Path(top or "")
+    resolved = path.resolve()
+    return resolved if root.resolve() == resolved else None
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _mirror_lock(mirror: Path) -> Path:
+    return mirror.with_name(mirror.name.removesuffix(".git") + ".lock")
+
+
+@dataclass(frozen=True)
+class WorktreeInfo:
+    path: Path
+    branch: str | None  # short name; None when detached or bare
+
+
+def list_worktrees(repo: Path) -> list[WorktreeInfo]:
+    out = run_git(["worktree", "list", "--porcelain"], cwd=repo)
+    result: list[WorktreeInfo] = []
+    for block in out.split("\n\n"):
+        path: Path | None = None
+        branch: str | None = None
+        bare = False
+        for line in block.splitlines():
+            if line.startswith("worktree "):
+                path = Path(line[len("worktree ") :])
+            elif line.startswith("branch refs/heads/"):
+                branch = line[len("branch refs/heads/") :]
+            elif line == "bare":
+                bare = True
+        if path is not None and not bare:
+            result.append(WorktreeInfo(path, branch))
+    return result
+
+
+def ensure_mirror(*, repo_url: str, cache_dir: Path) -> Path:
+    key = hashlib.sha256(repo_url.encode()).hexdigest()[:16]
+    mirror = cache_dir / f"{key}.git"
+    with _locked(_mirror_lock(mirror)):
+        if (mirror / "HEAD").exists():
+            # Branches checked out by live worktrees are local work in progress: a prune would
+            # delete them and an update is refused anyway, so leave them out of the refspec.
+            busy = {wt.branch for wt in list_worktrees(mirror) if wt.branch}
+            refspecs = ["+refs/heads/*:refs/heads/*", *(f"^refs/heads/{b}" for b in sorted(busy))]
+            run_git(
+                ["-c", "protocol.file.allow=always", "fetch", "--prune", "origin", *refspecs],
+                cwd=mirror,
+            )
+            return mirror
+        # Clone aside and rename so an interrupted clone never looks like a usable mirror.
+        tmp = cache_dir / f"{key}.git.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        run_git(
+            ["-c", "protocol.file.allow=always", "clone", "--bare", "--quiet", repo_url, str(tmp)],
+            cwd=cache_dir,
+        )
+        os.replace(tmp, mirror)
+    return mirror
+
+
+def _add_excludes(common_dir: Path) -> None:
+    exclude = common_dir / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    existing = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [p for p in EXCLUDED_PATHS if p not in existing]
+    if missing:
+        prefix = "\n" if existing and not exclude.read_text().endswith("\n") else ""
+        with open(exclude, "a") as fh:
+            fh.write(prefix + "\n".join(missing) + "\n")
+
+
+def prepare_worktree(
+    *,
+    mirror: Path,
+    worktree_path: Path,
+    branch: str,
+    base_branch: str,
+    from_existing_branch: bool,
+) -> str:
+    with _locked(_mirror_lock(mirror)):
+        run_git(["worktree", "prune"], cwd=mirror)
+        if from_existing_branch and not branch_exists(repo=mirror, branch=branch):
+            raise GitError(f"branch {branch!r} does not exist in {mirror}")
+        start = branch if from_existing_branch else base_branch
+        target = head_sha(repo=mirror, ref=f"refs/heads/{start}")
+        wanted = worktree_path.resolve()
+        existing = next((wt for wt in list_worktrees(mirror) if wt.path.resolve() == wanted), None)
+        if existing is not None and existing.branch != branch:
+            run_git(["worktree", "remove", "--force", "--force", str(worktree_path)], cwd=mirror)
+            existing = None
+        if existing is None:
+            if from_existing_branch:
+                add = [str(worktree_path), branch]
+            else:
+                add = ["-B", branch, str(worktree_path), base_branch]
+            run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
+        else:
+            # A retried attempt must start exactly where a fresh one would.
+            run_git(["reset", "--hard", "--quiet", target], cwd=worktree_path)
+            clean = ["clean", "-ffdxq", *(a for p in EXCLUDED_PATHS for a in ("-e", p))]
+            run_git(clean, cwd=worktree_path)
+        common = Path(run_git(["rev-parse", "--git-common-dir"], cwd=worktree_path))
+        _add_excludes(common if common.is_absolute() else (worktree_path / common))
+        return head_sha(repo=worktree_path)
+
+
+def commit_all(*, worktree: Path, message: str, author_name: str, author_email: str) -> bool:
+    run_git(["add", "-A"], cwd=worktree)
+    staged = run_git_result(["diff", "--cached", "--quiet"], cwd=worktree, ok_codes=(0, 1))
+    if staged.returncode == 0:
+        return False
+    run_git(
+        [
+            *identity_args(author_name, author_email),
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            message,
+        ],
+        cwd=worktree,
+    )
+    return True
+
+
+def push_branch(*, worktree: Path, remote_url: str, branch: str, force: bool = False) -> str:
+    sha = head_sha(repo=worktree, ref=f"refs/heads/{branch}")
+    refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
+    run_git(
+        ["-c", "protocol.file.allow=always", "push", "--quiet", "--no-verify", remote_url, refspec],
+        cwd=worktree,
+    )
+    return sha
+
+
+def head_sha(*, repo: Path, ref: str = "HEAD") -> str:
+    return run_git(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo)
+
+
+def branch_exists(*, repo: Path, branch: str) -> bool:
+    res = run_git_result(
+        ["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo, ok_codes=(0, 1)
+    )
+    return res.returncode == 0
+
+
+def remove_worktree(*, mirror: Path, worktree_path: Path) -> None:
+    with _locked(_mirror_lock(mirror)):
+        wanted = worktree_path.resolve()
+        if any(wt.path.resolve() == wanted for wt in list_worktrees(mirror)):
+            run_git(["worktree", "remove", "--force", "--force", str(worktree_path)], cwd=mirror)
+        elif (worktree_path / ".git").is_file():
+            # Half-registered leftover of a crashed `worktree add`.
+            shutil.rmtree(worktree_path, ignore_errors=True)
+        run_git(["worktree", "prune"], cwd=mirror)

@@ -1,0 +1,70 @@
+"""Dependencies: the session, the app state and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.state import AppState
+from core.errors import ForbiddenError, UnauthorizedError
+from schemas.auth import Principal, Role
+from store.auth import resolve_credential
+
+SESSION_COOKIE = "optio_session"
+ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3}
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.optio
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _credential(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE) or request.query_params.get("token")
+
+
+async def get_principal(request: Request, state: StateDep) -> Principal:
+    token = _credential(request)
+    if not token:
+        raise UnauthorizedError(
+            "Authentication required: send 'Authorization: Bearer <token>', "
+            "the optio_session cookie, or ?token="
+        )
+    requested = request.headers.get("x-workspace-id") or request.cookies.get("optio_workspace")
+    async with state.sessions() as session, session.begin():
+        principal = await resolve_credential(
+            session, token=token, requested_workspace_id=requested
+        )
+    if principal is None:
+        raise UnauthorizedError("Invalid or expired credential")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(minimum: Role) -> object:
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if ROLE_RANK[principal.role] < ROLE_RANK[minimum]:
+            raise ForbiddenError(f"This action needs the {minimum} role in this workspace")
+        return principal
+
+    return Depends(check)

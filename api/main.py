@@ -1,0 +1,40 @@
+"""The FastAPI application factory; the lifespan owns the engine and the Temporal client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import ROUTERS
+from api.state import AppState
+from core.settings import Settings
+from store.db import create_engine, session_factory
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url_resolved)
+        app.state.optio = AppState(
+            settings=settings, engine=engine, sessions=session_factory(engine)
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Optio",
+        version="0.1.0",
+        description="Workflow orchestration for AI coding agents, on Temporal.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

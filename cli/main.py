@@ -1,0 +1,147 @@
+"""The `optio` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+
+import typer
+
+from cli.bootstrap import (
+    StartupError,
+    bootstrap,
+    ensure_data_dir,
+    ensure_encryption_key,
+    migrate,
+)
+from core.settings import Settings
+
+app = typer.Typer(help="Optio: AI coding agents from prompt to merged PR, on Temporal.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+token_app = typer.Typer(help="API tokens for the local admin.")
+app.add_typer(token_app, name="token")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        _fail(f"invalid settings: {exc}")
+        raise
+
+
+def _fail(message: str) -> None:
+    print(f"optio: {message}", file=sys.stderr)
+    raise typer.Exit(1)
+
+
+def _prepare(settings: Settings, *, run_migrations: bool) -> None:
+    try:
+        ensure_data_dir(settings)
+        ensure_encryption_key(settings)
+        if run_migrations:
+            migrate(settings)
+    except StartupError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def up() -> None:
+    """Start Temporal (unless OPTIO_TEMPORAL_ADDRESS is set), the worker and the API."""
+    from cli.up import run_up
+
+    try:
+        raise typer.Exit(run_up(_settings()))
+    except StartupError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    from api.main import create_app
+    from temporal.devserver import port_in_use
+
+    settings = _settings()
+    _prepare(settings, run_migrations=not no_migrate)
+    if port_in_use(settings.api_host, settings.api_port):
+        _fail(f"API port {settings.api_host}:{settings.api_port} is already in use")
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_level="warning", timeout_graceful_shutdown=3)
+
+
+@app.command()
+def worker(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> None:
+    """Run a Temporal worker for Optio's workflows and activities."""
+    from worker.main import run_worker
+
+    settings = _settings()
+    _prepare(settings, run_migrations=not no_migrate)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(run_worker(settings))
+    except RuntimeError as exc:
+        _fail(f"worker stopped: {exc}")
+
+
+@app.command(name="migrate")
+def migrate_command() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    _prepare(settings, run_migrations=True)
+    print(f"migrations applied to {settings.database_url_resolved.split('@')[-1]}")
+
+
+@app.command()
+def openapi() -> None:
+    """Print the OpenAPI document as JSON, starting nothing."""
+    from api.main import create_app
+
+    print(json.dumps(create_app(Settings()).openapi(), indent=2))
+
+
+@app.command()
+def temporal() -> None:
+    """Run only the Temporal dev server, in the foreground."""
+    import os
+
+    from temporal.devserver import TemporalBinaryMissing, dev_server_command, port_in_use
+
+    settings = _settings()
+    _prepare(settings, run_migrations=False)
+    if port_in_use("127.0.0.1", settings.temporal_port):
+        _fail(f"Temporal port 127.0.0.1:{settings.temporal_port} is already in use")
+    try:
+        command = dev_server_command(settings)
+    except TemporalBinaryMissing as exc:
+        _fail(str(exc))
+        return
+    os.execv(command[0], command)
+
+
+@token_app.command("create")
+def token_create(name: str = typer.Option("cli", help="A label for the token")) -> None:
+    """Mint an API token for the local admin and print it once."""
+    from store.auth import create_api_token, local_admin_id
+    from store.db import create_engine, session_factory, transaction
+
+    settings = _settings()
+    _prepare(settings, run_migrations=True)
+    bootstrap(settings)
+
+    async def mint() -> str:
+        engine = create_engine(settings.database_url_resolved)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                user_id = await local_admin_id(session)
+                assert user_id is not None
+                return await create_api_token(session, user_id=user_id, name=name)
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(mint()))

@@ -1,0 +1,56 @@
+"""HTTP shapes of connected repositories (inventory §3.10, the lifecycle's settings)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field, field_validator
+
+from schemas.common import ApiModel, ApiOut
+from schemas.tasks import AgentType, Branch, normalise_agent_type
+
+
+class RepoSettings(ApiModel):
+    default_branch: Branch | None = None
+    default_agent_type: AgentType | None = None
+    test_command: str | None = Field(default=None, max_length=4000)
+    auto_merge: bool | None = None
+    cautious_mode: bool | None = None
+    auto_resume: bool | None = None
+    max_auto_resumes: int | None = Field(default=None, ge=1, le=100)
+    max_concurrent_tasks: int | None = Field(default=None, ge=1, le=50)
+    stall_threshold_ms: int | None = Field(default=None, ge=1000, le=86_400_000)
+    max_turns_coding: int | None = Field(default=None, ge=1, le=10000)
+
+    _agent = field_validator("default_agent_type", mode="before")(normalise_agent_type)
+
+
+class RepoCreate(RepoSettings):
+    repo_url: str = Field(min_length=1, max_length=2000)
+    full_name: str | None = Field(default=None, max_length=300)
+    is_private: bool | None = None
+
+
+class RepoUpdate(RepoSettings):
+    pass
+
+
+class RepoPublic(ApiOut):
+    id: str
+    workspace_id: str
+    repo_url: str
+    full_name: str
+    git_platform: str
+    is_private: bool
+    default_branch: str
+    default_agent_type: str
+    test_command: str | None
+    auto_merge: bool
+    cautious_mode: bool
+    auto_resume: bool
+    max_auto_resumes: int | None
+    max_concurrent_tasks: int
+    stall_threshold_ms: int | None
+    max_turns_coding: int | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,108 @@
+"""HTTP shapes of repo tasks (inventory §3.1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from schemas.common import ApiModel, ApiOut
+
+AGENT_TYPES = ("claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script")
+AgentType = Literal["claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script"]
+BRANCH_PATTERN = r"^[a-zA-Z0-9._/-]+$"
+Branch = Annotated[str, Field(pattern=BRANCH_PATTERN, max_length=255)]
+
+
+def normalise_agent_type(value: object) -> object:
+    # The reference accepts "claude" as shorthand in examples and clients.
+    return "claude-code" if value == "claude" else value
+
+
+class TaskCreate(ApiModel):
+    type: Literal["repo-task"] = "repo-task"
+    title: str = Field(min_length=1, max_length=500)
+    prompt: str = Field(min_length=1, max_length=100_000)
+    repo_url: str = Field(min_length=1, max_length=2000)
+    repo_branch: Branch | None = None
+    agent_type: AgentType | None = None
+    priority: int = Field(default=100, ge=1, le=1000)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    metadata: dict[str, Any] | None = None
+
+    _agent = field_validator("agent_type", mode="before")(normalise_agent_type)
+
+
+class TaskUpdate(ApiModel):
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
+    priority: int | None = Field(default=None, ge=1, le=1000)
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    metadata: dict[str, Any] | None = None
+
+
+class TaskPublic(ApiOut):
+    id: str
+    type: Literal["repo-task"] = "repo-task"
+    workspace_id: str
+    title: str
+    prompt: str
+    repo_url: str
+    repo_branch: str
+    state: str
+    agent_type: str
+    task_type: str
+    session_id: str | None
+    pr_url: str | None
+    pr_number: int | None
+    pr_state: str | None
+    pr_checks_status: str | None
+    pr_review_status: str | None
+    result_summary: str | None
+    cost_usd: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    model_used: str | None
+    error_message: str | None
+    metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
+    retry_count: int
+    max_retries: int
+    priority: int
+    created_by: str | None
+    last_activity_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResumeBody(ApiModel):
+    prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
+
+
+class TaskEventPublic(ApiOut):
+    id: str
+    task_id: str
+    from_state: str | None
+    to_state: str
+    trigger: str
+    message: str | None
+    user_id: str | None
+    created_at: datetime
+
+
+class TaskLogPublic(ApiOut):
+    id: int
+    task_id: str
+    stream: str
+    content: str
+    log_type: str
+    metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
+    agent_run_id: str | None
+    timestamp: datetime
+
+
+class MergeBody(ApiModel):
+    pr_url: str = Field(min_length=1)
+    merge_method: Literal["merge", "squash", "rebase"] = "squash"

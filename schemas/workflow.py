@@ -1,0 +1,296 @@
+"""Payloads of workflows, activities, signals and updates: small, ids not data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+StartMode = Literal["fresh", "retry", "resume", "force_restart", "force_redo"]
+
+
+@dataclass
+class TaskPatch:
+    """Task columns a transition may set along with the state (None = leave alone)."""
+
+    pr_url: str | None = None
+    pr_number: int | None = None
+    pr_state: str | None = None
+    pr_checks_status: str | None = None
+    result_summary: str | None = None
+    session_id: str | None = None
+    cost_usd: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    model_used: str | None = None
+    retry_count: int | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class RepoTaskInput:
+    task_id: str
+    mode: StartMode = "fresh"
+    prompt: str | None = None
+    user_id: str | None = None
+    # Carried across continue-as-new so a long PR watch keeps its memory.
+    carried: CarriedState | None = None
+
+
+@dataclass
+class CarriedState:
+    state: str
+    seq: int
+    attempt: int
+    auto_resumes: int
+    previous_checks_status: str | None
+    previous_mergeable: bool | None
+    previous_review_status: str | None
+
+
+@dataclass
+class TaskSnapshot:
+    task_id: str
+    workspace_id: str
+    state: str
+    seq: int
+    title: str
+    repo_url: str
+    repo_branch: str
+    agent_type: str
+    priority: int
+    max_retries: int
+    retry_count: int
+    pr_url: str | None
+    pr_number: int | None
+    session_id: str | None
+    # Repo settings, or the defaults for an unconnected repo.
+    repo_key: str
+    auto_merge: bool
+    cautious_mode: bool
+    auto_resume: bool
+    max_auto_resumes: int
+    max_concurrent_tasks: int
+    stall_threshold_ms: int
+    max_turns_coding: int
+    test_command: str | None
+    global_limit: int
+    pr_watch_interval_ms: int
+
+
+@dataclass
+class LoadTaskInput:
+    task_id: str
+
+
+@dataclass
+class TransitionInput:
+    task_id: str
+    seq: int
+    from_state: str
+    to_state: str
+    trigger: str
+    message: str | None = None
+    user_id: str | None = None
+    patch: TaskPatch = field(default_factory=TaskPatch)
+
+
+@dataclass
+class TransitionResult:
+    applied: bool
+
+
+@dataclass
+class PendingReasonInput:
+    task_id: str
+    reason: str | None
+
+
+@dataclass
+class PrepareInput:
+    task_id: str
+    run_id: str
+    prompt: str
+    from_existing_branch: bool
+
+
+@dataclass
+class PrepareResult:
+    ready: bool
+    error: str | None = None
+
+
+@dataclass
+class RunAgentInput:
+    task_id: str
+    run_id: str
+    stall_threshold_ms: int
+
+
+@dataclass
+class RunAgentResult:
+    success: bool
+    stalled: bool = False
+    summary: str = ""
+    error: str | None = None
+    head_sha: str | None = None
+    pushed: bool = False
+    session_id: str | None = None
+    cost_usd: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    model: str | None = None
+
+
+@dataclass
+class StopRunInput:
+    run_id: str
+
+
+@dataclass
+class OpenPrInput:
+    task_id: str
+    summary: str
+
+
+@dataclass
+class OpenPrResult:
+    opened: bool
+    pr_url: str | None = None
+    pr_number: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class PrSnapshotData:
+    state: str  # open | merged | closed
+    mergeable: bool | None
+    checks_status: str  # none | pending | passing | failing
+    review_status: str  # none | pending | approved | changes_requested
+    head_sha: str | None
+
+
+@dataclass
+class WatchPrInput:
+    task_id: str
+    known: PrSnapshotData | None
+    max_wait_seconds: float
+
+
+@dataclass
+class MergePrInput:
+    task_id: str
+    method: str = "squash"
+
+
+@dataclass
+class MergePrResult:
+    merged: bool
+    conflict: bool = False
+    message: str | None = None
+
+
+@dataclass
+class RedoInput:
+    task_id: str
+
+
+# Messages of RepoTaskWorkflow.
+@dataclass
+class ResumeCommand:
+    prompt: str | None = None
+    user_id: str | None = None
+
+
+@dataclass
+class MergeCommand:
+    method: str = "squash"
+    user_id: str | None = None
+
+
+@dataclass
+class CommandResult:
+    accepted: bool
+    state: str
+    message: str | None = None
+
+
+@dataclass
+class PriorityChange:
+    priority: int
+
+
+@dataclass
+class TaskStatus:
+    state: str
+    waiting_for: str | None  # "repo" | "global" | None
+    limiter_id: str | None
+    attempt: int
+    run_id: str | None
+
+
+# Slot limiter messages.
+@dataclass
+class SlotRequest:
+    workflow_id: str
+    request_id: str
+    priority: int
+    capacity: int
+
+
+@dataclass
+class SlotRelease:
+    workflow_id: str
+    request_id: str
+
+
+@dataclass
+class SlotGranted:
+    limiter_id: str
+    request_id: str
+
+
+@dataclass
+class SlotReprioritize:
+    workflow_id: str
+    priority: int
+
+
+@dataclass
+class Waiter:
+    priority: int
+    arrival: int
+    workflow_id: str
+    request_id: str
+
+
+@dataclass
+class LimiterState:
+    limiter_id: str
+    capacity: int
+    holders: dict[str, str] = field(default_factory=dict)  # workflow_id -> request_id
+    waiters: list[Waiter] = field(default_factory=list)
+    arrivals: int = 0
+
+
+@dataclass
+class LimiterStatus:
+    capacity: int
+    holders: int
+    waiting: int
+
+
+@dataclass
+class AcquireSlotInput:
+    limiter_id: str
+    request: SlotRequest
+    initial_capacity: int
+
+
+@dataclass
+class ClosedWorkflowsInput:
+    workflow_ids: list[str]
+
+
+@dataclass
+class ClosedWorkflowsResult:
+    closed: list[str]

@@ -1,0 +1,66 @@
+"""The worker process: one client, all workflows and activities on Optio's task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import build_activities
+from core.settings import Settings
+from store.db import create_engine, session_factory
+from temporal.setup import ensure_search_attributes
+from workflows import WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+
+
+def build_worker(
+    *,
+    client: Client,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    executor: ThreadPoolExecutor,
+    task_queue: str,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(settings=settings, sessions=sessions),
+        activity_executor=executor,
+        max_concurrent_activities=500,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings)
+    await ensure_search_attributes(client, namespace=settings.temporal_namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    engine = create_engine(settings.database_url_resolved)
+    try:
+        with ThreadPoolExecutor(max_workers=64) as executor:
+            worker = build_worker(
+                client=client,
+                settings=settings,
+                sessions=session_factory(engine),
+                executor=executor,
+                task_queue=settings.task_queue,
+            )
+            async with worker:
+                log.info("worker polling task queue %s", settings.task_queue)
+                await stop.wait()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,179 @@
+"""Runs agent runs as detached local processes (`python -m runner <run_dir>`).
+
+The runner is started in its own session so it outlives the worker that launched it:
+a worker crash does not kill the agent, and the retried activity re-attaches to the
+run through the files in run_dir instead of starting a second agent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from runner.files import (
+    PID,
+    RUNNER_LOG,
+    SPEC,
+    atomic_write_text,
+    dump,
+    read_pid,
+    read_progress,
+    read_result,
+    write_result,
+)
+from schemas.runner import RunProgress, RunResult, RunSpec
+
+log = logging.getLogger(__name__)
+
+# Where `runner` is importable from, for a child started with a bare interpreter.
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+RunState = Literal["running", "finished", "lost"]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: RunState
+    result: RunResult | None = None
+    progress: RunProgress | None = None
+
+
+def sandbox_name(run_id: str) -> str:
+    return f"optio-run-{run_id}"
+
+
+def runner_alive(pid: int, run_dir: Path) -> bool:
+    """True if `pid` is a live runner for `run_dir` (guards against reused pids).
+
+    A zombie has an empty cmdline, so a dead-but-unreaped runner counts as dead.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"runner" in cmdline and str(run_dir).encode() in cmdline
+
+
+def group_alive(pgid: int) -> bool:
+    """True if a non-zombie process is in group `pgid`.
+
+    killpg(pgid, 0) is not enough: it succeeds while unreaped zombies remain, and
+    orphans are re-parented to a pid 1 that, in containers, may never reap them.
+    """
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after "comm)": state ppid pgrp ...; comm itself may contain spaces.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+@contextlib.contextmanager
+def _launch_lock(run_dir: Path) -> Iterator[None]:
+    # Two activity attempts racing on the same run must not both start a runner.
+    with open(run_dir / ".launch.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+class LocalLauncher:
+    def __init__(self, *, runs_root: Path, python: str = sys.executable) -> None:
+        self.runs_root = runs_root
+        self.python = python
+
+    def run_dir(self, run_id: str) -> Path:
+        return (self.runs_root / run_id).resolve()
+
+    def launch(self, spec: RunSpec) -> Path:
+        """Start the runner for `spec` unless it already runs or has finished; idempotent."""
+        run_dir = self.run_dir(spec.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _launch_lock(run_dir):
+            if read_result(run_dir) is not None:
+                return run_dir
+            pid = read_pid(run_dir)
+            if pid is not None and runner_alive(pid, run_dir):
+                log.info("run %s: runner pid %d already alive, re-attaching", spec.run_id, pid)
+                return run_dir
+            atomic_write_text(run_dir / SPEC, dump(spec))
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p
+            )
+            with open(run_dir / RUNNER_LOG, "ab") as out:
+                proc = subprocess.Popen(
+                    [self.python, "-m", "runner", str(run_dir)],
+                    cwd=run_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    close_fds=True,
+                    start_new_session=True,
+                )
+            atomic_write_text(run_dir / PID, f"{proc.pid}\n")
+        # Reap it when it ends so a long-lived worker does not collect zombies; if this
+        # process dies first, the runner is re-parented and keeps going.
+        threading.Thread(target=proc.wait, name=f"reap-runner-{proc.pid}", daemon=True).start()
+        log.info("run %s: started runner pid %d in %s", spec.run_id, proc.pid, run_dir)
+        return run_dir
+
+    def poll(self, run_dir: Path) -> RunStatus:
+        progress = read_progress(run_dir)
+        result = read_result(run_dir)
+        if result is not None:
+            return RunStatus(state="finished", result=result, progress=progress)
+        pid = read_pid(run_dir)
+        if pid is not None and runner_alive(pid, run_dir):
+            return RunStatus(state="running", progress=progress)
+        # The runner may have written its result between the two checks.
+        result = read_result(run_dir)
+        if result is not None:
+            return RunStatus(state="finished", result=result, progress=read_progress(run_dir))
+        return RunStatus(state="lost", progress=progress)
+
+    def stop(self, run_dir: Path, grace: float = 5.0) -> None:
+        """Stop the runner and its agent; leaves a result.json behind. Idempotent."""
+        was_finished = read_result(run_dir) is not None
+        pid = read_pid(run_dir)
+        if pid is not None and runner_alive(pid, run_dir):
+            # The runner leads its own group: this also reaches its git children.
+            _signal_group(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while runner_alive(pid, run_dir) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if runner_alive(pid, run_dir):
+                log.warning("runner pid %d outlived SIGTERM by %.1fs, killing it", pid, grace)
+            _signal_group(pid, signal.SIGKILL)
+        progress = read_progress(run_dir)
+        # The agent has its own group; if the runner died before killing it, we do.
+        # Skipped for runs that had finished already: their agent group is long gone
+        # and its number may belong to someone else by now.
+        if not was_finished and progress is not None and progress.agent_pid is not None:
+            agent = progress.agent_pid
+            if group_alive(agent):
+                _signal_group(agent, signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while group_alive(agent) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                _signal_group(agent, signal.SIGKILL)
+        write_result(run_dir, RunResult(success=False, error="Run stopped"))

@@ -1,0 +1,249 @@
+"""One agent run, start to finish: worktree, agent, commit and push, result, log drain.
+
+Invoked as `python -m runner <run_dir>` by a launcher, detached from the worker, so
+everything it reports goes through files in run_dir and the ingest endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from integrations.agents import AgentAdapter, ParsedEntry, UnsupportedAgentError, get_adapter
+from integrations.agents.base import Stream
+from integrations.git import (
+    GitError,
+    commit_all,
+    ensure_mirror,
+    head_sha,
+    prepare_worktree,
+    push_branch,
+)
+from runner.delivery import EventSink
+from runner.files import read_progress, read_result, read_spec, write_result
+from runner.process import run_agent
+from runner.progress import ProgressTracker
+from schemas.runner import RunResult, RunSpec
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = 600.0  # keep delivering logs this long after the run, while the API is down
+STOPPED = "Run stopped"
+
+T = TypeVar("T")
+
+
+async def in_thread(fn: Callable[[], T]) -> T:
+    """Run blocking git work in a daemon thread.
+
+    Unlike asyncio.to_thread, a daemon thread does not hold the process open when
+    the run is stopped while git is still busy.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if future.done():  # the awaiting coroutine was cancelled (run stopped)
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)  # type: ignore[arg-type]
+
+    def target() -> None:
+        value: T | None = None
+        error: BaseException | None = None
+        try:
+            value = fn()
+        except BaseException as exc:  # handed to the awaiting coroutine
+            error = exc
+        # The loop is closed if the run was stopped and finished meanwhile.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=target, daemon=True).start()
+    return await future
+
+
+def agent_env(spec: RunSpec, adapter: AgentAdapter) -> dict[str, str]:
+    # OPTIO_* variables configure the control plane (database, secrets); the agent
+    # runs untrusted instructions and gets only what the spec and adapter give it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIO_")}
+    env.update(spec.env)
+    env.update(adapter.env(spec))
+    return env
+
+
+def write_task_files(worktree: Path, spec: RunSpec, adapter: AgentAdapter) -> Path:
+    # .optio/ is in the repository's info/exclude (integrations.git), never committed.
+    optio = worktree / ".optio"
+    optio.mkdir(exist_ok=True)
+    (optio / "task.md").write_text(f"# {spec.title}\n\n{spec.prompt}\n", encoding="utf-8")
+    prompt_file = optio / adapter.prompt_filename
+    prompt_file.write_text(spec.prompt, encoding="utf-8")
+    return prompt_file
+
+
+class Run:
+    def __init__(self, *, run_dir: Path, spec: RunSpec) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.worktree = Path(spec.worktree_path)
+        self.progress = ProgressTracker(
+            run_dir=run_dir, counters=lambda: (self.sink.next_seq, self.sink.delivered)
+        )
+        self.sink = EventSink(
+            run_dir=run_dir,
+            ingest_url=spec.ingest_url,
+            run_token=spec.run_token,
+            on_change=self.progress.write,
+        )
+
+    def fail(self, error: str, **fields: object) -> RunResult:
+        log.error("%s", error)
+        self.sink.emit(content=error, log_type="error", stream="system")
+        return RunResult.model_validate({"success": False, "error": error, **fields})
+
+    async def execute(self) -> RunResult:
+        spec = self.spec
+        try:
+            adapter = get_adapter(spec.agent_type)
+        except UnsupportedAgentError as exc:
+            return self.fail(str(exc))
+        try:
+            mirror = await in_thread(
+                lambda: ensure_mirror(repo_url=spec.repo_url, cache_dir=Path(spec.mirror_cache_dir))
+            )
+            await in_thread(
+                lambda: prepare_worktree(
+                    mirror=mirror,
+                    worktree_path=self.worktree,
+                    branch=spec.branch,
+                    base_branch=spec.base_branch,
+                    from_existing_branch=spec.from_existing_branch,
+                )
+            )
+        except GitError as exc:
+            return self.fail(f"Preparing the worktree failed: {exc}")
+        prompt_file = write_task_files(self.worktree, spec, adapter)
+
+        entries: list[ParsedEntry] = []
+
+        def on_line(line: str, stream: Stream) -> None:
+            self.progress.touch()
+            for entry in adapter.parse_line(line, stream):
+                entries.append(entry)
+                self.sink.emit(
+                    content=entry.content,
+                    log_type=entry.log_type,
+                    stream=entry.stream,
+                    metadata=entry.metadata,
+                )
+
+        self.progress.set_phase("running_agent")
+        try:
+            exit_code = await run_agent(
+                command=adapter.build_command(spec, prompt_file=prompt_file),
+                cwd=self.worktree,
+                env=agent_env(spec, adapter),
+                on_line=on_line,
+                on_start=self.progress.set_agent_pid,
+            )
+        except OSError as exc:
+            return self.fail(f"Could not start the {spec.agent_type} agent: {exc}")
+        outcome = adapter.result(exit_code, entries)
+        result = RunResult(
+            success=outcome.success,
+            exit_code=exit_code,
+            summary=outcome.summary,
+            error=outcome.error,
+            session_id=outcome.session_id,
+            cost_usd=outcome.cost_usd,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            model=outcome.model,
+        )
+        if not outcome.success:
+            return result
+        return await self.publish(result)
+
+    async def publish(self, result: RunResult) -> RunResult:
+        spec = self.spec
+        self.progress.set_phase("pushing")
+        try:
+            committed = await in_thread(
+                lambda: commit_all(
+                    worktree=self.worktree,
+                    message=f"optio: {spec.title or spec.task_id}",
+                    author_name=spec.commit_author_name,
+                    author_email=spec.commit_author_email,
+                )
+            )
+            # A fresh start from the base branch replaces whatever an earlier attempt
+            # pushed; resuming from the existing branch only ever fast-forwards it.
+            await in_thread(
+                lambda: push_branch(
+                    worktree=self.worktree,
+                    remote_url=spec.repo_url,
+                    branch=spec.branch,
+                    force=not spec.from_existing_branch,
+                )
+            )
+            sha = await in_thread(lambda: head_sha(repo=self.worktree))
+        except GitError as exc:
+            fields = result.model_dump(exclude={"success", "error"})
+            return self.fail(f"Publishing the branch failed: {exc}", **fields)
+        return result.model_copy(
+            update={"committed_changes": committed, "pushed": True, "head_sha": sha}
+        )
+
+
+async def run(run_dir: Path) -> int:
+    if read_result(run_dir) is not None:
+        log.info("result.json already exists, nothing to do")
+        return 0
+    spec = read_spec(run_dir)
+    r = Run(run_dir=run_dir, spec=spec)
+    previous = read_progress(run_dir)
+    r.sink.recover(min_next_seq=previous.events_emitted if previous else 0)
+    r.progress.write()
+    ticker = asyncio.create_task(r.progress.run())
+    delivery = asyncio.create_task(r.sink.run())
+    work = asyncio.create_task(r.execute())
+    stopping = False
+
+    def on_sigterm() -> None:
+        nonlocal stopping
+        log.info("SIGTERM received")
+        stopping = True
+        work.cancel()
+        delivery.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        result = await work
+    except asyncio.CancelledError:
+        result = RunResult(success=False, error=STOPPED)
+    except Exception as exc:  # a result must exist, or the run is reported lost
+        log.exception("runner failed")
+        result = r.fail(f"Runner error: {exc!r}")
+    r.progress.agent_pid = None
+    write_result(run_dir, result)
+    log.info("run finished: success=%s error=%s", result.success, result.error)
+    r.progress.set_phase("done")
+    if not stopping:
+        r.sink.close()
+        done, _ = await asyncio.wait({delivery}, timeout=DRAIN_TIMEOUT)
+        if not done:
+            log.error("gave up delivering %d log events", r.sink.pending)
+    ticker.cancel()
+    delivery.cancel()
+    r.progress.write()
+    return 0

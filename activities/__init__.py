@@ -1,0 +1,36 @@
+"""Activities: thin, typed wrappers over store/ and integrations/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.agent_runs import AgentRunActivities
+from activities.limiter import acquire_slot, find_closed_workflows
+from activities.pull_requests import PullRequestActivities
+from activities.tasks import TaskActivities
+from core.settings import Settings
+
+
+def build_activities(
+    *, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> list[Callable[..., Any]]:
+    tasks = TaskActivities(settings=settings, sessions=sessions)
+    runs = AgentRunActivities(settings=settings, sessions=sessions)
+    prs = PullRequestActivities(settings=settings, sessions=sessions)
+    return [
+        acquire_slot,
+        find_closed_workflows,
+        tasks.load_task,
+        tasks.record_transition,
+        tasks.patch_task,
+        runs.prepare_worktree,
+        runs.run_agent,
+        runs.stop_agent_run,
+        prs.open_pull_request,
+        prs.watch_pull_request,
+        prs.merge_pull_request,
+        tasks.reset_for_redo,
+    ]

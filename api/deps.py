@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,12 +33,17 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+def bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
 def _credential(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(SESSION_COOKIE) or request.query_params.get("token")
+    return (
+        bearer_token(request)
+        or request.cookies.get(SESSION_COOKIE)
+        or request.query_params.get("token")
+    )
 
 
 async def get_principal(request: Request, state: StateDep) -> Principal:
@@ -50,9 +55,7 @@ async def get_principal(request: Request, state: StateDep) -> Principal:
         )
     requested = request.headers.get("x-workspace-id") or request.cookies.get("optio_workspace")
     async with state.sessions() as session, session.begin():
-        principal = await resolve_credential(
-            session, token=token, requested_workspace_id=requested
-        )
+        principal = await resolve_credential(session, token=token, requested_workspace_id=requested)
     if principal is None:
         raise UnauthorizedError("Invalid or expired credential")
     return principal
@@ -61,7 +64,7 @@ async def get_principal(request: Request, state: StateDep) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(minimum: Role) -> object:
+def require_role(minimum: Role) -> Any:
     async def check(principal: CurrentPrincipal) -> Principal:
         if ROLE_RANK[principal.role] < ROLE_RANK[minimum]:
             raise ForbiddenError(f"This action needs the {minimum} role in this workspace")

@@ -55,4 +55,3 @@ def bootstrap(settings: Settings) -> Bootstrap:
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-

@@ -18,8 +18,11 @@ from cli.bootstrap import (
 )
 from core.settings import Settings
 
-app = typer.Typer(help="Optio: AI coding agents from prompt to merged PR, on Temporal.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Optio: AI coding agents from prompt to merged PR, on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 token_app = typer.Typer(help="API tokens for the local admin.")
 app.add_typer(token_app, name="token")
 
@@ -71,8 +74,13 @@ def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> 
     if port_in_use(settings.api_host, settings.api_port):
         _fail(f"API port {settings.api_host}:{settings.api_port} is already in use")
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
 
 
 @app.command()

@@ -136,9 +136,7 @@ def run_up(settings: Settings) -> int:
                 children=children,
             )
         me = [sys.executable, "-m", "cli"]
-        children.append(
-            _spawn("worker", [*me, "worker", "--no-migrate"], log_path=None, env=env)
-        )
+        children.append(_spawn("worker", [*me, "worker", "--no-migrate"], log_path=None, env=env))
         children.append(_spawn("api", [*me, "api", "--no-migrate"], log_path=None, env=env))
         health = f"http://{settings.api_host}:{settings.api_port}/api/health"
         _wait_until(lambda: _api_healthy(health), what="API", children=children)
@@ -146,8 +144,10 @@ def run_up(settings: Settings) -> int:
         while not stopping:
             for child in children:
                 if child.process.poll() is not None:
-                    print(f"optio: {child.name} exited with code {child.process.returncode}",
-                          file=sys.stderr)
+                    print(
+                        f"optio: {child.name} exited with code {child.process.returncode}",
+                        file=sys.stderr,
+                    )
                     return 1
             time.sleep(0.2)
         return 0

@@ -37,8 +37,15 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 
 # States in which the task's workflow is still executing.
 LIVE_STATES = frozenset(
-    {S.PENDING, S.WAITING_ON_DEPS, S.QUEUED, S.PROVISIONING, S.RUNNING, S.NEEDS_ATTENTION,
-     S.PR_OPENED}
+    {
+        S.PENDING,
+        S.WAITING_ON_DEPS,
+        S.QUEUED,
+        S.PROVISIONING,
+        S.RUNNING,
+        S.NEEDS_ATTENTION,
+        S.PR_OPENED,
+    }
 )
 RETRYABLE_STATES = frozenset({S.FAILED, S.CANCELLED})
 RESUMABLE_STATES = frozenset({S.NEEDS_ATTENTION, S.FAILED})
@@ -56,4 +63,3 @@ def check_transition(from_state: str, to_state: str) -> None:
 
 def is_terminal(state: str) -> bool:
     return not TRANSITIONS[TaskState(state)]
-

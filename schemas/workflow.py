@@ -92,6 +92,8 @@ class TransitionInput:
     message: str | None = None
     user_id: str | None = None
     patch: TaskPatch = field(default_factory=TaskPatch)
+    # force-redo bypasses the state machine, as in the reference.
+    force: bool = False
 
 
 @dataclass
@@ -109,7 +111,8 @@ class PendingReasonInput:
 class PrepareInput:
     task_id: str
     run_id: str
-    prompt: str
+    # Text of a resume/restart; None runs the task's own prompt.
+    resume_prompt: str | None
     from_existing_branch: bool
 
 
@@ -294,3 +297,9 @@ class ClosedWorkflowsInput:
 @dataclass
 class ClosedWorkflowsResult:
     closed: list[str]
+
+
+@dataclass
+class PatchTaskInput:
+    task_id: str
+    patch: TaskPatch

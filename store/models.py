@@ -134,6 +134,7 @@ class Task(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_tasks_workspace_state", "workspace_id", "state"),
         Index("ix_tasks_workspace_created", "workspace_id", "created_at"),
+        UniqueConstraint("workspace_id", "idempotency_key"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -161,7 +162,8 @@ class Task(TimestampMixin, Base):
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
     priority: Mapped[int] = mapped_column(Integer, default=100)
     created_by: Mapped[str | None] = mapped_column(String(36))
-    pending_reason: Mapped[str | None] = mapped_column(Text)
+    # Sent by clients as the Idempotency-Key header so a retried POST creates one task.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # Highest transition sequence recorded; the idempotency key of record_transition.
     transition_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime | None]

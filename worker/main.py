@@ -38,7 +38,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(settings=settings, sessions=sessions),
         activity_executor=executor,
-        max_concurrent_activities=500,
+        max_concurrent_activities=200,
     )
 
 
@@ -51,7 +51,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     engine = create_engine(settings.database_url_resolved)
     try:
-        with ThreadPoolExecutor(max_workers=64) as executor:
+        with ThreadPoolExecutor(max_workers=200) as executor:
             worker = build_worker(
                 client=client,
                 settings=settings,

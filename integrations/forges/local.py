@@ -17,6 +17,7 @@ from typing import Literal
 
 from integrations.git import (
     GitError,
+    branch_exists,
     git_env,
     head_sha,
     identity_args,
@@ -254,3 +255,11 @@ def run_checks(
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def delete_branch(*, repo: Path, branch: str) -> bool:
+    """Delete a task branch from the forge repository; False when it was not there."""
+    if not branch_exists(repo=repo, branch=branch):
+        return False
+    run_git(["branch", "-D", branch], cwd=repo)
+    return True

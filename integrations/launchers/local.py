@@ -137,6 +137,13 @@ class LocalLauncher:
         log.info("run %s: started runner pid %d in %s", spec.run_id, proc.pid, run_dir)
         return run_dir
 
+    def existing_spec(self, run_id: str) -> RunSpec | None:
+        """The spec of a run launched before (by an earlier attempt of the activity)."""
+        path = self.run_dir(run_id) / SPEC
+        if not path.exists():
+            return None
+        return RunSpec.model_validate_json(path.read_text())
+
     def poll(self, run_dir: Path) -> RunStatus:
         progress = read_progress(run_dir)
         result = read_result(run_dir)
@@ -177,3 +184,15 @@ class LocalLauncher:
                     time.sleep(0.05)
                 _signal_group(agent, signal.SIGKILL)
         write_result(run_dir, RunResult(success=False, error="Run stopped"))
+
+    def stop_all(self, grace: float = 3.0) -> int:
+        """Stop every runner still alive under runs_root (used when the whole system stops)."""
+        stopped = 0
+        if not self.runs_root.is_dir():
+            return stopped
+        for run_dir in sorted(p for p in self.runs_root.iterdir() if p.is_dir()):
+            pid = read_pid(run_dir)
+            if pid is not None and runner_alive(pid, run_dir):
+                self.stop(run_dir, grace=grace)
+                stopped += 1
+        return stopped

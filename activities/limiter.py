@@ -1,0 +1,44 @@
+"""Activities that talk to Temporal itself on behalf of the slot limiter."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from schemas.workflow import (
+    AcquireSlotInput,
+    ClosedWorkflowsInput,
+    ClosedWorkflowsResult,
+    LimiterState,
+)
+
+
+@activity.defn
+async def acquire_slot(input: AcquireSlotInput) -> None:
+    """Signal-with-start: the limiter exists after the first request for its scope."""
+    await activity.client().start_workflow(
+        "SlotLimiterWorkflow",
+        LimiterState(limiter_id=input.limiter_id, capacity=input.initial_capacity),
+        id=input.limiter_id,
+        task_queue=activity.info().task_queue,
+        start_signal="request",
+        start_signal_args=[input.request],
+    )
+
+
+@activity.defn
+async def find_closed_workflows(input: ClosedWorkflowsInput) -> ClosedWorkflowsResult:
+    client = activity.client()
+    closed: list[str] = []
+    for workflow_id in input.workflow_ids:
+        try:
+            described = await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                closed.append(workflow_id)
+                continue
+            raise
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            closed.append(workflow_id)
+    return ClosedWorkflowsResult(closed=closed)

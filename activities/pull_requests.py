@@ -1,0 +1,218 @@
+"""Pull request activities for the `local` forge: open, watch (with CI), merge."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.settings import Settings
+from integrations.forges import local as forge
+from integrations.git import GitError, branch_exists, head_sha, resolve_local_repo
+from schemas.workflow import (
+    MergePrInput,
+    MergePrResult,
+    OpenPrInput,
+    OpenPrResult,
+    PrSnapshotData,
+    WatchPrInput,
+)
+from store.db import transaction
+from store.models import PullRequest, Task
+from store.pull_requests import find_open_pr, latest_pr_for_task, next_number
+from store.tasks import find_repo
+from store.types import utcnow
+
+CHECKS_TIMEOUT_SECONDS = 1800.0
+BOT_NAME, BOT_EMAIL = "Optio", "optio@noreply.local"
+
+
+def local_pr_url(repo_url: str, number: int) -> str:
+    base = repo_url if repo_url.startswith("file://") else f"file://{repo_url}"
+    return f"{base.rstrip('/')}/pull/{number}"
+
+
+def _forge_repo(repo_url: str) -> Path:
+    repo = resolve_local_repo(repo_url)
+    if repo is None:
+        raise ApplicationError(
+            f"No forge for {repo_url}: only local repositories are supported so far",
+            type="ForgeUnsupported",
+            non_retryable=True,
+        )
+    return repo
+
+
+async def _heartbeat_while(awaitable: asyncio.Future[object] | asyncio.Task[object]) -> object:
+    while True:
+        done, _ = await asyncio.wait({awaitable}, timeout=5)
+        if done:
+            return awaitable.result()
+        activity.heartbeat()
+
+
+class PullRequestActivities:
+    def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    async def _task(self, task_id: str) -> Task:
+        async with self.sessions() as session:
+            task = await session.get(Task, task_id)
+        if task is None:
+            raise ApplicationError("Task was deleted", type="TaskMissing", non_retryable=True)
+        return task
+
+    @activity.defn
+    async def open_pull_request(self, input: OpenPrInput) -> OpenPrResult:
+        """Open the task's PR, or adopt the open one on its branch (never a second PR)."""
+        task = await self._task(input.task_id)
+        repo = _forge_repo(task.repo_url)
+        branch = f"optio/task-{task.id}"
+        if not await asyncio.to_thread(branch_exists, repo=repo, branch=branch):
+            return OpenPrResult(opened=False, reason=f"The agent pushed no branch {branch}")
+        stats = await asyncio.to_thread(
+            forge.diff_stats, repo=repo, base=task.repo_branch, head=branch
+        )
+        if stats.changed_files == 0:
+            return OpenPrResult(
+                opened=False, reason=f"The agent made no changes on {branch}; nothing to review"
+            )
+        sha = await asyncio.to_thread(head_sha, repo=repo, ref=branch)
+        for _ in range(5):
+            try:
+                async with transaction(self.sessions) as session:
+                    pr = await find_open_pr(session, repo_url=task.repo_url, head_branch=branch)
+                    if pr is None:
+                        pr = PullRequest(
+                            workspace_id=task.workspace_id,
+                            repo_url=task.repo_url,
+                            number=await next_number(session, repo_url=task.repo_url),
+                            task_id=task.id,
+                            head_branch=branch,
+                            base_branch=task.repo_branch,
+                            title=task.title,
+                            body=input.summary or "",
+                        )
+                        session.add(pr)
+                    pr.head_sha = sha
+                    pr.additions, pr.deletions = stats.additions, stats.deletions
+                    pr.changed_files = stats.changed_files
+                    number = pr.number
+                return OpenPrResult(
+                    opened=True, pr_url=local_pr_url(task.repo_url, number), pr_number=number
+                )
+            except IntegrityError:
+                continue  # another PR took the number at the same moment: take the next
+        raise ApplicationError("Could not allocate a PR number")
+
+    @activity.defn
+    async def watch_pull_request(self, input: WatchPrInput) -> PrSnapshotData:
+        """Return the PR's state as soon as it differs from `known` (or after max wait)."""
+        deadline = time.monotonic() + input.max_wait_seconds
+        interval = self.settings.pr_watch_interval_ms / 1000
+        while True:
+            activity.heartbeat()
+            snapshot = await self._snapshot(input.task_id)
+            if snapshot != input.known or time.monotonic() >= deadline:
+                return snapshot
+            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    async def _snapshot(self, task_id: str) -> PrSnapshotData:
+        task = await self._task(task_id)
+        repo = _forge_repo(task.repo_url)
+        async with self.sessions() as session:
+            pr = await latest_pr_for_task(session, task_id=task_id)
+            settings_repo = await find_repo(
+                session, workspace_id=task.workspace_id, repo_url=task.repo_url
+            )
+        if pr is None:
+            return PrSnapshotData("closed", None, "none", "none", None)
+        if pr.state != "open":
+            return PrSnapshotData(pr.state, None, pr.checks_status, "none", pr.head_sha)
+        sha = await asyncio.to_thread(head_sha, repo=repo, ref=pr.head_branch)
+        test_command = settings_repo.test_command if settings_repo else None
+        checks = pr.checks_status if test_command else "none"
+        if test_command and pr.checks_sha != sha:
+            checks = await self._run_checks(pr_id=pr.id, repo=repo, sha=sha, command=test_command)
+        mergeable = (
+            await asyncio.to_thread(forge.check_mergeable, repo=repo, base=pr.base_branch, head=sha)
+        ).mergeable
+        async with transaction(self.sessions) as session:
+            row = await session.get(PullRequest, pr.id)
+            if row is not None:
+                row.head_sha, row.mergeable = sha, mergeable
+        return PrSnapshotData("open", mergeable, checks, "none", sha)
+
+    async def _run_checks(self, *, pr_id: str, repo: Path, sha: str, command: str) -> str:
+        async with transaction(self.sessions) as session:
+            row = await session.get(PullRequest, pr_id)
+            if row is not None:
+                row.checks_status = "pending"
+        scratch = self.settings.data_dir / "checks"
+        scratch.mkdir(parents=True, exist_ok=True)
+        job = asyncio.ensure_future(
+            asyncio.to_thread(
+                forge.run_checks,
+                repo=repo,
+                head=sha,
+                command=command,
+                scratch_dir=scratch,
+                timeout=CHECKS_TIMEOUT_SECONDS,
+            )
+        )
+        result = await _heartbeat_while(job)
+        assert isinstance(result, forge.CheckResult)
+        status = "passing" if result.passed else "failing"
+        async with transaction(self.sessions) as session:
+            row = await session.get(PullRequest, pr_id)
+            if row is not None:
+                row.checks_status, row.checks_sha = status, sha
+                row.checks_output = result.output_tail
+        return status
+
+    @activity.defn
+    async def merge_pull_request(self, input: MergePrInput) -> MergePrResult:
+        """Merge with a real git merge; merging twice is a no-op that reports success."""
+        task = await self._task(input.task_id)
+        repo = _forge_repo(task.repo_url)
+        async with self.sessions() as session:
+            pr = await latest_pr_for_task(session, task_id=task.id)
+        if pr is None:
+            return MergePrResult(merged=False, message="The task has no pull request")
+        if pr.state == "merged":
+            return MergePrResult(merged=True)
+        if pr.state == "closed":
+            return MergePrResult(merged=False, message="The pull request is closed")
+        method = input.method if input.method in ("merge", "squash", "rebase") else "squash"
+        try:
+            result = await asyncio.to_thread(
+                forge.merge,
+                repo=repo,
+                base=pr.base_branch,
+                head=pr.head_branch,
+                method=method,  # type: ignore[arg-type]
+                title=f"{pr.title} (#{pr.number})",
+                author_name=BOT_NAME,
+                author_email=BOT_EMAIL,
+            )
+        except GitError as exc:
+            return MergePrResult(merged=False, message=str(exc))
+        if result.conflict_files:
+            files = ", ".join(result.conflict_files[:20])
+            return MergePrResult(
+                merged=False, conflict=True, message=f"Merge conflicts in: {files}"
+            )
+        if not (result.merged or result.already_merged):
+            return MergePrResult(merged=False, message="The merge did not happen")
+        async with transaction(self.sessions) as session:
+            row = await session.get(PullRequest, pr.id)
+            if row is not None and row.state == "open":
+                row.state, row.merged_at, row.merge_method = "merged", utcnow(), method
+                row.merge_commit_sha = result.sha
+        return MergePrResult(merged=True)

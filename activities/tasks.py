@@ -1,0 +1,119 @@
+"""Activities over the task row: load, record transitions, patch, wipe for redo."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.settings import Settings
+from integrations.forges.local import delete_branch
+from integrations.git import GitError, resolve_local_repo
+from schemas.workflow import (
+    LoadTaskInput,
+    PatchTaskInput,
+    RedoInput,
+    TaskSnapshot,
+    TransitionInput,
+    TransitionResult,
+)
+from store.db import transaction
+from store.models import Task
+from store.pull_requests import find_open_pr
+from store.tasks import apply_patch, apply_transition, find_repo, repo_key, wipe_for_redo
+from store.types import utcnow
+
+DEFAULT_MAX_TURNS = 250
+
+
+def task_branch(task_id: str) -> str:
+    return f"optio/task-{task_id}"
+
+
+class TaskActivities:
+    def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    @activity.defn
+    async def load_task(self, input: LoadTaskInput) -> TaskSnapshot:
+        async with transaction(self.sessions) as session:
+            task = await session.get(Task, input.task_id)
+            if task is None:
+                raise ApplicationError(
+                    f"Task {input.task_id} does not exist", type="TaskMissing", non_retryable=True
+                )
+            repo = await find_repo(session, workspace_id=task.workspace_id, repo_url=task.repo_url)
+        defaults = self.settings
+        return TaskSnapshot(
+            task_id=task.id,
+            workspace_id=task.workspace_id,
+            state=task.state,
+            seq=task.transition_seq,
+            title=task.title,
+            repo_url=task.repo_url,
+            repo_branch=task.repo_branch,
+            agent_type=task.agent_type,
+            priority=task.priority,
+            max_retries=task.max_retries,
+            retry_count=task.retry_count,
+            pr_url=task.pr_url,
+            pr_number=task.pr_number,
+            session_id=task.session_id,
+            repo_key=repo_key(workspace_id=task.workspace_id, repo_url=task.repo_url),
+            auto_merge=bool(repo and repo.auto_merge),
+            cautious_mode=bool(repo and repo.cautious_mode),
+            auto_resume=bool(repo and repo.auto_resume),
+            max_auto_resumes=(
+                repo.max_auto_resumes
+                if repo and repo.max_auto_resumes
+                else defaults.max_auto_resumes
+            ),
+            max_concurrent_tasks=repo.max_concurrent_tasks if repo else 2,
+            stall_threshold_ms=(
+                repo.stall_threshold_ms
+                if repo and repo.stall_threshold_ms
+                else defaults.stall_threshold_ms
+            ),
+            max_turns_coding=(
+                repo.max_turns_coding if repo and repo.max_turns_coding else DEFAULT_MAX_TURNS
+            ),
+            test_command=repo.test_command if repo else None,
+            global_limit=defaults.max_concurrent,
+            pr_watch_interval_ms=defaults.pr_watch_interval_ms,
+        )
+
+    @activity.defn
+    async def record_transition(self, input: TransitionInput) -> TransitionResult:
+        async with transaction(self.sessions) as session:
+            applied = await apply_transition(session, data=input)
+        return TransitionResult(applied=applied)
+
+    @activity.defn
+    async def patch_task(self, input: PatchTaskInput) -> None:
+        async with transaction(self.sessions) as session:
+            task = await session.get(Task, input.task_id, with_for_update=True)
+            if task is not None:
+                apply_patch(task, input.patch)
+
+    @activity.defn
+    async def reset_for_redo(self, input: RedoInput) -> None:
+        """force-redo: close the PR, delete the branch, wipe logs and cost."""
+        async with transaction(self.sessions) as session:
+            task = await wipe_for_redo(session, task_id=input.task_id)
+            if task is None:
+                return
+            pr = await find_open_pr(
+                session, repo_url=task.repo_url, head_branch=task_branch(task.id)
+            )
+            if pr is not None:
+                pr.state, pr.closed_at = "closed", utcnow()
+            repo_url = task.repo_url
+        repo = resolve_local_repo(repo_url)
+        if repo is not None:
+            try:
+                await asyncio.to_thread(delete_branch, repo=repo, branch=task_branch(input.task_id))
+            except GitError as exc:
+                activity.logger.warning("could not delete branch for redo: %s", exc)

@@ -1,0 +1,36 @@
+"""Validation and canonical form of `repoUrl`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.errors import InvalidInputError
+from integrations.git import is_git_url, resolve_local_repo
+
+
+async def canonical_repo_url(value: str) -> str:
+    """A local repository becomes `file://<absolute path>`; a git URL stays as given."""
+    value = value.strip()
+    local = await asyncio.to_thread(resolve_local_repo, value)
+    if local is not None:
+        return f"file://{local.resolve()}"
+    if is_git_url(value) and not value.startswith("file://"):
+        return value.rstrip("/")
+    raise InvalidInputError(
+        "Invalid fields: repoUrl",
+        details=[
+            {
+                "field": "repoUrl",
+                "message": "must be a git URL (https://, ssh://, git@host:owner/repo) "
+                "or the path of an existing git repository",
+            }
+        ],
+    )
+
+
+def full_name_of(repo_url: str) -> str:
+    path = repo_url.split("://", 1)[-1].split(":", 1)[-1].rstrip("/")
+    if path.endswith(".git"):
+        path = path[:-4]
+    parts = [p for p in path.split("/") if p]
+    return "/".join(parts[-2:]) if parts else repo_url

@@ -1,0 +1,42 @@
+"""Merging a task's pull request by hand (the local forge has no UI of its own)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api import task_commands as commands
+from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.routes.tasks import public
+from core.errors import NotFoundError
+from core.states import TaskState
+from schemas.tasks import MergeBody
+from store.models import Task
+from store.scoping import scoped_select
+
+router = APIRouter(tags=["Reviews & PRs"])
+
+
+@router.post("/api/pull-requests/merge", dependencies=[require_role("member")])
+async def merge(
+    body: MergeBody, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    stmt = scoped_select(Task, workspace_id=principal.workspace_id).where(
+        Task.pr_url == body.pr_url
+    )
+    task = (await session.execute(stmt.order_by(Task.created_at.desc()))).scalars().first()
+    if task is None:
+        raise NotFoundError("No task of this workspace has that pull request")
+    if task.state == TaskState.COMPLETED and task.pr_state == "merged":
+        return {"merged": True, "task": public(task)}  # a retried merge
+    await commands.merge(
+        await state.temporal_client(),
+        task=task,
+        method=body.merge_method,
+        user_id=principal.user_id,
+    )
+    settled = await commands.settle(
+        state.sessions, task_id=task.id, changed=lambda t: t.state == TaskState.COMPLETED
+    )
+    return {"merged": True, "task": public(settled or task)}

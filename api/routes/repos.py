@@ -1,0 +1,91 @@
+"""Connected repositories and the settings the lifecycle reads (inventory §3.10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import CurrentPrincipal, SessionDep, require_role
+from api.repo_urls import canonical_repo_url, full_name_of
+from core.errors import ConflictError
+from schemas.repos import RepoCreate, RepoPublic, RepoUpdate
+from store.models import Repo
+from store.scoping import get_scoped, scoped_select
+from store.tasks import find_repo
+
+router = APIRouter(tags=["Repos & Integrations"])
+ADMIN = require_role("admin")
+
+
+def public(repo: Repo) -> dict[str, Any]:
+    return RepoPublic.model_validate(repo).model_dump(mode="json", by_alias=True)
+
+
+@router.get("/api/repos")
+async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+    stmt = scoped_select(Repo, workspace_id=principal.workspace_id).order_by(Repo.created_at)
+    return {"repos": [public(r) for r in (await session.execute(stmt)).scalars()]}
+
+
+@router.post("/api/repos", status_code=201, dependencies=[ADMIN])
+async def create(
+    body: RepoCreate, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    repo_url = await canonical_repo_url(body.repo_url)
+    if await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url):
+        raise ConflictError(f"Repository {repo_url} is already connected")
+    values = body.model_dump(exclude_unset=True, exclude={"repo_url", "full_name"})
+    repo = Repo(
+        workspace_id=principal.workspace_id,
+        repo_url=repo_url,
+        full_name=body.full_name or full_name_of(repo_url),
+        git_platform="local" if repo_url.startswith("file://") else _platform(repo_url),
+        **{k: v for k, v in values.items() if v is not None},
+    )
+    session.add(repo)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise ConflictError(f"Repository {repo_url} is already connected") from exc
+    return {"repo": public(repo)}
+
+
+def _platform(repo_url: str) -> str:
+    return "gitlab" if "gitlab" in repo_url else "github"
+
+
+@router.get("/api/repos/{repo_id}")
+async def read(repo_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+    repo = await get_scoped(
+        session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
+    )
+    return {"repo": public(repo)}
+
+
+@router.patch("/api/repos/{repo_id}", dependencies=[ADMIN])
+async def update(
+    repo_id: str, body: RepoUpdate, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    repo = await get_scoped(
+        session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
+    )
+    nullable = {"test_command", "max_auto_resumes", "stall_threshold_ms", "max_turns_coding"}
+    for name, value in body.model_dump(exclude_unset=True).items():
+        if value is None and name not in nullable:
+            continue
+        setattr(repo, name, value)
+    await session.commit()
+    return {"repo": public(repo)}
+
+
+@router.delete("/api/repos/{repo_id}", status_code=204, dependencies=[ADMIN])
+async def delete(repo_id: str, principal: CurrentPrincipal, session: SessionDep) -> Response:
+    repo = await get_scoped(
+        session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
+    )
+    await session.delete(repo)
+    await session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,297 @@
+"""Repo tasks: create, read, update, delete and the lifecycle commands (inventory §3.1, §3.9)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api import task_commands as commands
+from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.repo_urls import canonical_repo_url
+from core.errors import InvalidInputError, ServiceUnavailableError
+from core.states import LIVE_STATES, TaskState
+from schemas.tasks import (
+    ResumeBody,
+    TaskCreate,
+    TaskEventPublic,
+    TaskLogPublic,
+    TaskPublic,
+    TaskUpdate,
+)
+from store.models import Task
+from store.tasks import find_repo, get_task, list_events, list_logs, list_tasks
+
+router = APIRouter(tags=["Tasks"])
+MEMBER = require_role("member")
+
+
+def public(task: Task) -> dict[str, Any]:
+    return TaskPublic.model_validate(task).model_dump(mode="json", by_alias=True)
+
+
+@router.get("/api/tasks")
+async def list_(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    type: Annotated[
+        str, Query(pattern="^(repo-task|repo-blueprint|standalone|all)$")
+    ] = "repo-task",
+    state: Annotated[TaskState | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    rows: list[Task] = []
+    if type in ("repo-task", "all"):
+        rows = await list_tasks(
+            session,
+            workspace_id=principal.workspace_id,
+            state=state.value if state else None,
+            limit=limit,
+            offset=offset,
+        )
+    return {"tasks": [public(t) for t in rows], "limit": limit, "offset": offset}
+
+
+@router.post("/api/tasks", status_code=201, dependencies=[MEMBER])
+async def create(
+    body: TaskCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    repo_url = await canonical_repo_url(body.repo_url)
+    if idempotency_key:
+        existing = (
+            await session.execute(
+                select(Task).where(
+                    Task.workspace_id == principal.workspace_id,
+                    Task.idempotency_key == idempotency_key,
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            response.status_code = 200
+            return {"task": public(existing)}
+    repo = await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url)
+    task = Task(
+        workspace_id=principal.workspace_id,
+        title=body.title,
+        prompt=body.prompt,
+        repo_url=repo_url,
+        repo_branch=body.repo_branch or (repo.default_branch if repo else "main"),
+        agent_type=body.agent_type or (repo.default_agent_type if repo else "claude-code"),
+        priority=body.priority,
+        max_retries=body.max_retries,
+        metadata_=body.metadata,
+        created_by=principal.user_id,
+        state=TaskState.PENDING,
+        idempotency_key=idempotency_key,
+    )
+    session.add(task)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise InvalidInputError("A task with this Idempotency-Key is being created") from exc
+    client = await _client_or_undo(state, session, task)
+    try:
+        await commands.start_run(
+            client, task=task, task_queue=state.settings.task_queue, mode="fresh"
+        )
+    except Exception as exc:
+        await session.delete(task)
+        await session.commit()
+        raise ServiceUnavailableError(f"Could not start the task's workflow: {exc}") from exc
+    return {"task": public(task)}
+
+
+async def _client_or_undo(state: StateDep, session: SessionDep, task: Task) -> Any:
+    try:
+        return await state.temporal_client()
+    except ServiceUnavailableError:
+        # Nothing half-written: without a workflow the row must not exist.
+        await session.delete(task)
+        await session.commit()
+        raise
+
+
+@router.get("/api/tasks/{task_id}")
+async def read(
+    task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    reason = None
+    if task.state == TaskState.QUEUED:
+        reason = await commands.pending_reason(await state.temporal_client(), task_id=task.id)
+    return {"task": public(task), "pendingReason": reason, "pipelineProgress": None}
+
+
+@router.patch("/api/tasks/{task_id}", dependencies=[MEMBER])
+async def update(
+    task_id: str,
+    body: TaskUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    changes = body.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        setattr(task, "metadata_" if name == "metadata" else name, value)
+    await session.commit()
+    if "priority" in changes and task.state in LIVE_STATES:
+        await commands.change_priority(
+            await state.temporal_client(), task_id=task.id, priority=task.priority
+        )
+    return {"task": public(task)}
+
+
+@router.delete("/api/tasks/{task_id}", status_code=204, dependencies=[MEMBER])
+async def delete(
+    task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+) -> Response:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    client = await state.temporal_client()
+    if await commands.is_running(client, task.id):
+        await client.get_workflow_handle(commands.workflow_id(task.id)).cancel()
+        await commands.wait_closed(client, task_id=task.id)
+    await session.refresh(task)
+    await session.delete(task)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/api/tasks/{task_id}/events")
+async def events(task_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    rows = await list_events(session, task_id=task.id)
+    return {
+        "events": [
+            TaskEventPublic.model_validate(e).model_dump(mode="json", by_alias=True) for e in rows
+        ]
+    }
+
+
+@router.get("/api/tasks/{task_id}/logs")
+async def logs(
+    task_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    search: Annotated[str | None, Query(max_length=500)] = None,
+    log_type: Annotated[str | None, Query(alias="logType", max_length=20)] = None,
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    rows = await list_logs(
+        session, task_id=task.id, limit=limit, offset=offset, search=search, log_type=log_type
+    )
+    return {
+        "logs": [
+            TaskLogPublic.model_validate(r).model_dump(mode="json", by_alias=True) for r in rows
+        ]
+    }
+
+
+@router.post("/api/tasks/{task_id}/cancel", dependencies=[MEMBER])
+async def cancel(
+    task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    if task.state == TaskState.CANCELLED:
+        return {"task": public(task)}  # a retried cancel is a no-op
+    await commands.cancel(await state.temporal_client(), task=task)
+    settled = await commands.settle(
+        state.sessions, task_id=task.id, changed=lambda t: t.state not in LIVE_STATES
+    )
+    return {"task": public(settled or task)}
+
+
+@router.post("/api/tasks/{task_id}/retry", dependencies=[MEMBER])
+async def retry(
+    task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    before = task.transition_seq
+    await commands.retry(
+        await state.temporal_client(),
+        task=task,
+        task_queue=state.settings.task_queue,
+        user_id=principal.user_id,
+    )
+    return await _settled(state, task, before)
+
+
+@router.post("/api/tasks/{task_id}/resume", dependencies=[MEMBER])
+async def resume(
+    task_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    body: Annotated[ResumeBody | None, Body()] = None,
+) -> dict[str, Any]:
+    return await _resume(task_id, principal, session, state, body, force_restart=False)
+
+
+@router.post("/api/tasks/{task_id}/force-restart", dependencies=[MEMBER])
+async def force_restart(
+    task_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    body: Annotated[ResumeBody | None, Body()] = None,
+) -> dict[str, Any]:
+    return await _resume(task_id, principal, session, state, body, force_restart=True)
+
+
+async def _resume(
+    task_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    body: ResumeBody | None,
+    *,
+    force_restart: bool,
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    before = task.transition_seq
+    await commands.resume(
+        await state.temporal_client(),
+        task=task,
+        task_queue=state.settings.task_queue,
+        prompt=body.prompt if body else None,
+        user_id=principal.user_id,
+        force_restart=force_restart,
+    )
+    return await _settled(state, task, before)
+
+
+@router.post("/api/tasks/{task_id}/force-redo", dependencies=[MEMBER])
+async def force_redo(
+    task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await commands.force_redo(
+        await state.temporal_client(),
+        task=task,
+        task_queue=state.settings.task_queue,
+        user_id=principal.user_id,
+    )
+    settled = await commands.settle(
+        state.sessions,
+        task_id=task.id,
+        changed=lambda t: t.pr_url is None and t.state != "cancelled",
+    )
+    return {"task": public(settled or task)}
+
+
+async def _settled(state: StateDep, task: Task, before: int) -> dict[str, Any]:
+    settled = await commands.settle(
+        state.sessions, task_id=task.id, changed=lambda t: t.transition_seq > before
+    )
+    return {"task": public(settled or task)}

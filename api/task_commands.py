@@ -1,0 +1,232 @@
+"""What the API does to a task's workflow: start, update, signal, query, cancel.
+
+The API never writes task state: it refuses what the state machine refuses (409)
+and leaves every transition to the workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.errors import ConflictError, InvalidTransitionError, ServiceUnavailableError
+from core.states import TaskState, can_transition
+from schemas.workflow import (
+    CommandResult,
+    LimiterStatus,
+    MergeCommand,
+    PriorityChange,
+    RepoTaskInput,
+    ResumeCommand,
+    StartMode,
+    TaskStatus,
+)
+from store.models import Task
+
+WORKFLOW_NAME = "RepoTaskWorkflow"
+SETTLE_SECONDS = 10.0
+
+
+def workflow_id(task_id: str) -> str:
+    return f"task-{task_id}"
+
+
+def _search_attributes(task: Task) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskState"), task.state),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioRepo"), task.repo_url),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("OptioWorkspace"), task.workspace_id
+            ),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskType"), "repo-task"),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioAgent"), task.agent_type),
+        ]
+    )
+
+
+async def start_run(
+    client: Client,
+    *,
+    task: Task,
+    task_queue: str,
+    mode: StartMode,
+    prompt: str | None = None,
+    user_id: str | None = None,
+) -> None:
+    """A new run of `task-<id>`; a run still open for the id is reused, never doubled."""
+    await client.start_workflow(
+        WORKFLOW_NAME,
+        RepoTaskInput(task_id=task.id, mode=mode, prompt=prompt, user_id=user_id),
+        id=workflow_id(task.id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_search_attributes(task),
+    )
+
+
+async def is_running(client: Client, task_id: str) -> bool:
+    try:
+        described = await client.get_workflow_handle(workflow_id(task_id)).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return described.status == WorkflowExecutionStatus.RUNNING
+
+
+async def run_update(
+    client: Client, *, task_id: str, update: str, arg: Any | None = None
+) -> CommandResult:
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(task_id))
+    try:
+        args = [] if arg is None else [arg]
+        result = await handle.execute_update(update, args=args, result_type=CommandResult)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise ConflictError(cause.message) from exc
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ConflictError("The task's workflow is not running") from exc
+        raise
+    return result
+
+
+async def cancel(client: Client, *, task: Task) -> None:
+    if not can_transition(task.state, TaskState.CANCELLED):
+        raise InvalidTransitionError(task.state, TaskState.CANCELLED)
+    try:
+        await client.get_workflow_handle(workflow_id(task.id)).cancel()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+async def wait_closed(client: Client, *, task_id: str, timeout: float = SETTLE_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while await is_running(client, task_id):
+        if time.monotonic() > deadline:
+            raise ServiceUnavailableError("The task's workflow did not stop in time; try again")
+        await asyncio.sleep(0.1)
+
+
+async def retry(client: Client, *, task: Task, task_queue: str, user_id: str) -> None:
+    if task.state not in (TaskState.FAILED, TaskState.CANCELLED):
+        raise InvalidTransitionError(task.state, TaskState.QUEUED)
+    if await is_running(client, task.id):
+        # Still backing off before an automatic retry: the update skips the wait.
+        await run_update(client, task_id=task.id, update="retry")
+        return
+    await start_run(client, task=task, task_queue=task_queue, mode="retry", user_id=user_id)
+
+
+async def resume(
+    client: Client,
+    *,
+    task: Task,
+    task_queue: str,
+    prompt: str | None,
+    user_id: str,
+    force_restart: bool,
+) -> None:
+    allowed = (
+        {TaskState.NEEDS_ATTENTION, TaskState.FAILED, TaskState.PR_OPENED}
+        if force_restart
+        else {TaskState.NEEDS_ATTENTION, TaskState.FAILED}
+    )
+    if task.state not in allowed:
+        raise InvalidTransitionError(task.state, TaskState.QUEUED)
+    command = ResumeCommand(prompt=prompt, user_id=user_id)
+    update = "force_restart" if force_restart else "resume"
+    if await is_running(client, task.id):
+        await run_update(client, task_id=task.id, update=update, arg=command)
+        return
+    mode: StartMode = "force_restart" if force_restart else "resume"
+    await start_run(
+        client, task=task, task_queue=task_queue, mode=mode, prompt=prompt, user_id=user_id
+    )
+
+
+async def force_redo(client: Client, *, task: Task, task_queue: str, user_id: str) -> None:
+    if await is_running(client, task.id):
+        await client.get_workflow_handle(workflow_id(task.id)).cancel()
+        await wait_closed(client, task_id=task.id)
+    await start_run(client, task=task, task_queue=task_queue, mode="force_redo", user_id=user_id)
+
+
+async def merge(client: Client, *, task: Task, method: str, user_id: str) -> CommandResult:
+    if task.state != TaskState.PR_OPENED:
+        raise InvalidTransitionError(task.state, TaskState.COMPLETED)
+    result = await run_update(
+        client, task_id=task.id, update="merge_pr", arg=MergeCommand(method=method, user_id=user_id)
+    )
+    if not result.accepted:
+        raise ConflictError(result.message or "The pull request could not be merged")
+    return result
+
+
+async def change_priority(client: Client, *, task_id: str, priority: int) -> None:
+    try:
+        await client.get_workflow_handle(workflow_id(task_id)).signal(
+            "priority", PriorityChange(priority=priority)
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+async def pending_reason(client: Client, *, task_id: str) -> str | None:
+    """Why a queued task waits, asked of its workflow and of the limiter it waits on."""
+    try:
+        status = await client.get_workflow_handle(workflow_id(task_id)).query(
+            "status", result_type=TaskStatus
+        )
+        if not status.waiting_for or not status.limiter_id:
+            return None
+        limiter = await client.get_workflow_handle(status.limiter_id).query(
+            "status", result_type=LimiterStatus
+        )
+    except RPCError:
+        return None
+    if status.waiting_for == "global":
+        return f"Concurrency limit ({limiter.holders}/{limiter.capacity} global)"
+    return f"Waiting for repo slot ({limiter.holders} running in this repo)"
+
+
+async def settle(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    task_id: str,
+    changed: Callable[[Task], bool],
+    timeout: float = 5.0,
+) -> Task | None:
+    """Re-read the task until the workflow has recorded the expected change (or time out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with sessions() as session:
+            task = await session.get(Task, task_id)
+        if task is None or changed(task) or time.monotonic() > deadline:
+            return task
+        await asyncio.sleep(0.05)

@@ -1,0 +1,39 @@
+"""PR records of the local forge."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import PullRequest
+
+
+async def find_open_pr(
+    session: AsyncSession, *, repo_url: str, head_branch: str
+) -> PullRequest | None:
+    stmt = select(PullRequest).where(
+        PullRequest.repo_url == repo_url,
+        PullRequest.head_branch == head_branch,
+        PullRequest.state == "open",
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest_pr_for_task(session: AsyncSession, *, task_id: str) -> PullRequest | None:
+    stmt = (
+        select(PullRequest)
+        .where(PullRequest.task_id == task_id)
+        .order_by(PullRequest.number.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def next_number(session: AsyncSession, *, repo_url: str) -> int:
+    stmt = select(func.max(PullRequest.number)).where(PullRequest.repo_url == repo_url)
+    return int((await session.execute(stmt)).scalar_one() or 0) + 1
+
+
+async def get_pr(session: AsyncSession, *, repo_url: str, number: int) -> PullRequest | None:
+    stmt = select(PullRequest).where(PullRequest.repo_url == repo_url, PullRequest.number == number)
+    return (await session.execute(stmt)).scalar_one_or_none()

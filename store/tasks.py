@@ -1,0 +1,166 @@
+"""Queries over tasks, their events and their logs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.states import TaskState
+from schemas.workflow import TaskPatch, TransitionInput
+from store.models import Repo, Task, TaskEvent, TaskLog
+from store.scoping import get_scoped, scoped_select
+from store.types import utcnow
+
+TERMINAL_FOR_TIMESTAMPS = {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED}
+
+
+def repo_key(*, workspace_id: str, repo_url: str) -> str:
+    return hashlib.sha256(f"{workspace_id}|{repo_url}".encode()).hexdigest()[:16]
+
+
+async def get_task(session: AsyncSession, *, task_id: str, workspace_id: str) -> Task:
+    return await get_scoped(session, Task, row_id=task_id, workspace_id=workspace_id, label="Task")
+
+
+async def find_repo(session: AsyncSession, *, workspace_id: str, repo_url: str) -> Repo | None:
+    stmt = scoped_select(Repo, workspace_id=workspace_id).where(Repo.repo_url == repo_url)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    state: str | None,
+    limit: int,
+    offset: int,
+) -> list[Task]:
+    stmt = scoped_select(Task, workspace_id=workspace_id)
+    if state:
+        stmt = stmt.where(Task.state == state)
+    stmt = stmt.order_by(Task.created_at.desc(), Task.id).limit(limit).offset(offset)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> bool:
+    """Record one transition once: a replayed (task, seq) changes nothing."""
+    task = await session.get(Task, data.task_id, with_for_update=True)
+    if task is None:
+        return False  # deleted while its workflow was finishing
+    seen = await session.execute(
+        select(TaskEvent.id).where(TaskEvent.task_id == task.id, TaskEvent.seq == data.seq)
+    )
+    if seen.first() is not None:
+        return False
+    now = utcnow()
+    to_state = TaskState(data.to_state)
+    task.state = to_state
+    task.transition_seq = max(task.transition_seq, data.seq)
+    if to_state == TaskState.RUNNING:
+        task.started_at = task.started_at or now
+        task.last_activity_at = now
+    if to_state in TERMINAL_FOR_TIMESTAMPS:
+        task.completed_at = now
+    if to_state == TaskState.COMPLETED:
+        task.error_message = None
+    if to_state in (TaskState.NEEDS_ATTENTION, TaskState.FAILED):
+        task.error_message = data.message or data.trigger
+    if to_state == TaskState.QUEUED:
+        task.error_message = None
+        task.completed_at = None
+    apply_patch(task, data.patch)
+    session.add(
+        TaskEvent(
+            task_id=task.id,
+            workspace_id=task.workspace_id,
+            seq=data.seq,
+            from_state=data.from_state,
+            to_state=to_state,
+            trigger=data.trigger,
+            message=data.message,
+            user_id=data.user_id,
+            created_at=now,
+        )
+    )
+    try:
+        await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def apply_patch(task: Task, patch: TaskPatch) -> None:
+    for name, value in asdict(patch).items():
+        if value is not None:
+            setattr(task, name, value)
+
+
+async def list_events(session: AsyncSession, *, task_id: str) -> list[TaskEvent]:
+    stmt = select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.seq)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_logs(
+    session: AsyncSession,
+    *,
+    task_id: str,
+    limit: int,
+    offset: int,
+    search: str | None,
+    log_type: str | None,
+) -> list[TaskLog]:
+    stmt = select(TaskLog).where(TaskLog.task_id == task_id)
+    if search:
+        stmt = stmt.where(TaskLog.content.ilike(f"%{_escape_like(search)}%", escape="\\"))
+    if log_type:
+        stmt = stmt.where(TaskLog.log_type == log_type)
+    stmt = stmt.order_by(TaskLog.timestamp, TaskLog.id).limit(limit).offset(offset)
+    return list((await session.execute(stmt)).scalars())
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def wipe_for_redo(session: AsyncSession, *, task_id: str) -> Task | None:
+    task = await session.get(Task, task_id, with_for_update=True)
+    if task is None:
+        return None
+    await session.execute(delete(TaskLog).where(TaskLog.task_id == task_id))
+    for name in (
+        "pr_url",
+        "pr_number",
+        "pr_state",
+        "pr_checks_status",
+        "pr_review_status",
+        "result_summary",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "model_used",
+        "session_id",
+        "error_message",
+        "started_at",
+        "completed_at",
+    ):
+        setattr(task, name, None)
+    task.retry_count = 0
+    return task
+
+
+async def count_by_state(session: AsyncSession, *, workspace_id: str) -> dict[str, int]:
+    stmt = (
+        select(Task.state, func.count())
+        .where(Task.workspace_id == workspace_id)
+        .group_by(Task.state)
+    )
+    return {state: int(n) for state, n in (await session.execute(stmt)).all()}
+
+
+def task_metadata(task: Task) -> dict[str, Any]:
+    return dict(task.metadata_ or {})

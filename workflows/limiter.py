@@ -1,0 +1,147 @@
+"""SlotLimiterWorkflow: a durable semaphore with a priority queue, one per scope.
+
+Requests, grants and releases are signals both ways: Temporal allows only a few
+updates in flight per workflow, and hundreds of tasks may be waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.limiter import find_closed_workflows
+    from schemas.workflow import (
+        ClosedWorkflowsInput,
+        LimiterState,
+        LimiterStatus,
+        SlotGranted,
+        SlotRelease,
+        SlotReprioritize,
+        SlotRequest,
+        Waiter,
+    )
+
+# Holders whose task workflow ended without releasing (terminated, say) are swept.
+SWEEP_INTERVAL = timedelta(seconds=60)
+MAX_EVENTS_BEFORE_CONTINUE = 8_000
+
+
+@workflow.defn(name="SlotLimiterWorkflow")
+class SlotLimiterWorkflow:
+    @workflow.init
+    def __init__(self, state: LimiterState) -> None:
+        # Initialised from the input so that signals delivered with start find the state.
+        self._state = state
+        self._dirty = True
+        self._renotify: list[Waiter] = []
+
+    @workflow.run
+    async def run(self, state: LimiterState) -> None:
+        while True:
+            await self._grant()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._state)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._dirty, timeout=SWEEP_INTERVAL if self._state.holders else None
+                )
+            except TimeoutError:
+                await self._sweep()
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or (
+            info.get_current_history_length() > MAX_EVENTS_BEFORE_CONTINUE
+        )
+
+    async def _grant(self) -> None:
+        self._dirty = False
+        grants, self._renotify = list(self._renotify), []
+        state = self._state
+        state.waiters.sort(key=lambda w: (w.priority, w.arrival))
+        while state.waiters and len(state.holders) < state.capacity:
+            waiter = state.waiters.pop(0)
+            state.holders[waiter.workflow_id] = waiter.request_id
+            grants.append(waiter)
+        results = await asyncio.gather(*(self._notify(w) for w in grants))
+        for waiter, delivered in zip(grants, results, strict=True):
+            if not delivered and state.holders.get(waiter.workflow_id) == waiter.request_id:
+                del state.holders[waiter.workflow_id]
+                self._dirty = True
+
+    async def _notify(self, waiter: Waiter) -> bool:
+        handle = workflow.get_external_workflow_handle(waiter.workflow_id)
+        try:
+            await handle.signal(
+                "slot_granted",
+                SlotGranted(limiter_id=self._state.limiter_id, request_id=waiter.request_id),
+            )
+            return True
+        except Exception:
+            # The waiter's workflow is gone (completed, terminated): free its slot.
+            return False
+
+    async def _sweep(self) -> None:
+        holders = list(self._state.holders)
+        result = await workflow.execute_activity(
+            find_closed_workflows,
+            ClosedWorkflowsInput(workflow_ids=holders),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        for workflow_id in result.closed:
+            self._state.holders.pop(workflow_id, None)
+            self._dirty = True
+
+    @workflow.signal
+    def request(self, request: SlotRequest) -> None:
+        state = self._state
+        state.capacity = max(1, request.capacity)
+        self._dirty = True
+        waiter = Waiter(
+            priority=request.priority,
+            arrival=state.arrivals + 1,
+            workflow_id=request.workflow_id,
+            request_id=request.request_id,
+        )
+        if state.holders.get(request.workflow_id) == request.request_id:
+            # A re-sent request of a holder (activity retry): confirm the grant again.
+            self._renotify.append(waiter)
+            return
+        # A new request from the same workflow (a new run of the task) replaces the old one.
+        state.holders.pop(request.workflow_id, None)
+        state.waiters = [w for w in state.waiters if w.workflow_id != request.workflow_id]
+        state.arrivals += 1
+        state.waiters.append(waiter)
+
+    @workflow.signal
+    def release(self, release: SlotRelease) -> None:
+        state = self._state
+        if state.holders.get(release.workflow_id) == release.request_id:
+            del state.holders[release.workflow_id]
+        state.waiters = [
+            w
+            for w in state.waiters
+            if not (w.workflow_id == release.workflow_id and w.request_id == release.request_id)
+        ]
+        self._dirty = True
+
+    @workflow.signal
+    def reprioritize(self, change: SlotReprioritize) -> None:
+        for waiter in self._state.waiters:
+            if waiter.workflow_id == change.workflow_id:
+                waiter.priority = change.priority
+        self._dirty = True
+
+    @workflow.query
+    def status(self) -> LimiterStatus:
+        return LimiterStatus(
+            capacity=self._state.capacity,
+            holders=len(self._state.holders),
+            waiting=len(self._state.waiters),
+        )

@@ -1,0 +1,661 @@
+"""RepoTaskWorkflow: one repo task from queue to merged PR, every step durable.
+
+One run covers one attempt chain; `failed` and `cancelled` end the run, and a
+retry starts a new run of the same workflow id (`task-<id>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.agent_runs import AgentRunActivities
+    from activities.limiter import acquire_slot
+    from activities.pull_requests import PullRequestActivities
+    from activities.tasks import TaskActivities
+    from core.pr_decision import (
+        RESUME_TRIGGERS,
+        ChecksStatus,
+        PrMemory,
+        PrPolicy,
+        PrState,
+        PrView,
+        ReviewStatus,
+        decide,
+        resume_prompt,
+    )
+    from core.states import (
+        FORCE_RESTARTABLE_STATES,
+        RESUMABLE_STATES,
+        RETRYABLE_STATES,
+        TaskState,
+        can_transition,
+    )
+    from schemas.workflow import (
+        AcquireSlotInput,
+        CarriedState,
+        CommandResult,
+        LoadTaskInput,
+        MergeCommand,
+        MergePrInput,
+        OpenPrInput,
+        PatchTaskInput,
+        PrepareInput,
+        PriorityChange,
+        PrSnapshotData,
+        RedoInput,
+        RepoTaskInput,
+        ResumeCommand,
+        RunAgentInput,
+        RunAgentResult,
+        SlotGranted,
+        SlotRelease,
+        SlotReprioritize,
+        SlotRequest,
+        StopRunInput,
+        TaskPatch,
+        TaskSnapshot,
+        TaskStatus,
+        TransitionInput,
+        WatchPrInput,
+    )
+
+S = TaskState
+STATE_KEY = SearchAttributeKey.for_keyword("OptioTaskState")
+REPO_KEY = SearchAttributeKey.for_keyword("OptioRepo")
+WORKSPACE_KEY = SearchAttributeKey.for_keyword("OptioWorkspace")
+TYPE_KEY = SearchAttributeKey.for_keyword("OptioTaskType")
+AGENT_KEY = SearchAttributeKey.for_keyword("OptioAgent")
+
+GLOBAL_LIMITER = "limiter-global"
+QUICK = timedelta(seconds=30)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+# A PR can wait for days: bound the history and carry the memory into a fresh run.
+MAX_WATCH_ROUNDS = 100
+WATCH_ROUND_SECONDS = 300.0
+RETRY_BACKOFF = timedelta(seconds=5)
+DEFAULT_RESUME = "Continue working on this task."
+
+
+@dataclass
+class Command:
+    kind: str  # resume | force_restart | retry | merge
+    prompt: str | None = None
+    method: str = "squash"
+    user_id: str | None = None
+    done: bool = False
+    result: CommandResult | None = None
+
+
+@dataclass
+class Rerun:
+    """Outcome of a phase that sends the task back to the queue with new instructions."""
+
+    resume_prompt: str | None
+    from_existing_branch: bool = True
+
+
+@workflow.defn(name="RepoTaskWorkflow")
+class RepoTaskWorkflow:
+    @workflow.init
+    def __init__(self, input: RepoTaskInput) -> None:
+        carried = input.carried
+        self._task_id = input.task_id
+        self._state = carried.state if carried else "unknown"
+        self._seq = carried.seq if carried else 0
+        self._attempt = carried.attempt if carried else 0
+        self._auto_resumes = carried.auto_resumes if carried else 0
+        self._memory_checks = carried.previous_checks_status if carried else None
+        self._memory_review = carried.previous_review_status if carried else None
+        self._snap: TaskSnapshot | None = None
+        self._grants: set[str] = set()
+        self._waiting_for: str | None = None
+        self._limiter_id: str | None = None
+        self._slot_request_id: str | None = None
+        self._run_id: str | None = None
+        self._priority: int | None = None
+        self._command: Command | None = None
+        self._skip_backoff = False
+
+    # ---- messages -------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> TaskStatus:
+        return TaskStatus(
+            state=self._state,
+            waiting_for=self._waiting_for,
+            limiter_id=self._limiter_id,
+            attempt=self._attempt,
+            run_id=self._run_id,
+        )
+
+    @workflow.signal
+    def slot_granted(self, grant: SlotGranted) -> None:
+        self._grants.add(grant.request_id)
+
+    @workflow.signal
+    async def priority(self, change: PriorityChange) -> None:
+        self._priority = change.priority
+        if self._waiting_for and self._limiter_id:
+            await workflow.get_external_workflow_handle(self._limiter_id).signal(
+                SlotLimiterSignals.REPRIORITIZE,
+                SlotReprioritize(workflow_id=workflow.info().workflow_id, priority=change.priority),
+            )
+
+    def _refuse(self, to_state: str, allowed: frozenset[TaskState]) -> None:
+        if self._state not in allowed or self._command is not None:
+            raise ApplicationError(
+                f"Invalid state transition: {self._state} -> {to_state}",
+                type="InvalidTransition",
+                non_retryable=True,
+            )
+
+    @workflow.update
+    async def resume(self, command: ResumeCommand) -> CommandResult:
+        return await self._submit(Command("resume", prompt=command.prompt, user_id=command.user_id))
+
+    @resume.validator
+    def _validate_resume(self, command: ResumeCommand) -> None:
+        self._refuse(S.QUEUED, RESUMABLE_STATES)
+
+    @workflow.update
+    async def force_restart(self, command: ResumeCommand) -> CommandResult:
+        return await self._submit(
+            Command("force_restart", prompt=command.prompt, user_id=command.user_id)
+        )
+
+    @force_restart.validator
+    def _validate_force_restart(self, command: ResumeCommand) -> None:
+        self._refuse(S.QUEUED, FORCE_RESTARTABLE_STATES)
+
+    @workflow.update
+    async def retry(self) -> CommandResult:
+        # Only reachable while an automatic retry is backing off: skip the wait.
+        self._skip_backoff = True
+        return CommandResult(accepted=True, state=self._state)
+
+    @retry.validator
+    def _validate_retry(self) -> None:
+        self._refuse(S.QUEUED, RETRYABLE_STATES)
+
+    @workflow.update
+    async def merge_pr(self, command: MergeCommand) -> CommandResult:
+        return await self._submit(Command("merge", method=command.method, user_id=command.user_id))
+
+    @merge_pr.validator
+    def _validate_merge(self, command: MergeCommand) -> None:
+        self._refuse(S.COMPLETED, frozenset({S.PR_OPENED}))
+
+    async def _submit(self, command: Command) -> CommandResult:
+        self._command = command
+        await workflow.wait_condition(lambda: command.done)
+        assert command.result is not None
+        return command.result
+
+    def _finish(self, command: Command, *, accepted: bool, message: str | None = None) -> None:
+        command.result = CommandResult(accepted=accepted, state=self._state, message=message)
+        command.done = True
+        if self._command is command:
+            self._command = None
+
+    # ---- main ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: RepoTaskInput) -> str:
+        try:
+            await self._run(input)
+        except asyncio.CancelledError:
+            await self._on_cancel()
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _run(self, input: RepoTaskInput) -> None:
+        snap = await workflow.execute_activity_method(
+            TaskActivities.load_task,
+            LoadTaskInput(task_id=input.task_id),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        self._snap = snap
+        if self._priority is None:
+            self._priority = snap.priority
+        if input.carried is None:
+            self._state, self._seq = snap.state, snap.seq
+        workflow.upsert_search_attributes(
+            [
+                REPO_KEY.value_set(snap.repo_url),
+                WORKSPACE_KEY.value_set(snap.workspace_id),
+                TYPE_KEY.value_set("repo-task"),
+                AGENT_KEY.value_set(snap.agent_type),
+                STATE_KEY.value_set(self._state),
+            ]
+        )
+        if input.carried is not None:
+            rerun = await self._watch_pr()
+        else:
+            rerun = await self._enter_queue(input, snap)
+        while rerun is not None:
+            rerun = await self._attempt_chain(rerun)
+
+    async def _enter_queue(self, input: RepoTaskInput, snap: TaskSnapshot) -> Rerun | None:
+        has_pr = snap.pr_url is not None
+        if input.mode == "fresh":
+            if self._state == S.PENDING:
+                await self._transition(S.QUEUED, "task_submitted")
+            elif self._state != S.QUEUED:
+                return None  # a duplicate start of a task that already moved on
+            return Rerun(resume_prompt=None, from_existing_branch=False)
+        if input.mode == "force_redo":
+            await workflow.execute_activity_method(
+                TaskActivities.reset_for_redo,
+                RedoInput(task_id=snap.task_id),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=DB_RETRY,
+            )
+            await self._transition(S.QUEUED, "force_redo", user_id=input.user_id, force=True)
+            return Rerun(resume_prompt=None, from_existing_branch=False)
+        trigger = {"retry": "user_retry", "resume": "user_resume", "force_restart": "force_restart"}
+        await self._transition(
+            S.QUEUED,
+            trigger[input.mode],
+            user_id=input.user_id,
+            patch=TaskPatch(retry_count=snap.retry_count + 1) if input.mode == "retry" else None,
+        )
+        if input.mode == "resume":
+            return Rerun(resume_prompt=input.prompt or DEFAULT_RESUME, from_existing_branch=True)
+        if input.mode == "force_restart":
+            return Rerun(resume_prompt=input.prompt, from_existing_branch=has_pr)
+        return Rerun(resume_prompt=None, from_existing_branch=has_pr)
+
+    async def _attempt_chain(self, rerun: Rerun) -> Rerun | None:
+        """Run the agent (with automatic retries) and carry a success to its PR."""
+        snap = self._require_snap()
+        retries_left = max(0, snap.max_retries - self._attempt)
+        while True:
+            self._attempt += 1
+            result, provisioned = await self._run_agent_once(rerun)
+            if result.success:
+                return await self._after_success(result)
+            if result.stalled:
+                trigger = "stall_detected"
+            elif provisioned:
+                trigger = "agent_failure"
+            else:
+                trigger = "provisioning_permanent_failure"
+            await self._transition(
+                S.FAILED, trigger, message=result.error or result.summary or "Agent failed"
+            )
+            if retries_left <= 0:
+                return None
+            retries_left -= 1
+            await self._backoff(self._attempt)
+            await self._transition(
+                S.QUEUED,
+                "auto_retry_stale" if result.stalled else "auto_retry",
+                patch=TaskPatch(retry_count=self._attempt),
+            )
+
+    async def _backoff(self, attempt: int) -> None:
+        self._skip_backoff = False
+        delay = RETRY_BACKOFF * (2 ** min(attempt - 1, 6))
+        try:
+            await workflow.wait_condition(lambda: self._skip_backoff, timeout=delay)
+        except TimeoutError:
+            pass
+
+    async def _run_agent_once(self, rerun: Rerun) -> tuple[RunAgentResult, bool]:
+        snap = self._require_snap()
+        repo_slot = await self._acquire(
+            f"limiter-repo-{snap.repo_key}", snap.max_concurrent_tasks, "repo"
+        )
+        global_slot: str | None = None
+        run_id: str | None = None
+        try:
+            global_slot = await self._acquire(GLOBAL_LIMITER, snap.global_limit, "global")
+            await self._transition(S.PROVISIONING, "worker_pickup")
+            run_id = str(workflow.uuid4())
+            self._run_id = run_id
+            prepared = await workflow.execute_activity_method(
+                AgentRunActivities.prepare_worktree,
+                PrepareInput(
+                    task_id=snap.task_id,
+                    run_id=run_id,
+                    resume_prompt=rerun.resume_prompt,
+                    from_existing_branch=rerun.from_existing_branch,
+                ),
+                start_to_close_timeout=timedelta(minutes=15),
+                heartbeat_timeout=timedelta(seconds=20),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+            if not prepared.ready:
+                return RunAgentResult(success=False, error=prepared.error), False
+            await self._transition(S.RUNNING, "worktree_created")
+            result = await workflow.execute_activity_method(
+                AgentRunActivities.run_agent,
+                RunAgentInput(
+                    task_id=snap.task_id,
+                    run_id=run_id,
+                    stall_threshold_ms=snap.stall_threshold_ms,
+                ),
+                start_to_close_timeout=timedelta(hours=24),
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
+            )
+            return result, True
+        finally:
+            self._run_id = None
+            await self._release(GLOBAL_LIMITER, global_slot)
+            await self._release(f"limiter-repo-{snap.repo_key}", repo_slot)
+
+    async def _after_success(self, result: RunAgentResult) -> Rerun | None:
+        snap = self._require_snap()
+        fields = TaskPatch(
+            result_summary=result.summary or None,
+            session_id=result.session_id,
+            cost_usd=result.cost_usd,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            model_used=result.model,
+        )
+        opened = await workflow.execute_activity_method(
+            PullRequestActivities.open_pull_request,
+            OpenPrInput(task_id=snap.task_id, summary=result.summary),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=DB_RETRY,
+        )
+        if not opened.opened:
+            await self._transition(
+                S.NEEDS_ATTENTION,
+                "completed_without_pr",
+                message=opened.reason or "The agent finished without changes to open a PR for",
+                patch=fields,
+            )
+            return await self._wait_for_human()
+        fields.pr_url, fields.pr_number, fields.pr_state = opened.pr_url, opened.pr_number, "open"
+        await self._transition(S.PR_OPENED, "pr_detected", patch=fields)
+        self._memory_checks, self._memory_review = None, None
+        return await self._watch_pr()
+
+    async def _watch_pr(self) -> Rerun | None:
+        snap = self._require_snap()
+        known: PrSnapshotData | None = None
+        for _ in range(MAX_WATCH_ROUNDS):
+            watch = workflow.start_activity_method(
+                PullRequestActivities.watch_pull_request,
+                WatchPrInput(
+                    task_id=snap.task_id, known=known, max_wait_seconds=WATCH_ROUND_SECONDS
+                ),
+                start_to_close_timeout=timedelta(seconds=WATCH_ROUND_SECONDS + 3600),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)
+                ),
+            )
+            # The lambda is awaited within this iteration, so binding `watch` late is fine.
+            await workflow.wait_condition(
+                lambda: watch.done() or self._command is not None  # noqa: B023
+            )
+            if self._command is not None:
+                watch.cancel()
+                outcome = await self._pr_command(self._command)
+                if outcome is not None or self._state != S.PR_OPENED:
+                    return outcome.rerun if outcome else None
+                continue
+            known = watch.result()
+            outcome = await self._react(known)
+            if outcome is not None:
+                return outcome.rerun
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            RepoTaskInput(
+                task_id=snap.task_id,
+                carried=CarriedState(
+                    state=self._state,
+                    seq=self._seq,
+                    attempt=self._attempt,
+                    auto_resumes=self._auto_resumes,
+                    previous_checks_status=self._memory_checks,
+                    previous_mergeable=None,
+                    previous_review_status=self._memory_review,
+                ),
+            )
+        )
+
+    async def _react(self, pr: PrSnapshotData) -> Outcome | None:
+        snap = self._require_snap()
+        decision = decide(
+            pr=PrView(
+                state=cast(PrState, pr.state),
+                mergeable=pr.mergeable,
+                checks_status=cast(ChecksStatus, pr.checks_status),
+                review_status=cast(ReviewStatus, pr.review_status),
+            ),
+            policy=PrPolicy(
+                auto_merge=snap.auto_merge,
+                cautious_mode=snap.cautious_mode,
+                auto_resume=snap.auto_resume,
+                max_auto_resumes=snap.max_auto_resumes,
+            ),
+            memory=PrMemory(
+                previous_checks_status=self._memory_checks,
+                previous_review_status=self._memory_review,
+                auto_resume_count=self._auto_resumes,
+                task_failed=False,
+            ),
+        )
+        recorded = decision.checks_status_to_record
+        if recorded is not None and recorded != self._memory_checks:
+            await workflow.execute_activity_method(
+                TaskActivities.patch_task,
+                PatchTaskInput(task_id=snap.task_id, patch=TaskPatch(pr_checks_status=recorded)),
+                start_to_close_timeout=QUICK,
+                retry_policy=DB_RETRY,
+            )
+        self._memory_checks = recorded if recorded is not None else self._memory_checks
+        self._memory_review = pr.review_status
+        if decision.kind == "complete":
+            await self._transition(
+                S.COMPLETED, decision.trigger or "pr_merged", patch=TaskPatch(pr_state="merged")
+            )
+            return Outcome(rerun=None)
+        if decision.kind == "fail":
+            await self._transition(
+                S.FAILED,
+                decision.trigger or "pr_closed",
+                message=decision.message,
+                patch=TaskPatch(pr_state="closed"),
+            )
+            return Outcome(rerun=None)
+        if decision.kind == "merge":
+            return await self._merge("squash", trigger=decision.trigger or "auto_merged")
+        if decision.kind == "resume_agent" and decision.resume_reason is not None:
+            prompt = resume_prompt(
+                reason=decision.resume_reason, base_branch=snap.repo_branch, review_comments=None
+            )
+            await self._transition(
+                S.NEEDS_ATTENTION, decision.trigger or "ci_failing", message=prompt[:200]
+            )
+            await self._transition(S.QUEUED, RESUME_TRIGGERS[decision.resume_reason])
+            self._auto_resumes += 1
+            return Outcome(rerun=Rerun(resume_prompt=prompt, from_existing_branch=True))
+        if decision.kind == "needs_attention":
+            await self._transition(
+                S.NEEDS_ATTENTION, decision.trigger or "ci_failing", message=decision.message
+            )
+            return Outcome(rerun=await self._wait_for_human())
+        return None
+
+    async def _merge(
+        self, method: str, *, trigger: str, user_id: str | None = None
+    ) -> Outcome | None:
+        snap = self._require_snap()
+        merged = await workflow.execute_activity_method(
+            PullRequestActivities.merge_pull_request,
+            MergePrInput(task_id=snap.task_id, method=method),
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=DB_RETRY,
+        )
+        if merged.merged:
+            await self._transition(
+                S.COMPLETED, trigger, user_id=user_id, patch=TaskPatch(pr_state="merged")
+            )
+            return Outcome(rerun=None)
+        if merged.conflict:
+            await self._transition(
+                S.NEEDS_ATTENTION,
+                "merge_conflicts",
+                message=merged.message,
+                patch=TaskPatch(pr_checks_status="conflicts"),
+            )
+            self._memory_checks = "conflicts"
+            return Outcome(rerun=await self._wait_for_human())
+        return None
+
+    async def _pr_command(self, command: Command) -> Outcome | None:
+        if command.kind == "merge":
+            outcome = await self._merge(
+                command.method, trigger="pr_merged", user_id=command.user_id
+            )
+            merged = self._state == S.COMPLETED
+            self._finish(command, accepted=merged, message=None if merged else "Merge failed")
+            return outcome
+        rerun = await self._apply_human(command)
+        return Outcome(rerun=rerun)
+
+    async def _wait_for_human(self) -> Rerun | None:
+        await workflow.wait_condition(lambda: self._command is not None)
+        assert self._command is not None
+        return await self._apply_human(self._command)
+
+    async def _apply_human(self, command: Command) -> Rerun | None:
+        snap = self._require_snap()
+        trigger = "user_resume" if command.kind == "resume" else "force_restart"
+        await self._transition(S.QUEUED, trigger, user_id=command.user_id)
+        self._auto_resumes = 0
+        self._finish(command, accepted=True)
+        if command.kind == "resume":
+            text = command.prompt or DEFAULT_RESUME
+            return Rerun(resume_prompt=text, from_existing_branch=True)
+        return Rerun(
+            resume_prompt=command.prompt,
+            from_existing_branch=snap.pr_url is not None or self._state_had_pr(),
+        )
+
+    def _state_had_pr(self) -> bool:
+        return self._memory_checks is not None
+
+    # ---- slots ---------------------------------------------------------------------------
+
+    async def _acquire(self, limiter_id: str, capacity: int, label: str) -> str:
+        request_id = str(workflow.uuid4())
+        self._waiting_for, self._limiter_id = label, limiter_id
+        await workflow.execute_activity(
+            acquire_slot,
+            AcquireSlotInput(
+                limiter_id=limiter_id,
+                request=SlotRequest(
+                    workflow_id=workflow.info().workflow_id,
+                    request_id=request_id,
+                    priority=self._priority or 100,
+                    capacity=capacity,
+                ),
+                initial_capacity=capacity,
+            ),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        await workflow.wait_condition(lambda: request_id in self._grants)
+        self._waiting_for, self._limiter_id = None, None
+        return request_id
+
+    async def _release(self, limiter_id: str, request_id: str | None) -> None:
+        if request_id is None:
+            return
+        self._grants.discard(request_id)
+        try:
+            await workflow.get_external_workflow_handle(limiter_id).signal(
+                SlotLimiterSignals.RELEASE,
+                SlotRelease(workflow_id=workflow.info().workflow_id, request_id=request_id),
+            )
+        except Exception:
+            # The limiter sweeps holders whose workflow has moved on; nothing is lost.
+            workflow.logger.warning("could not release slot %s on %s", request_id, limiter_id)
+
+    # ---- transitions ---------------------------------------------------------------------
+
+    async def _transition(
+        self,
+        to_state: str,
+        trigger: str,
+        *,
+        message: str | None = None,
+        user_id: str | None = None,
+        patch: TaskPatch | None = None,
+        force: bool = False,
+    ) -> None:
+        if not force and not can_transition(self._state, to_state):
+            raise ApplicationError(
+                f"Invalid state transition: {self._state} -> {to_state}",
+                type="InvalidTransition",
+                non_retryable=True,
+            )
+        self._seq += 1
+        await workflow.execute_activity_method(
+            TaskActivities.record_transition,
+            TransitionInput(
+                task_id=self._task_id,
+                seq=self._seq,
+                from_state=self._state,
+                to_state=to_state,
+                trigger=trigger,
+                message=message,
+                user_id=user_id,
+                patch=patch or TaskPatch(),
+                force=force,
+            ),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        self._state = to_state
+        workflow.upsert_search_attributes([STATE_KEY.value_set(to_state)])
+
+    async def _on_cancel(self) -> None:
+        if self._run_id is not None:
+            await workflow.execute_activity_method(
+                AgentRunActivities.stop_agent_run,
+                StopRunInput(run_id=self._run_id),
+                start_to_close_timeout=QUICK,
+                retry_policy=DB_RETRY,
+            )
+        if can_transition(self._state, S.CANCELLED):
+            await self._transition(S.CANCELLED, "user_cancel")
+        elif self._state == S.PROVISIONING:
+            # The reference has no provisioning -> cancelled edge; say what happened.
+            await self._transition(S.FAILED, "user_cancel", message="Cancelled while provisioning")
+
+    def _require_snap(self) -> TaskSnapshot:
+        assert self._snap is not None
+        return self._snap
+
+
+@dataclass
+class Outcome:
+    rerun: Rerun | None
+
+
+class SlotLimiterSignals:
+    RELEASE = "release"
+    REPRIORITIZE = "reprioritize"
+
+
+__all__ = ["RepoTaskWorkflow", "ActivityError", "SearchAttributePair"]

@@ -38,7 +38,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(settings=settings, sessions=sessions),
         activity_executor=executor,
-        max_concurrent_activities=200,
+        max_concurrent_activities=400,
     )
 
 
@@ -49,9 +49,11 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Activities are async and push git and file work to threads: give them enough.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
     engine = create_engine(settings.database_url_resolved)
     try:
-        with ThreadPoolExecutor(max_workers=200) as executor:
+        with ThreadPoolExecutor(max_workers=8) as executor:
             worker = build_worker(
                 client=client,
                 settings=settings,

@@ -6,14 +6,13 @@ retry starts a new run of the same workflow id (`task-<id>`).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.agent_runs import AgentRunActivities
@@ -125,6 +124,8 @@ class RepoTaskWorkflow:
         self._priority: int | None = None
         self._command: Command | None = None
         self._skip_backoff = False
+        # A PR exists for the task branch: restarts continue from it instead of the base.
+        self._has_pr = carried is not None
 
     # ---- messages -------------------------------------------------------------------------
 
@@ -213,8 +214,10 @@ class RepoTaskWorkflow:
     async def run(self, input: RepoTaskInput) -> str:
         try:
             await self._run(input)
-        except asyncio.CancelledError:
-            await self._on_cancel()
+        except BaseException as err:
+            # Cancellation surfaces as asyncio's or, from an activity, wrapped in ActivityError.
+            if is_cancelled_exception(err):
+                await self._on_cancel()
             raise
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
@@ -227,6 +230,7 @@ class RepoTaskWorkflow:
             retry_policy=DB_RETRY,
         )
         self._snap = snap
+        self._has_pr = self._has_pr or snap.pr_url is not None
         if self._priority is None:
             self._priority = snap.priority
         if input.carried is None:
@@ -272,7 +276,7 @@ class RepoTaskWorkflow:
             patch=TaskPatch(retry_count=snap.retry_count + 1) if input.mode == "retry" else None,
         )
         if input.mode == "resume":
-            return Rerun(resume_prompt=input.prompt or DEFAULT_RESUME, from_existing_branch=True)
+            return Rerun(resume_prompt=input.prompt or DEFAULT_RESUME, from_existing_branch=has_pr)
         if input.mode == "force_restart":
             return Rerun(resume_prompt=input.prompt, from_existing_branch=has_pr)
         return Rerun(resume_prompt=None, from_existing_branch=has_pr)
@@ -338,6 +342,7 @@ class RepoTaskWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=5),
             )
             if not prepared.ready:
+                self._run_id = None
                 return RunAgentResult(success=False, error=prepared.error), False
             await self._transition(S.RUNNING, "worktree_created")
             result = await workflow.execute_activity_method(
@@ -351,9 +356,9 @@ class RepoTaskWorkflow:
                 heartbeat_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
             )
+            self._run_id = None  # finished: nothing left for a cancel to stop
             return result, True
         finally:
-            self._run_id = None
             await self._release(GLOBAL_LIMITER, global_slot)
             await self._release(f"limiter-repo-{snap.repo_key}", repo_slot)
 
@@ -382,6 +387,7 @@ class RepoTaskWorkflow:
             )
             return await self._wait_for_human()
         fields.pr_url, fields.pr_number, fields.pr_state = opened.pr_url, opened.pr_number, "open"
+        self._has_pr = True
         await self._transition(S.PR_OPENED, "pr_detected", patch=fields)
         self._memory_checks, self._memory_review = None, None
         return await self._watch_pr()
@@ -538,21 +544,12 @@ class RepoTaskWorkflow:
         return await self._apply_human(self._command)
 
     async def _apply_human(self, command: Command) -> Rerun | None:
-        snap = self._require_snap()
         trigger = "user_resume" if command.kind == "resume" else "force_restart"
         await self._transition(S.QUEUED, trigger, user_id=command.user_id)
         self._auto_resumes = 0
         self._finish(command, accepted=True)
-        if command.kind == "resume":
-            text = command.prompt or DEFAULT_RESUME
-            return Rerun(resume_prompt=text, from_existing_branch=True)
-        return Rerun(
-            resume_prompt=command.prompt,
-            from_existing_branch=snap.pr_url is not None or self._state_had_pr(),
-        )
-
-    def _state_had_pr(self) -> bool:
-        return self._memory_checks is not None
+        text = (command.prompt or DEFAULT_RESUME) if command.kind == "resume" else command.prompt
+        return Rerun(resume_prompt=text, from_existing_branch=self._has_pr)
 
     # ---- slots ---------------------------------------------------------------------------
 

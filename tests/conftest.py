@@ -1,0 +1,277 @@
+"""Fixtures every test builds on: real Temporal, real SQLite and PostgreSQL, real git."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from core.settings import SEARCH_ATTRIBUTES, Settings
+from store.auth import bootstrap_local_admin
+from store.db import create_engine, session_factory, transaction
+from store.migrate import upgrade
+
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get(
+    "OPTIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- Temporal --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        ip="127.0.0.1",
+        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+def temporal_target(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
+# ---- databases -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "optio.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    name = f"optio_tpl_{uuid.uuid4().hex[:8]}"
+    admin = POSTGRES_URL
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    upgrade(_with_db(admin, name))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _with_db(url: str, name: str) -> str:
+    base = url.rsplit("/", 1)[0]
+    return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A migrated, empty database of its own for each test, on both engines."""
+    if request.param == "sqlite":
+        path = tmp_path / "optio.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"optio_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _with_db(POSTGRES_URL, name)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, temporal_client: Client) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        temporal_address=temporal_target(temporal_client),
+        task_queue=f"optio-test-{uuid.uuid4().hex[:8]}",
+        api_port=free_port(),
+        encryption_key="0" * 64,
+        pr_watch_interval_ms=200,
+    )
+
+
+# ---- the system under test -------------------------------------------------------------
+
+
+@dataclass
+class Optio:
+    settings: Settings
+    client: httpx.AsyncClient
+    anon: httpx.AsyncClient
+    token: str
+    workspace_id: str
+    user_id: str
+    temporal: Client
+
+
+@pytest.fixture
+async def api_only(settings: Settings) -> AsyncIterator[Optio]:
+    """The API served for real on loopback (runners reach it over HTTP), with the admin."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url_resolved)
+    async with transaction(session_factory(engine)) as session:
+        admin = await bootstrap_local_admin(session)
+    await engine.dispose()
+    assert admin.token is not None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.api_port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{settings.api_port}"
+    temporal = await Client.connect(settings.temporal_target)
+    async with (
+        httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {admin.token}"}, timeout=30
+        ) as client,
+        httpx.AsyncClient(base_url=base, timeout=30) as anon,
+    ):
+        yield Optio(
+            settings=settings,
+            client=client,
+            anon=anon,
+            token=admin.token,
+            workspace_id=admin.workspace_id,
+            user_id=admin.user_id,
+            temporal=temporal,
+        )
+    server.should_exit = True
+    await serving
+
+
+@pytest.fixture
+async def optio(api_only: Optio) -> AsyncIterator[Optio]:
+    """API plus a worker on a task queue of this test's own."""
+    from worker.main import build_worker
+
+    engine = create_engine(api_only.settings.database_url_resolved)
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        worker = build_worker(
+            client=api_only.temporal,
+            settings=api_only.settings,
+            sessions=session_factory(engine),
+            executor=executor,
+            task_queue=api_only.settings.task_queue,
+        )
+        async with worker:
+            yield api_only
+            await _cancel_open_workflows(api_only)
+    await engine.dispose()
+    _stop_sandboxes(api_only.settings)
+
+
+async def _cancel_open_workflows(optio: Optio) -> None:
+    """Leave no running workflow (or limiter) behind for the next test."""
+    query = f"TaskQueue = '{optio.settings.task_queue}' AND ExecutionStatus = 'Running'"
+    async for execution in optio.temporal.list_workflows(query):
+        await optio.temporal.get_workflow_handle(execution.id).terminate("test finished")
+
+
+def _stop_sandboxes(settings: Settings) -> None:
+    from integrations.launchers.local import LocalLauncher
+
+    LocalLauncher(runs_root=settings.runs_dir).stop_all(grace=1.0)
+
+
+# ---- git -------------------------------------------------------------------------------
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, **GIT_ENV}
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """Throwaway git repositories: bare by default, like a forge's."""
+    counter = iter(range(1000))
+
+    def make(*, files: dict[str, str] | None = None, bare: bool = True) -> Path:
+        n = next(counter)
+        work = tmp_path / f"repo-src-{n}"
+        work.mkdir()
+        git("init", "-q", "-b", "main", cwd=work)
+        for name, content in (files or {"README.md": "# test repo\n"}).items():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            (work / name).write_text(content)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", "initial commit", cwd=work)
+        if not bare:
+            return work
+        target = tmp_path / f"repo-{n}.git"
+        git("clone", "-q", "--bare", str(work), str(target), cwd=tmp_path)
+        return target
+
+    return make

@@ -1,0 +1,70 @@
+"""Small helpers for driving tasks through the API in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import git
+
+
+async def create_task(
+    client: httpx.AsyncClient, repo: Path | str, script: str, **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "title": fields.pop("title", "Test task"),
+        "prompt": script,
+        "repoUrl": str(repo),
+        "agentType": "script",
+        **fields,
+    }
+    response = await client.post("/api/tasks", json=body)
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()["task"]
+    return task
+
+
+async def wait_for_state(
+    client: httpx.AsyncClient, task_id: str, *states: str, timeout: float = 60
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = await client.get(f"/api/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        last = response.json()
+        if last["task"]["state"] in states:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"task never reached {states}; last seen {last.get('task')}")
+
+
+async def triggers(client: httpx.AsyncClient, task_id: str) -> list[tuple[str, str]]:
+    events = (await client.get(f"/api/tasks/{task_id}/events")).json()["events"]
+    return [(e["toState"], e["trigger"]) for e in events]
+
+
+def file_on_branch(repo: Path, branch: str, path: str) -> str | None:
+    try:
+        return git("show", f"{branch}:{path}", cwd=repo)
+    except Exception:
+        return None
+
+
+async def wait_for_logs(
+    client: httpx.AsyncClient, task_id: str, expected: list[str], timeout: float = 20
+) -> None:
+    """Runners deliver logs asynchronously: wait until exactly these contents are stored."""
+    deadline = time.monotonic() + timeout
+    contents: list[str] = []
+    while time.monotonic() < deadline:
+        logs = (await client.get(f"/api/tasks/{task_id}/logs")).json()["logs"]
+        contents = [entry["content"] for entry in logs]
+        if contents == expected:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"logs {contents} never became {expected}")

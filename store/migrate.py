@@ -20,5 +20,5 @@ def alembic_config(async_url: str) -> Config:
     return config
 
 
-def upgrade(async_url: str, revision: str = "head") -> None:
+def upgrade(async_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(async_url), revision)

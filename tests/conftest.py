@@ -143,6 +143,37 @@ def settings(tmp_path: Path, database_url: str, temporal_client: Client) -> Sett
 # ---- the system under test -------------------------------------------------------------
 
 
+class ApiServer:
+    """The real app under uvicorn on loopback, stoppable and restartable on its port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.settings),
+                host="127.0.0.1",
+                port=self.settings.api_port,
+                log_level="warning",
+                lifespan="on",
+            )
+        )
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._server, self._task = None, None
+
+
 @dataclass
 class Optio:
     settings: Settings
@@ -152,6 +183,7 @@ class Optio:
     workspace_id: str
     user_id: str
     temporal: Client
+    server: ApiServer
 
 
 @pytest.fixture
@@ -163,20 +195,8 @@ async def api_only(settings: Settings) -> AsyncIterator[Optio]:
         admin = await bootstrap_local_admin(session)
     await engine.dispose()
     assert admin.token is not None
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=settings.api_port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.02)
+    server = ApiServer(settings)
+    await server.start()
     base = f"http://127.0.0.1:{settings.api_port}"
     temporal = await Client.connect(settings.temporal_target)
     async with (
@@ -193,9 +213,9 @@ async def api_only(settings: Settings) -> AsyncIterator[Optio]:
             workspace_id=admin.workspace_id,
             user_id=admin.user_id,
             temporal=temporal,
+            server=server,
         )
-    server.should_exit = True
-    await serving
+    await server.stop()
 
 
 @pytest.fixture

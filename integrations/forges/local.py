@@ -6,6 +6,7 @@ Merges are built with plumbing so they also work in bare repositories.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -131,6 +132,35 @@ def _rebase(
 
 
 def merge(
+    *,
+    repo: Path,
+    base: str,
+    head: str,
+    method: MergeMethod,
+    title: str,
+    author_name: str,
+    author_email: str,
+) -> MergeResult:
+    """Merge head into base; merges into one repository are serialised across processes,
+    so many PRs auto-merging at once each land on the base they were checked against."""
+    git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=repo))
+    with open(git_dir / "optio-merge.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _merge_locked(
+                repo=repo,
+                base=base,
+                head=head,
+                method=method,
+                title=title,
+                author_name=author_name,
+                author_email=author_email,
+            )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _merge_locked(
     *,
     repo: Path,
     base: str,

@@ -10,9 +10,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.pr_decision import combine_prompts
+from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
 from core.tokens import new_run_token
+from integrations.agents.credentials import agent_access
+from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.local import LocalLauncher, RunStatus, sandbox_name
+from schemas.agents import McpServerSpec, SkillFile, SkillSpec
 from schemas.runner import RunSpec
 from schemas.workflow import (
     PrepareInput,
@@ -21,8 +25,9 @@ from schemas.workflow import (
     RunAgentResult,
     StopRunInput,
 )
+from store.agent_config import prompt_templates, servers_for_run, skills_for_run
 from store.db import transaction
-from store.models import Task
+from store.models import Repo, Task
 from store.runs import finish_run, upsert_run
 from store.tasks import find_repo
 from store.types import utcnow
@@ -60,7 +65,7 @@ class AgentRunActivities:
                 sandbox_name=sandbox_name(input.run_id),
                 token=token,
             )
-            return RunSpec(
+            spec = RunSpec(
                 run_id=input.run_id,
                 task_id=task.id,
                 agent_type=task.agent_type,
@@ -76,6 +81,101 @@ class AgentRunActivities:
                 run_token=token,
                 max_turns=(repo.max_turns_coding if repo and repo.max_turns_coding else 250),
             )
+            if task.agent_type == "script":
+                return spec
+            return await self._agent_spec(session, spec, task, repo, input.resume_prompt)
+
+    async def _agent_spec(
+        self,
+        session: AsyncSession,
+        spec: RunSpec,
+        task: Task,
+        repo: Repo | None,
+        resume_prompt: str | None,
+    ) -> RunSpec:
+        """A real agent's part of the spec: prompts, model, session, MCP, skills, credentials."""
+        settings = self.settings
+        ctx = PromptContext(
+            task_id=task.id,
+            title=task.title,
+            prompt=task.prompt,
+            repo_name=repo.full_name if repo else task.repo_url,
+            branch=spec.branch,
+            auto_merge=bool(repo and repo.auto_merge and not repo.cautious_mode),
+            draft_pr=bool(repo and repo.cautious_mode),
+            gitlab=bool(repo and repo.git_platform == "gitlab"),
+        )
+        override, default = await prompt_templates(
+            session, workspace_id=task.workspace_id, repo_url=task.repo_url
+        )
+        template = effective_template(repo_override=override, workspace_default=default)
+        # Only a resume continues the agent's session; a retry starts afresh.
+        session_id = task.session_id if resume_prompt else None
+        servers = [
+            McpServerSpec(
+                name=s.name,
+                command=s.command,
+                args=list(s.args or []),
+                env=dict(s.env or {}),
+                install_command=s.install_command,
+            )
+            for s in await servers_for_run(
+                session, workspace_id=task.workspace_id, repo_url=task.repo_url
+            )
+        ]
+        skills = [
+            SkillSpec(
+                name=k.name,
+                description=k.description,
+                prompt=k.prompt,
+                layout="skill-dir" if k.layout == "skill-dir" else "commands",
+                files=[SkillFile.model_validate(f) for f in k.files or []],
+            )
+            for k in await skills_for_run(
+                session,
+                workspace_id=task.workspace_id,
+                repo_url=task.repo_url,
+                agent_type=task.agent_type,
+            )
+        ]
+        secrets = {}
+        for name in sorted(referenced_names(servers)):
+            value = resolve_secret(name, settings=settings)
+            if value is None:
+                raise ApplicationError(
+                    f"MCP configuration references the secret {name}, which is not set",
+                    type="MissingSecret",
+                    non_retryable=True,
+                )
+            secrets[name] = value
+        access = agent_access(task.agent_type, settings)
+        home = settings.agent_home or settings.data_dir / "agent-homes" / f"task-{task.id}"
+        bin_dir = settings.agents_bin_dir
+        # Validated, not model_copy'd: credentials must become SecretStr.
+        return RunSpec.model_validate(
+            spec.model_dump()
+            | {
+                "prompt": agent_prompt(
+                    ctx,
+                    template=template,
+                    resume_prompt=resume_prompt,
+                    continues_session=session_id is not None,
+                ),
+                "task_file": task_file(ctx, follow_up=resume_prompt),
+                "model": settings.agent_models.get(task.agent_type),
+                "effort": settings.agent_effort,
+                "resume_session_id": session_id,
+                "agent_home": str(home),
+                "extra_path": [str(bin_dir)] if bin_dir.is_dir() else [],
+                "model_base_url": access.base_url,
+                "agent_max_retries": settings.agent_max_retries,
+                "model_prices": settings.model_prices,
+                "mcp_servers": servers,
+                "skills": skills,
+                "secret_env": access.secret_env,
+                "secrets": secrets,
+            }
+        )
 
     @activity.defn
     async def prepare_worktree(self, input: PrepareInput) -> PrepareResult:
@@ -85,11 +185,11 @@ class AgentRunActivities:
         while True:
             activity.heartbeat()
             status = await asyncio.to_thread(self.launcher.poll, run_dir)
-            phase = status.progress.phase if status.progress else "preparing"
-            if phase != "preparing":
-                return PrepareResult(ready=True)
-            if status.state == "finished" and status.result is not None:
+            if status.result is not None and not status.result.prepared:
                 return PrepareResult(ready=False, error=status.result.error or "Preparation failed")
+            phase = status.progress.phase if status.progress else "preparing"
+            if phase != "preparing" or status.result is not None:
+                return PrepareResult(ready=True)
             if status.state == "lost":
                 # Retried by Temporal: launch() starts a fresh runner for a lost one.
                 raise ApplicationError("The sandbox exited while preparing the worktree")

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         OpenPrInput,
         PatchTaskInput,
         PrepareInput,
+        PrepareResult,
         PriorityChange,
         PrSnapshotData,
         RedoInput,
@@ -218,6 +219,8 @@ class RepoTaskWorkflow:
             # Cancellation surfaces as asyncio's or, from an activity, wrapped in ActivityError.
             if is_cancelled_exception(err):
                 await self._on_cancel()
+            elif isinstance(err, ActivityError | ApplicationError):
+                await self._on_error(err)
             raise
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
@@ -329,18 +332,24 @@ class RepoTaskWorkflow:
             await self._transition(S.PROVISIONING, "worker_pickup")
             run_id = str(workflow.uuid4())
             self._run_id = run_id
-            prepared = await workflow.execute_activity_method(
-                AgentRunActivities.prepare_worktree,
-                PrepareInput(
-                    task_id=snap.task_id,
-                    run_id=run_id,
-                    resume_prompt=rerun.resume_prompt,
-                    from_existing_branch=rerun.from_existing_branch,
-                ),
-                start_to_close_timeout=timedelta(minutes=15),
-                heartbeat_timeout=timedelta(seconds=20),
-                retry_policy=RetryPolicy(maximum_attempts=5),
-            )
+            try:
+                prepared = await workflow.execute_activity_method(
+                    AgentRunActivities.prepare_worktree,
+                    PrepareInput(
+                        task_id=snap.task_id,
+                        run_id=run_id,
+                        resume_prompt=rerun.resume_prompt,
+                        from_existing_branch=rerun.from_existing_branch,
+                    ),
+                    start_to_close_timeout=timedelta(minutes=15),
+                    heartbeat_timeout=timedelta(seconds=20),
+                    retry_policy=RetryPolicy(maximum_attempts=5),
+                )
+            except ActivityError as err:
+                if is_cancelled_exception(err):
+                    raise
+                # Out of attempts: a failed provisioning, recorded, not a stuck task.
+                prepared = PrepareResult(ready=False, error=failure_message(err))
             if not prepared.ready:
                 self._run_id = None
                 return RunAgentResult(success=False, error=prepared.error), False
@@ -640,9 +649,28 @@ class RepoTaskWorkflow:
             # The reference has no provisioning -> cancelled edge; say what happened.
             await self._transition(S.FAILED, "user_cancel", message="Cancelled while provisioning")
 
+    async def _on_error(self, err: BaseException) -> None:
+        """A step failed for good: say so on the task instead of leaving it mid-state."""
+        if self._run_id is not None:
+            await workflow.execute_activity_method(
+                AgentRunActivities.stop_agent_run,
+                StopRunInput(run_id=self._run_id),
+                start_to_close_timeout=QUICK,
+                retry_policy=DB_RETRY,
+            )
+        if self._state != "unknown" and can_transition(self._state, S.FAILED):
+            await self._transition(S.FAILED, "worker_error", message=failure_message(err))
+
     def _require_snap(self) -> TaskSnapshot:
         assert self._snap is not None
         return self._snap
+
+
+def failure_message(err: BaseException) -> str:
+    """The innermost message of a Temporal failure chain, for a person to read."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return getattr(err, "message", None) or str(err) or type(err).__name__
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Optio, git
+from tests.conftest import Optio, free_port, git
 from tests.lifecycle_helpers import (
     create_task,
     file_on_branch,
@@ -184,9 +184,15 @@ async def test_stall_fails_the_run(optio: Optio, make_repo: MakeRepo) -> None:
 
 async def test_agent_without_adapter_fails_clearly(optio: Optio, make_repo: MakeRepo) -> None:
     repo = make_repo()
-    task = await create_task(optio.client, repo, "Add a README", agentType="codex", maxRetries=0)
+    task = await create_task(optio.client, repo, "Add a README", agentType="openclaw", maxRetries=0)
     failed = (await wait_for_state(optio.client, task["id"], "failed"))["task"]
-    assert "codex" in failed["errorMessage"] and "not available" in failed["errorMessage"]
+    assert failed["errorMessage"] == (
+        "Agent type 'openclaw' is accepted but its adapter is not available yet"
+    )
+    assert (await triggers(optio.client, task["id"]))[-1] == (
+        "failed",
+        "provisioning_permanent_failure",
+    )
 
 
 async def test_no_changes_needs_attention(optio: Optio, make_repo: MakeRepo) -> None:
@@ -247,3 +253,39 @@ async def test_delete_cancels_a_live_task(optio: Optio, make_repo: MakeRepo) -> 
     handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
     assert (await handle.describe()).status is not None
     assert not any(_agent_alive(run) for run in optio.settings.runs_dir.iterdir())
+
+
+async def test_unreachable_remote_fails_provisioning_clearly(optio: Optio) -> None:
+    task = await create_task(
+        optio.client, f"http://127.0.0.1:{free_port()}/nothing.git", "echo x > x", maxRetries=0
+    )
+    failed = (await wait_for_state(optio.client, task["id"], "failed", timeout=90))["task"]
+    assert "127.0.0.1" in failed["errorMessage"]
+    assert (await triggers(optio.client, task["id"]))[-1] == (
+        "failed",
+        "provisioning_permanent_failure",
+    )
+
+
+async def test_a_person_can_resume_from_the_temporal_cli(optio: Optio, make_repo: MakeRepo) -> None:
+    import asyncio
+    import sys
+
+    repo = make_repo()
+    task = await create_task(optio.client, repo, "echo nothing to change")
+    await wait_for_state(optio.client, task["id"], "needs_attention")
+    # Async: the worker shares this event loop, so a blocking call would starve it.
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "temporal"),
+        "workflow", "update", "execute",
+        "--address", optio.settings.temporal_target,
+        "--workflow-id", f"task-{task['id']}",
+        "--name", "resume",
+        "--input", '{"prompt": "echo fixed > fixed.txt"}',
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    await wait_for_state(optio.client, task["id"], "pr_opened")
+    assert file_on_branch(repo, f"optio/task-{task['id']}", "fixed.txt") == "fixed"

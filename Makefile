@@ -4,7 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench install clean
+# The real agent CLIs the tests drive against a scripted model endpoint (docs/agents.md).
+AGENTS_DIR := .optio-agents
+CLAUDE_CODE_VERSION ?= 2.1.197
+CODEX_VERSION ?= 0.171.0
+AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
+
+.PHONY: run test lint typecheck pytest bench install clean agents
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +22,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Without npm the real-agent tests skip themselves; everything else still runs.
+$(AGENTS_STAMP):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error \
+			@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION) \
+		&& touch $@; \
+	else echo "npm not found: the real-agent tests will be skipped"; fi
+
+agents: $(AGENTS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/optio up
 
@@ -26,7 +42,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP)
+pytest: $(STAMP) agents
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -8,8 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.agent_runs import AgentRunActivities
+from activities.blueprints import BlueprintActivities
+from activities.graph import GraphActivities
 from activities.limiter import acquire_slot, find_closed_workflows
 from activities.pull_requests import PullRequestActivities
+from activities.standalone_runs import StandaloneRunActivities
 from activities.tasks import TaskActivities
 from core.settings import Settings
 
@@ -20,6 +23,9 @@ def build_activities(
     tasks = TaskActivities(settings=settings, sessions=sessions)
     runs = AgentRunActivities(settings=settings, sessions=sessions)
     prs = PullRequestActivities(settings=settings, sessions=sessions)
+    graph = GraphActivities(settings=settings, sessions=sessions)
+    blueprints = BlueprintActivities(settings=settings, sessions=sessions)
+    standalone = StandaloneRunActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
         find_closed_workflows,
@@ -33,4 +39,13 @@ def build_activities(
         prs.watch_pull_request,
         prs.merge_pull_request,
         tasks.reset_for_redo,
+        graph.load_graph,
+        graph.notify_task_finished,
+        graph.load_steps,
+        graph.start_task,
+        blueprints.instantiate_blueprint,
+        blueprints.await_task_settled,
+        standalone.open_run,
+        standalone.record_run_state,
+        standalone.run_attempt,
     ]

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.roles import RANK, allows, minimum_role
 from api.state import AppState
-from core.errors import ForbiddenError, UnauthorizedError
+from core.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from schemas.auth import Principal, Role
 from store.auth import resolve_credential
 
 SESSION_COOKIE = "optio_session"
-ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3}
+ROLE_RANK = RANK
 
 
 def get_state(request: Request) -> AppState:
@@ -46,6 +47,9 @@ def _credential(request: Request) -> str | None:
     )
 
 
+request_credential = _credential
+
+
 async def get_principal(request: Request, state: StateDep) -> Principal:
     token = _credential(request)
     if not token:
@@ -53,12 +57,27 @@ async def get_principal(request: Request, state: StateDep) -> Principal:
             "Authentication required: send 'Authorization: Bearer <token>', "
             "the optio_session cookie, or ?token="
         )
-    requested = request.headers.get("x-workspace-id") or request.cookies.get("optio_workspace")
+    # A route about one workspace (/api/workspaces/{workspace_id}/...) acts in that one.
+    in_path = request.path_params.get("workspace_id")
+    requested = (
+        in_path or request.headers.get("x-workspace-id") or request.cookies.get("optio_workspace")
+    )
     async with state.sessions() as session, session.begin():
         principal = await resolve_credential(session, token=token, requested_workspace_id=requested)
     if principal is None:
         raise UnauthorizedError("Invalid or expired credential")
+    if in_path is not None and principal.workspace_id != in_path:
+        raise NotFoundError("Workspace not found")
+    _check_role(request, principal)
     return principal
+
+
+def _check_role(request: Request, principal: Principal) -> None:
+    """Every authenticated route is guarded here, by the policy in api/roles.py."""
+    route = request.scope.get("route")
+    minimum = minimum_role(request.method, getattr(route, "path", request.url.path))
+    if not allows(principal.role, minimum):
+        raise ForbiddenError(f"This action needs the {minimum} role in this workspace")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

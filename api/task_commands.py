@@ -18,50 +18,30 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import ConflictError, InvalidTransitionError, ServiceUnavailableError
-from core.states import TaskState, can_transition
+from core.states import LIVE_STATES, TaskState
 from schemas.workflow import (
     CommandResult,
     LimiterStatus,
     MergeCommand,
+    PipelineInput,
     PriorityChange,
-    RepoTaskInput,
     ResumeCommand,
     StartMode,
     TaskStatus,
 )
 from store.models import Task
+from temporal.starts import pipeline_workflow_id, start_task_workflow, task_workflow_id
 
 WORKFLOW_NAME = "RepoTaskWorkflow"
 SETTLE_SECONDS = 10.0
 
 
 def workflow_id(task_id: str) -> str:
-    return f"task-{task_id}"
-
-
-def _search_attributes(task: Task) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskState"), task.state),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioRepo"), task.repo_url),
-            SearchAttributePair(
-                SearchAttributeKey.for_keyword("OptioWorkspace"), task.workspace_id
-            ),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskType"), "repo-task"),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioAgent"), task.agent_type),
-        ]
-    )
+    return task_workflow_id(task_id)
 
 
 async def start_run(
@@ -73,15 +53,17 @@ async def start_run(
     prompt: str | None = None,
     user_id: str | None = None,
 ) -> None:
-    """A new run of `task-<id>`; a run still open for the id is reused, never doubled."""
-    await client.start_workflow(
-        WORKFLOW_NAME,
-        RepoTaskInput(task_id=task.id, mode=mode, prompt=prompt, user_id=user_id),
-        id=workflow_id(task.id),
+    await start_task_workflow(
+        client,
+        task_id=task.id,
+        state=task.state,
+        repo_url=task.repo_url,
+        workspace_id=task.workspace_id,
+        agent_type=task.agent_type,
         task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=_search_attributes(task),
+        mode=mode,
+        prompt=prompt,
+        user_id=user_id,
     )
 
 
@@ -115,7 +97,7 @@ async def run_update(
 
 
 async def cancel(client: Client, *, task: Task) -> None:
-    if not can_transition(task.state, TaskState.CANCELLED):
+    if task.state not in LIVE_STATES:
         raise InvalidTransitionError(task.state, TaskState.CANCELLED)
     try:
         await client.get_workflow_handle(workflow_id(task.id)).cancel()
@@ -230,3 +212,22 @@ async def settle(
         if task is None or changed(task) or time.monotonic() > deadline:
             return task
         await asyncio.sleep(0.05)
+
+
+async def kick_pipeline(client: Client, *, parent_task_id: str, task_queue: str) -> None:
+    """Start the parent's pipeline, or tell the running one that its steps changed."""
+    await client.start_workflow(
+        "PipelineWorkflow",
+        PipelineInput(parent_task_id=parent_task_id),
+        id=pipeline_workflow_id(parent_task_id),
+        task_queue=task_queue,
+        start_signal="steps_changed",
+    )
+
+
+async def signal_task(client: Client, *, task_id: str, signal: str) -> None:
+    try:
+        await client.get_workflow_handle(workflow_id(task_id)).signal(signal)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise

@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="API tokens for the local admin.")
 app.add_typer(token_app, name="token")
+secrets_app = typer.Typer(help="Encrypted secrets.")
+app.add_typer(secrets_app, name="secrets")
 
 
 def _settings() -> Settings:
@@ -80,6 +82,8 @@ def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> 
         port=settings.api_port,
         log_level="warning",
         timeout_graceful_shutdown=3,
+        # Outlive typical client and load-balancer idle timeouts (60 s).
+        timeout_keep_alive=75,
     )
 
 
@@ -130,6 +134,24 @@ def temporal() -> None:
         _fail(str(exc))
         return
     os.execv(command[0], command)
+
+
+@secrets_app.command("rotate-key")
+def secrets_rotate_key(
+    new_key: str = typer.Option(
+        "", "--new-key", envvar="OPTIO_NEW_ENCRYPTION_KEY", help="Default: generate one"
+    ),
+) -> None:
+    """Re-encrypt every secret under a new encryption key."""
+    from cli.secrets import rotate
+
+    settings = _settings()
+    key_in_data_dir = not settings.encryption_key
+    _prepare(settings, run_migrations=True)
+    try:
+        print(rotate(settings, new_key=new_key or None, key_in_data_dir=key_in_data_dir))
+    except StartupError as exc:
+        _fail(str(exc))
 
 
 @token_app.command("create")

@@ -5,8 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.crypto import check_key
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SEARCH_ATTRIBUTES = ("OptioTaskState", "OptioRepo", "OptioWorkspace", "OptioTaskType", "OptioAgent")
 
@@ -37,6 +41,63 @@ class Settings(BaseSettings):
     pr_watch_interval_ms: int = Field(default=30_000, ge=100)
     max_auto_resumes: int = Field(default=10, ge=0)
 
+    # ---- agents (docs/agents.md). Credentials reach only the agent process of a run.
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    claude_code_oauth_token: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+    copilot_github_token: SecretStr | None = None
+    # A BYOK provider for Copilot (COPILOT_PROVIDER_*); no GitHub sign-in when set.
+    copilot_provider_base_url: str | None = None
+    copilot_provider_type: str = "openai"
+    copilot_provider_api_key: SecretStr | None = None
+    # Default model per agent type, e.g. {"codex": "gpt-5-codex"}; a task may not say.
+    agent_models: dict[str, str] = Field(default_factory=dict)
+    agent_effort: str | None = None
+    # Retries of a failed model request inside the agent CLI; None keeps its default.
+    agent_max_retries: int | None = Field(default=None, ge=0, le=20)
+    # HOME of agent processes; default: one per task under the data dir, so sessions
+    # (and so resumes) survive between runs and the agent never sees the user's dotfiles.
+    agent_home: Path | None = None
+    # Where the agent CLIs are installed (`make agents`); put first on the agent's PATH.
+    agents_bin_dir: Path = Field(default=_PROJECT_ROOT / ".optio-agents" / "node_modules" / ".bin")
+    # USD per million tokens {model: [input, output, cached_input]}, over pricing.py.
+    model_prices: dict[str, list[float]] = Field(default_factory=dict)
+    # Values of `${{NAME}}` references in MCP config until the secrets store lands.
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # ---- sign-in (docs/identity.md): each provider is enabled by its client id and secret.
+    # The URL people reach the API at; OAuth callbacks and the Secure cookie flag follow it.
+    public_url: str | None = None
+    # Where the browser lands after sign-in (and /login?error=... on failure); default public_url.
+    web_url: str | None = None
+    github_oauth_client_id: str | None = None
+    github_oauth_client_secret: SecretStr | None = None
+    github_oauth_base_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    google_oauth_client_id: str | None = None
+    google_oauth_client_secret: SecretStr | None = None
+    gitlab_oauth_client_id: str | None = None
+    gitlab_oauth_client_secret: SecretStr | None = None
+    gitlab_oauth_base_url: str = "https://gitlab.com"
+    oidc_issuer_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_display_name: str = "SSO"
+    oidc_scopes: str = "openid email profile"
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        # Unset is fine here: `optio` generates one into the data dir (cli/bootstrap.py).
+        if not value:
+            return None
+        check_key(value)
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -55,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def api_base_url(self) -> str:
         return self.api_internal_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def runs_dir(self) -> Path:

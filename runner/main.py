@@ -30,6 +30,8 @@ from runner.delivery import EventSink
 from runner.files import read_progress, read_result, read_spec, write_result
 from runner.process import run_agent
 from runner.progress import ProgressTracker
+from runner.secrets import MissingSecretError, Redactor, resolve_servers
+from runner.setup import SetupFiles
 from schemas.runner import RunResult, RunSpec
 
 log = logging.getLogger(__name__)
@@ -77,15 +79,28 @@ def agent_env(spec: RunSpec, adapter: AgentAdapter) -> dict[str, str]:
     # runs untrusted instructions and gets only what the spec and adapter give it.
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIO_")}
     env.update(spec.env)
+    if spec.agent_home:
+        env["HOME"] = spec.agent_home
+    if spec.extra_path:
+        env["PATH"] = os.pathsep.join([*spec.extra_path, env.get("PATH", os.defpath)])
     env.update(adapter.env(spec))
+    # Credentials last: nothing above may replace them, and only this process gets them.
+    env.update({k: v.get_secret_value() for k, v in spec.secret_env.items()})
     return env
+
+
+def agent_home(spec: RunSpec) -> Path:
+    home = Path(spec.agent_home or os.path.expanduser("~"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
 
 
 def write_task_files(worktree: Path, spec: RunSpec, adapter: AgentAdapter) -> Path:
     # .optio/ is in the repository's info/exclude (integrations.git), never committed.
     optio = worktree / ".optio"
     optio.mkdir(exist_ok=True)
-    (optio / "task.md").write_text(f"# {spec.title}\n\n{spec.prompt}\n", encoding="utf-8")
+    task = spec.task_file if spec.task_file is not None else f"# {spec.title}\n\n{spec.prompt}\n"
+    (optio / "task.md").write_text(task, encoding="utf-8")
     prompt_file = optio / adapter.prompt_filename
     prompt_file.write_text(spec.prompt, encoding="utf-8")
     return prompt_file
@@ -105,18 +120,32 @@ class Run:
             run_token=spec.run_token,
             on_change=self.progress.write,
         )
+        secret_values = [
+            v.get_secret_value() for v in (*spec.secret_env.values(), *spec.secrets.values())
+        ]
+        self.redact = Redactor(secret_values)
+        self.setup = SetupFiles()
 
     def fail(self, error: str, **fields: object) -> RunResult:
+        error = self.redact.text(error)
         log.error("%s", error)
         self.sink.emit(content=error, log_type="error", stream="system")
         return RunResult.model_validate({"success": False, "error": error, **fields})
+
+    def emit(self, entry: ParsedEntry) -> None:
+        self.sink.emit(
+            content=self.redact.text(entry.content),
+            log_type=entry.log_type,
+            stream=entry.stream,
+            metadata=self.redact.data(entry.metadata),
+        )
 
     async def execute(self) -> RunResult:
         spec = self.spec
         try:
             adapter = get_adapter(spec.agent_type)
         except UnsupportedAgentError as exc:
-            return self.fail(str(exc))
+            return self.fail(str(exc), prepared=False)
         try:
             mirror = await in_thread(
                 lambda: ensure_mirror(repo_url=spec.repo_url, cache_dir=Path(spec.mirror_cache_dir))
@@ -131,39 +160,48 @@ class Run:
                 )
             )
         except GitError as exc:
-            return self.fail(f"Preparing the worktree failed: {exc}")
+            return self.fail(f"Preparing the worktree failed: {exc}", prepared=False)
         prompt_file = write_task_files(self.worktree, spec, adapter)
+        secrets = {k: v.get_secret_value() for k, v in spec.secrets.items()}
+        try:
+            # The agent's view of the spec: MCP config with its secrets filled in.
+            agent_spec = spec.model_copy(
+                update={"mcp_servers": resolve_servers(spec.mcp_servers, secrets)}
+            )
+        except MissingSecretError as exc:
+            return self.fail(str(exc))
+        home = agent_home(spec)
+        self.setup.write(adapter.setup_files(agent_spec), worktree=self.worktree, home=home)
 
-        entries: list[ParsedEntry] = []
+        entries: list[ParsedEntry] = adapter.before_run(agent_spec, home=home)
+        for entry in entries:
+            self.emit(entry)
 
         def on_line(line: str, stream: Stream) -> None:
             self.progress.touch()
             for entry in adapter.parse_line(line, stream):
                 entries.append(entry)
-                self.sink.emit(
-                    content=entry.content,
-                    log_type=entry.log_type,
-                    stream=entry.stream,
-                    metadata=entry.metadata,
-                )
+                self.emit(entry)
 
         self.progress.set_phase("running_agent")
         try:
             exit_code = await run_agent(
-                command=adapter.build_command(spec, prompt_file=prompt_file),
+                command=adapter.build_command(agent_spec, prompt_file=prompt_file),
                 cwd=self.worktree,
-                env=agent_env(spec, adapter),
+                env=agent_env(agent_spec, adapter),
                 on_line=on_line,
                 on_start=self.progress.set_agent_pid,
             )
         except OSError as exc:
             return self.fail(f"Could not start the {spec.agent_type} agent: {exc}")
+        finally:
+            self.setup.restore()
         outcome = adapter.result(exit_code, entries)
         result = RunResult(
             success=outcome.success,
             exit_code=exit_code,
-            summary=outcome.summary,
-            error=outcome.error,
+            summary=self.redact.text(outcome.summary),
+            error=self.redact.text(outcome.error) if outcome.error else None,
             session_id=outcome.session_id,
             cost_usd=outcome.cost_usd,
             input_tokens=outcome.input_tokens,

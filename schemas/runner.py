@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 from pydantic.alias_generators import to_camel
 
-LogType = Literal["text", "tool_use", "tool_result", "thinking", "system", "error", "info"]
+from schemas.agents import McpServerSpec, SkillSpec
+
+LogType = Literal["text", "tool_use", "tool_result", "thinking", "system", "error", "info", "usage"]
 
 
 class CamelModel(BaseModel):
@@ -38,8 +40,37 @@ class RunSpec(CamelModel):
     run_token: str
     env: dict[str, str] = Field(default_factory=dict)
     max_turns: int = 250
+    # Real agents: `prompt` is the rendered system prompt and `task_file` the content of
+    # .optio/task.md; None keeps the script agent's "# title + prompt" task file.
+    task_file: str | None = None
+    model: str | None = None
+    effort: str | None = None
+    # The agent's session to continue (Claude `--resume`, Codex `exec resume`).
+    resume_session_id: str | None = None
+    # HOME of the agent process; sessions live there, so resumes need the same one.
+    agent_home: str | None = None
+    # Directories put first on the agent's PATH (where the agent CLIs are installed).
+    extra_path: list[str] = Field(default_factory=list)
+    # Base URL of the model API when it is not the vendor's (a proxy, a gateway, tests).
+    model_base_url: str | None = None
+    # Retries of a failed model request inside the CLI; None leaves the CLI's default.
+    agent_max_retries: int | None = None
+    # USD per million tokens [input, output, cached input] for agents priced by Optio.
+    model_prices: dict[str, list[float]] = Field(default_factory=dict)
+    mcp_servers: list[McpServerSpec] = Field(default_factory=list)
+    skills: list[SkillSpec] = Field(default_factory=list)
+    # Credentials for the agent's environment only, and values of the `${{NAME}}`
+    # references in MCP config. SecretStr keeps them out of reprs and logs; they are
+    # written to spec.json in the run directory (see docs/agents.md for the trade-off).
+    secret_env: dict[str, SecretStr] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
     commit_author_name: str = "Optio Agent"
     commit_author_email: str = "optio-agent@noreply.local"
+
+    @field_serializer("secret_env", "secrets", when_used="json")
+    def _reveal(self, value: dict[str, SecretStr]) -> dict[str, str]:
+        # spec.json is how the runner receives them; Python dumps stay masked.
+        return {k: v.get_secret_value() for k, v in value.items()}
 
 
 class LogEvent(CamelModel):
@@ -69,6 +100,8 @@ class RunResult(CamelModel):
     """Written once by the runner to result.json (atomic replace) when the run ends."""
 
     success: bool
+    # False when the run ended before the agent started (bad agent type, git failure).
+    prepared: bool = True
     exit_code: int | None = None
     summary: str = ""
     error: str | None = None

@@ -20,6 +20,15 @@ def normalise_agent_type(value: object) -> object:
     return "claude-code" if value == "claude" else value
 
 
+TaskKindName = Literal["repo-task", "repo-blueprint", "standalone"]
+
+
+class TaskKind(ApiModel):
+    """The `type` discriminator of POST /api/tasks; the rest is checked per kind."""
+
+    type: TaskKindName = "repo-task"
+
+
 class TaskCreate(ApiModel):
     type: Literal["repo-task"] = "repo-task"
     title: str = Field(min_length=1, max_length=500)
@@ -30,6 +39,7 @@ class TaskCreate(ApiModel):
     priority: int = Field(default=100, ge=1, le=1000)
     max_retries: int = Field(default=3, ge=0, le=10)
     metadata: dict[str, Any] | None = None
+    depends_on: list[str] | None = Field(default=None, max_length=100)
 
     _agent = field_validator("agent_type", mode="before")(normalise_agent_type)
 
@@ -69,6 +79,9 @@ class TaskPublic(ApiOut):
     retry_count: int
     max_retries: int
     priority: int
+    parent_task_id: str | None = None
+    subtask_order: int = 0
+    blocks_parent: bool = False
     created_by: str | None
     last_activity_at: datetime | None
     started_at: datetime | None
@@ -106,3 +119,32 @@ class TaskLogPublic(ApiOut):
 class MergeBody(ApiModel):
     pr_url: str = Field(min_length=1)
     merge_method: Literal["merge", "squash", "rebase"] = "squash"
+
+
+class SubtaskCreate(ApiModel):
+    title: str = Field(min_length=1, max_length=500)
+    prompt: str = Field(min_length=1, max_length=100_000)
+    task_type: Literal["child", "step", "review"] = "child"
+    blocks_parent: bool = False
+    agent_type: AgentType | None = None
+    priority: int | None = Field(default=None, ge=1, le=1000)
+    auto_queue: bool = True
+
+    _agent = field_validator("agent_type", mode="before")(normalise_agent_type)
+
+
+class DependenciesAdd(ApiModel):
+    depends_on_ids: list[str] = Field(min_length=1, max_length=100)
+
+
+class CommentBody(ApiModel):
+    content: str = Field(min_length=1, max_length=10_000)
+
+
+class ReorderBody(ApiModel):
+    task_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class MessageBody(ApiModel):
+    content: str = Field(min_length=1, max_length=8000)
+    mode: Literal["soft", "interrupt"] = "soft"

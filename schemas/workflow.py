@@ -303,3 +303,50 @@ class ClosedWorkflowsResult:
 class PatchTaskInput:
     task_id: str
     patch: TaskPatch
+
+
+# ---- task graph (dependencies, subtasks, pipelines) ----------------------------------
+
+
+@dataclass
+class GraphInput:
+    task_id: str
+
+
+@dataclass
+class GraphSnapshot:
+    """What a task waits on: its dependencies and its blocking subtasks."""
+
+    dependency_states: list[str]
+    failed_dependency: str | None  # title of a dependency that failed or was cancelled
+    blocking_open: int
+    steps_total: int
+    steps_completed: int
+
+
+@dataclass
+class TaskFinished:
+    task_id: str
+    state: str
+
+
+@dataclass
+class PipelineInput:
+    parent_task_id: str
+
+
+@dataclass
+class PipelineStep:
+    task_id: str
+    state: str
+    started: bool
+
+
+@dataclass
+class PipelineSteps:
+    steps: list[PipelineStep]
+
+
+@dataclass
+class StartTaskInput:
+    task_id: str

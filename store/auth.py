@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.tokens import hash_token, new_api_token, token_prefix
 from schemas.auth import Principal, Role
 from store.models import ApiKey, AuthSession, User, Workspace, WorkspaceMember
 from store.types import utcnow
+from store.workspaces import personal_workspace
 
 LOCAL_ADMIN_EXTERNAL_ID = "local-admin"
+# A browser session lives a week past its last use, and never beyond a month.
+SESSION_SLIDING = timedelta(days=7)
+SESSION_ABSOLUTE = timedelta(days=30)
+# Extend at most once an hour: a write on every request would serialise SQLite.
+SESSION_REFRESH_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -56,13 +64,90 @@ async def bootstrap_local_admin(session: AsyncSession) -> Bootstrap:
     return Bootstrap(created=True, user_id=user.id, workspace_id=workspace.id, token=token)
 
 
-async def create_api_token(session: AsyncSession, *, user_id: str, name: str) -> str:
+async def create_api_token(
+    session: AsyncSession, *, user_id: str, name: str, expires_at: datetime | None = None
+) -> str:
+    token, _ = await create_api_key(session, user_id=user_id, name=name, expires_at=expires_at)
+    return token
+
+
+async def create_api_key(
+    session: AsyncSession, *, user_id: str, name: str, expires_at: datetime | None = None
+) -> tuple[str, ApiKey]:
+    """A new personal access token: the raw value is returned once, only its hash is kept."""
     token = new_api_token()
+    key = ApiKey(
+        user_id=user_id,
+        name=name,
+        prefix=token_prefix(token),
+        hashed_key=hash_token(token),
+        expires_at=expires_at,
+    )
+    session.add(key)
+    await session.flush()
+    return token, key
+
+
+async def list_api_keys(session: AsyncSession, *, user_id: str) -> list[ApiKey]:
+    stmt = select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def revoke_api_key(session: AsyncSession, *, user_id: str, key_id: str) -> bool:
+    """False when the key is not the caller's (the route answers 404 either way)."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def create_session(session: AsyncSession, *, user_id: str) -> str:
+    token = secrets.token_urlsafe(32)
     session.add(
-        ApiKey(user_id=user_id, name=name, prefix=token_prefix(token), hashed_key=hash_token(token))
+        AuthSession(
+            user_id=user_id, token_hash=hash_token(token), expires_at=utcnow() + SESSION_SLIDING
+        )
     )
     await session.flush()
     return token
+
+
+async def revoke_session(session: AsyncSession, *, token: str) -> bool:
+    result = await session.execute(
+        delete(AuthSession).where(AuthSession.token_hash == hash_token(token))
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def upsert_oauth_user(
+    session: AsyncSession,
+    *,
+    provider: str,
+    external_id: str,
+    email: str | None,
+    display_name: str,
+    avatar_url: str | None,
+) -> User:
+    """Find or create the user behind an identity; a new user gets a workspace of their own."""
+    user = (
+        await session.execute(
+            select(User).where(User.provider == provider, User.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+    now = utcnow()
+    if user is None:
+        user = User(provider=provider, external_id=external_id, display_name=display_name)
+        session.add(user)
+        await session.flush()
+        await personal_workspace(session, user=user)
+    user.email = email
+    user.display_name = display_name
+    user.avatar_url = avatar_url
+    user.last_login_at = now
+    await session.flush()
+    return user
 
 
 async def local_admin_id(session: AsyncSession) -> str | None:
@@ -95,13 +180,7 @@ async def resolve_credential(
             update(ApiKey).where(ApiKey.hashed_key == digest).values(last_used_at=now)
         )
     else:
-        user_id = (
-            await session.execute(
-                select(AuthSession.user_id).where(
-                    AuthSession.token_hash == digest, AuthSession.expires_at > now
-                )
-            )
-        ).scalar_one_or_none()
+        user_id = await _session_user(session, digest=digest, now=now)
     if user_id is None:
         return None
     user = await session.get(User, user_id)
@@ -114,6 +193,22 @@ async def resolve_credential(
     return Principal(
         user_id=user.id, workspace_id=workspace_id, role=role, display_name=user.display_name
     )
+
+
+async def _session_user(session: AsyncSession, *, digest: str, now: datetime) -> str | None:
+    row = (
+        await session.execute(
+            select(AuthSession).where(
+                AuthSession.token_hash == digest, AuthSession.expires_at > now
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    extended = min(now + SESSION_SLIDING, row.created_at + SESSION_ABSOLUTE)
+    if extended - row.expires_at > SESSION_REFRESH_AFTER:
+        row.expires_at = extended
+    return row.user_id
 
 
 async def _membership(

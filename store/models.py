@@ -162,6 +162,12 @@ class Task(TimestampMixin, Base):
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
     priority: Mapped[int] = mapped_column(Integer, default=100)
     created_by: Mapped[str | None] = mapped_column(String(36))
+    # Subtasks (inventory §3.6): child, step or review under a parent task.
+    parent_task_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    subtask_order: Mapped[int] = mapped_column(Integer, default=0)
+    blocks_parent: Mapped[bool] = mapped_column(Boolean, default=False)
     # Sent by clients as the Idempotency-Key header so a retried POST creates one task.
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # Highest transition sequence recorded; the idempotency key of record_transition.
@@ -254,3 +260,40 @@ class PullRequest(TimestampMixin, Base):
     changed_files: Mapped[int] = mapped_column(Integer, default=0)
     merged_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+
+
+class TaskDependency(Base):
+    """`task_id` may start only when `depends_on_task_id` has completed."""
+
+    __tablename__ = "task_dependencies"
+    __table_args__ = (UniqueConstraint("task_id", "depends_on_task_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    depends_on_task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TaskComment(TimestampMixin, Base):
+    __tablename__ = "task_comments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    content: Mapped[str] = mapped_column(Text)
+
+
+class TaskMessage(Base):
+    __tablename__ = "task_messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(String(36), index=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    content: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(10), default="soft")
+    delivered_at: Mapped[datetime | None]
+    acked_at: Mapped[datetime | None]
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,9 +16,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from activities.agent_runs import AgentRunActivities
+    from activities.graph import GraphActivities
     from activities.limiter import acquire_slot
     from activities.pull_requests import PullRequestActivities
     from activities.tasks import TaskActivities
+    from core.graph import dependencies_verdict
     from core.pr_decision import (
         RESUME_TRIGGERS,
         ChecksStatus,
@@ -41,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
         AcquireSlotInput,
         CarriedState,
         CommandResult,
+        GraphInput,
+        GraphSnapshot,
         LoadTaskInput,
         MergeCommand,
         MergePrInput,
@@ -60,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         SlotReprioritize,
         SlotRequest,
         StopRunInput,
+        TaskFinished,
         TaskPatch,
         TaskSnapshot,
         TaskStatus,
@@ -125,6 +130,9 @@ class RepoTaskWorkflow:
         self._priority: int | None = None
         self._command: Command | None = None
         self._skip_backoff = False
+        # Set by signals from dependencies and subtasks: re-read the graph before deciding.
+        self._graph_dirty = False
+        self._graph: GraphSnapshot | None = None
         # A PR exists for the task branch: restarts continue from it instead of the base.
         self._has_pr = carried is not None
 
@@ -143,6 +151,14 @@ class RepoTaskWorkflow:
     @workflow.signal
     def slot_granted(self, grant: SlotGranted) -> None:
         self._grants.add(grant.request_id)
+
+    @workflow.signal
+    def dependencies_changed(self) -> None:
+        self._graph_dirty = True
+
+    @workflow.signal
+    def subtasks_changed(self) -> None:
+        self._graph_dirty = True
 
     @workflow.signal
     async def priority(self, change: PriorityChange) -> None:
@@ -219,11 +235,58 @@ class RepoTaskWorkflow:
             # Cancellation surfaces as asyncio's or, from an activity, wrapped in ActivityError.
             if is_cancelled_exception(err):
                 await self._on_cancel()
+                await self._announce()
             elif isinstance(err, ActivityError | ApplicationError):
                 await self._on_error(err)
+                await self._announce()
             raise
+        await self._announce()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    async def _announce(self) -> None:
+        """Tell dependents, the parent and its pipeline that this task's run ended."""
+        if self._state in (S.COMPLETED, S.FAILED, S.CANCELLED):
+            await workflow.execute_activity_method(
+                GraphActivities.notify_task_finished,
+                TaskFinished(task_id=self._task_id, state=self._state),
+                start_to_close_timeout=QUICK,
+                retry_policy=DB_RETRY,
+            )
+
+    async def _load_graph(self) -> GraphSnapshot:
+        self._graph_dirty = False
+        self._graph = await workflow.execute_activity_method(
+            GraphActivities.load_graph,
+            GraphInput(task_id=self._task_id),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        return self._graph
+
+    async def _await_dependencies(self) -> bool:
+        """From pending: queue now, or wait in waiting_on_deps until every dependency completed."""
+        graph = await self._load_graph()
+        verdict = dependencies_verdict(graph.dependency_states)
+        if self._state == S.PENDING:
+            if verdict == "met":
+                await self._transition(S.QUEUED, "task_submitted")
+                return True
+            await self._transition(S.WAITING_ON_DEPS, "task_submitted_with_deps")
+        while True:
+            if verdict == "failed":
+                await self._transition(
+                    S.FAILED,
+                    "dependency_failed",
+                    message=f"Dependency failed: {graph.failed_dependency}",
+                )
+                return False
+            if verdict == "met":
+                await self._transition(S.QUEUED, "dependencies_met")
+                return True
+            await workflow.wait_condition(lambda: self._graph_dirty)
+            graph = await self._load_graph()
+            verdict = dependencies_verdict(graph.dependency_states)
 
     async def _run(self, input: RepoTaskInput) -> None:
         snap = await workflow.execute_activity_method(
@@ -257,8 +320,9 @@ class RepoTaskWorkflow:
     async def _enter_queue(self, input: RepoTaskInput, snap: TaskSnapshot) -> Rerun | None:
         has_pr = snap.pr_url is not None
         if input.mode == "fresh":
-            if self._state == S.PENDING:
-                await self._transition(S.QUEUED, "task_submitted")
+            if self._state in (S.PENDING, S.WAITING_ON_DEPS):
+                if not await self._await_dependencies():
+                    return None
             elif self._state != S.QUEUED:
                 return None  # a duplicate start of a task that already moved on
             return Rerun(resume_prompt=None, from_existing_branch=False)
@@ -306,6 +370,13 @@ class RepoTaskWorkflow:
                 return None
             retries_left -= 1
             await self._backoff(self._attempt)
+            if self._command is not None:
+                # A person resumed or restarted it while it waited: their words win.
+                human = await self._apply_human(self._command)
+                if human is None:
+                    return None
+                rerun = human
+                continue
             await self._transition(
                 S.QUEUED,
                 "auto_retry_stale" if result.stalled else "auto_retry",
@@ -313,10 +384,13 @@ class RepoTaskWorkflow:
             )
 
     async def _backoff(self, attempt: int) -> None:
+        """Wait before an automatic retry; a retry, resume or restart cuts it short."""
         self._skip_backoff = False
         delay = RETRY_BACKOFF * (2 ** min(attempt - 1, 6))
         try:
-            await workflow.wait_condition(lambda: self._skip_backoff, timeout=delay)
+            await workflow.wait_condition(
+                lambda: self._skip_backoff or self._command is not None, timeout=delay
+            )
         except TimeoutError:
             pass
 
@@ -418,7 +492,7 @@ class RepoTaskWorkflow:
             )
             # The lambda is awaited within this iteration, so binding `watch` late is fine.
             await workflow.wait_condition(
-                lambda: watch.done() or self._command is not None  # noqa: B023
+                lambda: watch.done() or self._command is not None or self._graph_dirty  # noqa: B023
             )
             if self._command is not None:
                 watch.cancel()
@@ -426,7 +500,12 @@ class RepoTaskWorkflow:
                 if outcome is not None or self._state != S.PR_OPENED:
                     return outcome.rerun if outcome else None
                 continue
-            known = watch.result()
+            if not watch.done():
+                watch.cancel()  # a subtask finished: decide again on what we know
+                if known is None:
+                    continue
+            else:
+                known = watch.result()
             outcome = await self._react(known)
             if outcome is not None:
                 return outcome.rerun
@@ -491,8 +570,14 @@ class RepoTaskWorkflow:
                 patch=TaskPatch(pr_state="closed"),
             )
             return Outcome(rerun=None)
-        if decision.kind == "merge":
-            return await self._merge("squash", trigger=decision.trigger or "auto_merged")
+        graph = self._graph if self._graph and not self._graph_dirty else await self._load_graph()
+        steps_done = graph.steps_total > 0 and graph.steps_completed == graph.steps_total
+        if decision.kind == "merge" and graph.blocking_open == 0:
+            trigger = "all_steps_complete" if steps_done else decision.trigger or "auto_merged"
+            return await self._merge("squash", trigger=trigger)
+        if decision.kind in ("merge", "wait") and steps_done and graph.blocking_open == 0:
+            await self._transition(S.COMPLETED, "all_steps_complete")
+            return Outcome(rerun=None)
         if decision.kind == "resume_agent" and decision.resume_reason is not None:
             prompt = resume_prompt(
                 reason=decision.resume_reason, base_branch=snap.repo_branch, review_comments=None
@@ -643,11 +728,11 @@ class RepoTaskWorkflow:
                 start_to_close_timeout=QUICK,
                 retry_policy=DB_RETRY,
             )
+        if self._state in (S.PENDING, S.PROVISIONING):
+            # No direct edge to cancelled from here: go through queued, as the table allows.
+            await self._transition(S.QUEUED, "user_cancel")
         if can_transition(self._state, S.CANCELLED):
             await self._transition(S.CANCELLED, "user_cancel")
-        elif self._state == S.PROVISIONING:
-            # The reference has no provisioning -> cancelled edge; say what happened.
-            await self._transition(S.FAILED, "user_cancel", message="Cancelled while provisioning")
 
     async def _on_error(self, err: BaseException) -> None:
         """A step failed for good: say so on the task instead of leaving it mid-state."""

@@ -1,12 +1,43 @@
 from fastapi import APIRouter
 
-from api.routes import auth, health, internal, pull_requests, repos, tasks
+from api.routes import (
+    auth,
+    blueprints,
+    graph,
+    health,
+    hooks,
+    internal,
+    legacy,
+    mcp_servers,
+    pull_requests,
+    repos,
+    run_ingest,
+    secrets,
+    setup,
+    skills,
+    tasks,
+    templates,
+    triggers,
+    workspaces,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
     auth.router,
     tasks.router,
+    graph.router,
+    blueprints.router,
+    triggers.router,
+    hooks.router,
+    templates.router,
+    legacy.router,
     repos.router,
     pull_requests.router,
     internal.router,
+    run_ingest.router,
+    mcp_servers.router,
+    skills.router,
+    workspaces.router,
+    secrets.router,
+    setup.router,
 ]

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import task_commands as commands
+from api import task_kinds as kinds
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_urls import canonical_repo_url
 from core.errors import InvalidInputError, ServiceUnavailableError
@@ -17,10 +18,13 @@ from schemas.tasks import (
     ResumeBody,
     TaskCreate,
     TaskEventPublic,
+    TaskKind,
     TaskLogPublic,
     TaskPublic,
     TaskUpdate,
 )
+from store.blueprints import StandaloneTask, TaskConfig, find_kind, list_kind
+from store.graph import add_dependencies
 from store.models import Task
 from store.tasks import find_repo, get_task, list_events, list_logs, list_tasks
 
@@ -43,27 +47,39 @@ async def list_(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    rows: list[Task] = []
+    rows: list[dict[str, Any]] = []
     if type in ("repo-task", "all"):
-        rows = await list_tasks(
+        tasks = await list_tasks(
             session,
             workspace_id=principal.workspace_id,
             state=state.value if state else None,
             limit=limit,
             offset=offset,
         )
-    return {"tasks": [public(t) for t in rows], "limit": limit, "offset": offset}
+        rows += [public(t) for t in tasks]
+    for kind, model in (("repo-blueprint", TaskConfig), ("standalone", StandaloneTask)):
+        if type in (kind, "all") and state is None:
+            found = await list_kind(
+                session, model, workspace_id=principal.workspace_id, limit=limit, offset=offset
+            )
+            rows += [kinds.public(r) for r in found]
+    return {"tasks": rows, "limit": limit, "offset": offset}
 
 
 @router.post("/api/tasks", status_code=201, dependencies=[MEMBER])
 async def create(
-    body: TaskCreate,
+    raw: Annotated[dict[str, Any], Body()],
     principal: CurrentPrincipal,
     session: SessionDep,
     state: StateDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
+    # `type` picks the kind; the body is then validated against that kind's model.
+    kind = kinds.parse(TaskKind, {"type": raw.get("type", "repo-task")}).type
+    if kind != "repo-task":
+        return {"task": await kinds.create_kind(session, principal, raw)}
+    body: TaskCreate = kinds.parse(TaskCreate, raw)
     repo_url = await canonical_repo_url(body.repo_url)
     if idempotency_key:
         existing = (
@@ -94,6 +110,9 @@ async def create(
     )
     session.add(task)
     try:
+        await session.flush()
+        if body.depends_on:
+            await add_dependencies(session, task=task, depends_on_ids=body.depends_on)
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()
@@ -110,6 +129,15 @@ async def create(
     return {"task": public(task)}
 
 
+async def _other_kind(
+    session: SessionDep, principal: CurrentPrincipal, task_id: str
+) -> kinds.Kind | None:
+    """A blueprint or standalone task with this id; None means: look among repo tasks."""
+    if await session.get(Task, task_id) is not None:
+        return None
+    return await find_kind(session, row_id=task_id, workspace_id=principal.workspace_id)
+
+
 async def _client_or_undo(state: StateDep, session: SessionDep, task: Task) -> Any:
     try:
         return await state.temporal_client()
@@ -124,6 +152,9 @@ async def _client_or_undo(state: StateDep, session: SessionDep, task: Task) -> A
 async def read(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
+    other = await _other_kind(session, principal, task_id)
+    if other is not None:
+        return {"task": kinds.public(other), "pendingReason": None, "pipelineProgress": None}
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     reason = None
     if task.state == TaskState.QUEUED:
@@ -134,11 +165,15 @@ async def read(
 @router.patch("/api/tasks/{task_id}", dependencies=[MEMBER])
 async def update(
     task_id: str,
-    body: TaskUpdate,
+    raw: Annotated[dict[str, Any], Body()],
     principal: CurrentPrincipal,
     session: SessionDep,
     state: StateDep,
 ) -> dict[str, Any]:
+    other = await _other_kind(session, principal, task_id)
+    if other is not None:
+        return {"task": await kinds.update_kind(session, other, raw)}
+    body: TaskUpdate = kinds.parse(TaskUpdate, raw)
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     changes = body.model_dump(exclude_unset=True)
     for name, value in changes.items():
@@ -155,6 +190,10 @@ async def update(
 async def delete(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> Response:
+    other = await _other_kind(session, principal, task_id)
+    if other is not None:
+        await kinds.delete_kind(state, session, other)
+        return Response(status_code=204)
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     client = await state.temporal_client()
     if await commands.is_running(client, task.id):

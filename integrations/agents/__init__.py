@@ -6,17 +6,31 @@ from integrations.agents.base import (
     AgentAdapter,
     AgentOutcome,
     ParsedEntry,
+    SetupFile,
     UnsupportedAgentError,
     strip_ansi,
 )
+from integrations.agents.claude_code import ClaudeCodeAdapter
+from integrations.agents.codex import CodexAdapter
+from integrations.agents.copilot import CopilotAdapter
+from integrations.agents.gemini import GeminiAdapter
+from integrations.agents.opencode import OpenCodeAdapter
 from integrations.agents.script import ScriptAdapter
 
 # Accepted by the API (tasks may name them) but not runnable until their adapter lands.
-PLANNED_AGENT_TYPES = frozenset(
-    {"claude-code", "codex", "copilot", "opencode", "gemini", "openclaw"}
-)
+PLANNED_AGENT_TYPES = frozenset({"openclaw"})
 
-_ADAPTERS: dict[str, AgentAdapter] = {"script": ScriptAdapter()}
+_ADAPTERS: dict[str, AgentAdapter] = {
+    a.agent_type: a
+    for a in (
+        ScriptAdapter(),
+        ClaudeCodeAdapter(),
+        CodexAdapter(),
+        GeminiAdapter(),
+        OpenCodeAdapter(),
+        CopilotAdapter(),
+    )
+}
 
 
 def available_agent_types() -> list[str]:
@@ -39,6 +53,7 @@ __all__ = [
     "AgentAdapter",
     "AgentOutcome",
     "ParsedEntry",
+    "SetupFile",
     "UnsupportedAgentError",
     "available_agent_types",
     "get_adapter",

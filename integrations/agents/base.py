@@ -1,8 +1,9 @@
 """The adapter interface between the runner and one kind of coding agent.
 
-An adapter knows how to start its agent (command line, environment), how to turn
-each line the agent prints into log entries, and how to summarise the run at the end.
-It holds no state: the runner owns the process, the entries and the result file.
+An adapter knows how to start its agent (command line, environment, setup files), how
+to turn each line the agent prints into log entries, and how to summarise the run at
+the end. It holds no state: the runner owns the process, the entries and the result
+file, so everything `result` needs travels in the entries' metadata.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ class ParsedEntry:
 
 
 @dataclass(frozen=True)
+class SetupFile:
+    """A file the runner writes before the agent starts and takes away after it exits.
+
+    `base` "worktree" files (MCP config, skills) are restored to what the repository had,
+    so they are never committed; "home" files live in the agent's own HOME.
+    """
+
+    path: str  # relative to the base directory
+    content: str
+    base: Literal["worktree", "home"] = "worktree"
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
 class AgentOutcome:
     """The adapter's part of a RunResult; the runner adds exit code and git facts."""
 
@@ -62,6 +77,12 @@ class AgentAdapter(Protocol):
     def build_command(self, spec: RunSpec, *, prompt_file: Path) -> list[str]: ...
 
     def env(self, spec: RunSpec) -> dict[str, str]: ...
+
+    def setup_files(self, spec: RunSpec) -> list[SetupFile]: ...
+
+    def before_run(self, spec: RunSpec, *, home: Path) -> list[ParsedEntry]:
+        """Entries that open the run's log (e.g. what a resumed session already used)."""
+        ...
 
     def parse_line(self, line: str, stream: Stream) -> list[ParsedEntry]: ...
 

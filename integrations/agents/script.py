@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from integrations.agents.base import AgentOutcome, ParsedEntry, Stream, strip_ansi
+from integrations.agents.base import AgentOutcome, ParsedEntry, SetupFile, Stream, strip_ansi
 from schemas.runner import RunSpec
 
 MAX_SUMMARY_CHARS = 2000
@@ -24,6 +24,12 @@ class ScriptAdapter:
 
     def env(self, spec: RunSpec) -> dict[str, str]:
         return {"OPTIO_RUN_ID": spec.run_id, "OPTIO_TASK_ID": spec.task_id}
+
+    def setup_files(self, spec: RunSpec) -> list[SetupFile]:
+        return []
+
+    def before_run(self, spec: RunSpec, *, home: Path) -> list[ParsedEntry]:
+        return []
 
     def parse_line(self, line: str, stream: Stream) -> list[ParsedEntry]:
         text = strip_ansi(line).rstrip("\r\n")

@@ -46,7 +46,7 @@ def test_script_adapter_runs_the_prompt_file_with_bash(tmp_path: Path) -> None:
 
 def test_registry() -> None:
     assert get_adapter("script").agent_type == "script"
-    with pytest.raises(UnsupportedAgentError, match="'codex' is accepted but its adapter"):
-        get_adapter("codex")
+    with pytest.raises(UnsupportedAgentError, match="'openclaw' is accepted but its adapter"):
+        get_adapter("openclaw")
     with pytest.raises(UnsupportedAgentError, match="Unknown agent type 'nope'"):
         get_adapter("nope")

@@ -113,11 +113,11 @@ def test_script_failure_reports_exit_code_and_pushes_nothing(
 def test_unsupported_agent_fails_clearly_without_worktree(
     tmp_path: Path, origin: Path, ingest: IngestServer, start_runner: Start
 ) -> None:
-    spec = make_spec(tmp_path, origin=origin, server=ingest, prompt="x", agent_type="codex")
+    spec = make_spec(tmp_path, origin=origin, server=ingest, prompt="x", agent_type="openclaw")
     result = finish(*start_runner(spec))
 
     assert not result.success
-    assert result.error == "Agent type 'codex' is accepted but its adapter is not available yet"
+    assert result.error == "Agent type 'openclaw' is accepted but its adapter is not available yet"
     assert not Path(spec.worktree_path).exists()
     assert [e["content"] for e in ingest.events()] == [result.error]
 

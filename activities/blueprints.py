@@ -1,0 +1,91 @@
+"""Activities of BlueprintRunWorkflow: create the repo task once, then watch it settle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from core.errors import NotFoundError
+from core.settings import Settings
+from core.states import LIVE_STATES, TaskState
+from core.templating import TemplateError
+from schemas.blueprint_runs import (
+    AwaitTaskInput,
+    AwaitTaskResult,
+    InstantiateInput,
+    InstantiateResult,
+)
+from schemas.workflow import RepoTaskInput
+from store.blueprints import TaskConfig
+from store.db import transaction
+from store.models import Task
+from store.templates import new_blueprint_task
+
+
+class BlueprintActivities:
+    def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    @activity.defn
+    async def instantiate_blueprint(self, input: InstantiateInput) -> InstantiateResult:
+        """Insert the task row (unless a previous attempt or the API did) and start it."""
+        async with transaction(self.sessions) as session:
+            task = await session.get(Task, input.task_id)
+            if task is None:
+                config = await session.get(TaskConfig, input.config_id)
+                if config is None:
+                    raise ApplicationError(
+                        "The blueprint was deleted", type="BlueprintMissing", non_retryable=True
+                    )
+                if not config.enabled:
+                    return InstantiateResult(
+                        task_id=input.task_id, created=False, skipped="The blueprint is disabled"
+                    )
+                try:
+                    task = await new_blueprint_task(
+                        session,
+                        config=config,
+                        task_id=input.task_id,
+                        trigger_id=input.trigger_id,
+                        params=input.params,
+                    )
+                except (TemplateError, NotFoundError) as exc:
+                    raise ApplicationError(
+                        f"The blueprint cannot be rendered: {exc}",
+                        type="BlueprintInvalid",
+                        non_retryable=True,
+                    ) from exc
+            pending = task.state == TaskState.PENDING
+        if pending:
+            await self._start_task(input.task_id)
+        return InstantiateResult(task_id=input.task_id, created=True)
+
+    async def _start_task(self, task_id: str) -> None:
+        try:
+            await activity.client().start_workflow(
+                "RepoTaskWorkflow",
+                RepoTaskInput(task_id=task_id),
+                id=f"task-{task_id}",
+                task_queue=self.settings.task_queue,
+                # A retried activity finds the run it started, open or already closed.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+
+    @activity.defn
+    async def await_task_settled(self, input: AwaitTaskInput) -> AwaitTaskResult:
+        """Return once the task is no longer live (or was deleted), heartbeating meanwhile."""
+        while True:
+            activity.heartbeat()
+            async with self.sessions() as session:
+                task = await session.get(Task, input.task_id)
+            if task is None or task.state not in LIVE_STATES:
+                return AwaitTaskResult(state=task.state if task else None)
+            await asyncio.sleep(input.poll_seconds)

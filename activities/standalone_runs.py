@@ -1,0 +1,243 @@
+"""Activities of StandaloneRunWorkflow: the run row, and one agent attempt in a scratch sandbox.
+
+The agent runs through the same detached runner as repo tasks, in a throwaway git
+repository made for the attempt: the runner's worktree, log delivery and re-attach
+after a worker crash all apply unchanged, and whatever files the agent leaves are
+kept on a branch of that scratch repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.budget import budget_reason, over_budget
+from core.params_schema import ParamsError, validate_params
+from core.prompt_chain import render_user_template
+from core.settings import Settings
+from core.templating import TemplateError
+from core.tokens import hash_token, new_run_token
+from integrations.git import identity_args, run_git
+from integrations.launchers.local import LocalLauncher, RunStatus
+from schemas.blueprint_runs import (
+    FinishStandaloneInput,
+    OpenStandaloneInput,
+    StandaloneAttemptInput,
+    StandaloneAttemptResult,
+    StandalonePlan,
+)
+from schemas.runner import RunSpec
+from store.blueprints import StandaloneRun, StandaloneTask
+from store.db import transaction
+from store.types import utcnow
+
+POLL_SECONDS = 0.1
+BUDGET_CHECK_SECONDS = 0.5
+
+
+def sandbox_id(run_id: str, attempt: int) -> str:
+    return f"{run_id}.{attempt}"
+
+
+def make_scratch_repo(path: Path) -> None:
+    """A bare repository with one empty commit on main: the sandbox's starting point."""
+    if (path / "HEAD").exists():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    run_git(["init", "-q", "--bare", "-b", "main", str(path)], cwd=None)
+    tree = run_git(["hash-object", "-w", "-t", "tree", "/dev/null"], cwd=path)
+    commit = run_git(
+        [*identity_args("Optio", "optio@noreply.local"), "commit-tree", tree, "-m", "sandbox"],
+        cwd=path,
+        env={
+            "GIT_AUTHOR_NAME": "Optio",
+            "GIT_AUTHOR_EMAIL": "optio@noreply.local",
+            "GIT_COMMITTER_NAME": "Optio",
+            "GIT_COMMITTER_EMAIL": "optio@noreply.local",
+        },
+    )
+    run_git(["update-ref", "refs/heads/main", commit], cwd=path)
+
+
+class StandaloneRunActivities:
+    def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.launcher = LocalLauncher(runs_root=settings.runs_dir)
+
+    @activity.defn
+    async def open_run(self, input: OpenStandaloneInput) -> StandalonePlan:
+        """Create the run row unless the API did; say why the run cannot start, if so."""
+        async with transaction(self.sessions) as session:
+            job = await session.get(StandaloneTask, input.standalone_id)
+            if job is None:
+                raise ApplicationError(
+                    "The standalone task was deleted", type="StandaloneMissing", non_retryable=True
+                )
+            run = await session.get(StandaloneRun, input.run_id)
+            if run is None:
+                session.add(
+                    StandaloneRun(
+                        id=input.run_id,
+                        workflow_id=job.id,
+                        workspace_id=job.workspace_id,
+                        trigger_id=input.trigger_id,
+                        params=input.params,
+                        state="queued",
+                    )
+                )
+            refused = None
+            if not job.enabled:
+                refused = "workflow_disabled: the standalone task is disabled"
+            else:
+                try:
+                    validate_params(job.params_schema, input.params)
+                except ParamsError as exc:
+                    refused = f"Invalid params: {exc}"
+            return StandalonePlan(
+                run_id=input.run_id,
+                max_concurrent=job.max_concurrent,
+                max_retries=job.max_retries,
+                refused=refused,
+            )
+
+    @activity.defn
+    async def record_run_state(self, input: FinishStandaloneInput) -> None:
+        async with transaction(self.sessions) as session:
+            run = await session.get(StandaloneRun, input.run_id, with_for_update=True)
+            if run is None:
+                return  # deleted with its standalone task
+            now = utcnow()
+            run.state = input.state
+            if input.retry_count is not None:
+                run.retry_count = input.retry_count
+            if input.state == "running":
+                run.started_at = run.started_at or now
+                run.error_message, run.finished_at = None, None
+            if input.state in ("completed", "failed"):
+                run.finished_at = now
+                run.error_message = input.error
+            result = input.result
+            if result is not None:
+                run.output = {"summary": result.summary}
+                run.cost_usd = result.cost_usd or run.cost_usd
+                run.input_tokens = result.input_tokens
+                run.output_tokens = result.output_tokens
+                run.model_used = result.model
+                run.session_id = result.session_id
+
+    @activity.defn
+    async def run_attempt(self, input: StandaloneAttemptInput) -> StandaloneAttemptResult:
+        """Launch (once) and wait for the agent, stopping it on a stall or a budget overrun."""
+        sandbox = sandbox_id(input.run_id, input.attempt)
+        spec = self.launcher.existing_spec(sandbox) or await self._new_spec(input, sandbox)
+        run_dir = await asyncio.to_thread(self.launcher.launch, spec)
+        stall = timedelta(milliseconds=input.stall_threshold_ms)
+        next_budget_check = 0.0
+        try:
+            while True:
+                activity.heartbeat()
+                status = await asyncio.to_thread(self.launcher.poll, run_dir)
+                if status.state != "running":
+                    return await self._outcome(input.run_id, status)
+                if time.monotonic() >= next_budget_check:
+                    next_budget_check = time.monotonic() + BUDGET_CHECK_SECONDS
+                    spent, budget = await self._spend(input.run_id)
+                    if over_budget(spent, budget):
+                        await asyncio.to_thread(self.launcher.stop, run_dir)
+                        reason = budget_reason(spent, budget)
+                        return StandaloneAttemptResult(
+                            success=False, error=reason, over_budget=True, cost_usd=spent
+                        )
+                progress = status.progress
+                if progress is not None and utcnow() - progress.last_output_at > stall:
+                    await asyncio.to_thread(self.launcher.stop, run_dir)
+                    message = f"No agent output for {stall.total_seconds():.0f} s"
+                    return StandaloneAttemptResult(success=False, error=message)
+                await asyncio.sleep(POLL_SECONDS)
+        except asyncio.CancelledError:
+            # A stopping worker leaves the agent running for the next worker to re-attach.
+            if not activity.is_worker_shutdown():
+                await asyncio.to_thread(self.launcher.stop, run_dir)
+            raise
+
+    async def _spend(self, run_id: str) -> tuple[str | None, str | None]:
+        """Cost reported so far (by ingested usage events) and the task's budget."""
+        async with self.sessions() as session:
+            run = await session.get(StandaloneRun, run_id)
+            job = await session.get(StandaloneTask, run.workflow_id) if run else None
+        return (run.cost_usd if run else None), (job.budget_usd if job else None)
+
+    async def _outcome(self, run_id: str, status: RunStatus) -> StandaloneAttemptResult:
+        result = status.result
+        if result is None:
+            return StandaloneAttemptResult(
+                success=False, error="The sandbox exited without a result"
+            )
+        live, budget = await self._spend(run_id)
+        # The adapter's final figure is authoritative; the live one covers adapters
+        # that only report cost in their event stream.
+        cost = result.cost_usd or live
+        outcome = StandaloneAttemptResult(
+            success=result.success,
+            summary=result.summary,
+            error=result.error,
+            cost_usd=cost,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            model=result.model,
+            session_id=result.session_id,
+        )
+        if over_budget(cost, budget):
+            outcome.success, outcome.over_budget = False, True
+            outcome.error = budget_reason(cost, budget)
+        return outcome
+
+    async def _new_spec(self, input: StandaloneAttemptInput, sandbox: str) -> RunSpec:
+        scratch = self.settings.data_dir / "scratch" / f"{sandbox}.git"
+        await asyncio.to_thread(make_scratch_repo, scratch)
+        token = new_run_token()
+        async with transaction(self.sessions) as session:
+            run = await session.get(StandaloneRun, input.run_id, with_for_update=True)
+            job = await session.get(StandaloneTask, run.workflow_id) if run else None
+            if run is None or job is None:
+                raise ApplicationError(
+                    "The run was deleted", type="StandaloneMissing", non_retryable=True
+                )
+            try:
+                prompt = render_user_template(job.prompt_template, run.params or {})
+            except TemplateError as exc:
+                raise ApplicationError(
+                    f"The prompt cannot be rendered: {exc}",
+                    type="PromptInvalid",
+                    non_retryable=True,
+                ) from exc
+            run.sandbox_id, run.token_hash = sandbox, hash_token(token)
+        base = self.settings.api_base_url
+        return RunSpec(
+            run_id=sandbox,
+            task_id=input.run_id,
+            agent_type=job.agent_runtime,
+            prompt=prompt,
+            title=job.name,
+            repo_url=f"file://{scratch.resolve()}",
+            branch=f"optio/run-{sandbox}",
+            worktree_path=str(self.settings.worktrees_dir / f"run-{sandbox}"),
+            mirror_cache_dir=str(self.settings.mirrors_dir),
+            ingest_url=f"{base}/api/internal/standalone-runs/{input.run_id}/events"
+            f"?attempt={input.attempt}",
+            run_token=token,
+            # Names the reference gives a job's agent (inventory §3.4).
+            env={
+                "OPTIO_PROMPT": prompt,
+                "OPTIO_WORKFLOW_RUN_ID": input.run_id,
+                "OPTIO_WORKFLOW_ID": job.id,
+            },
+            max_turns=job.max_turns or 250,
+        )

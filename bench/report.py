@@ -1,0 +1,156 @@
+"""The results of one database's run, and the markdown table comparing them."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.scenarios import LatencyResult, OverheadResult, ThroughputResult
+from bench.stats import fmt, percentile
+
+POST_P99_TARGET_MS = 100.0
+OVERHEAD_P50_TARGET_MS = 500.0
+THROUGHPUT_TARGET = 3.0
+
+
+@dataclass
+class DbResult:
+    name: str
+    startup_s: float | None = None
+    latency: LatencyResult | None = None
+    overhead: OverheadResult | None = None
+    throughput: ThroughputResult | None = None
+    peak_mib: dict[str, float] = field(default_factory=dict)
+    max_runners: int = 0
+    missing_on_main: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    log_findings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def all_states(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for phase in (self.latency, self.overhead, self.throughput):
+            if phase is not None:
+                total += phase.outcomes.states()
+        return total
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+def _below(value: float, target: float) -> bool | None:
+    return None if math.isnan(value) else value < target
+
+
+Row = tuple[str, Callable[[DbResult], str], str]
+
+
+def _post_p(pct: float) -> Callable[[DbResult], str]:
+    def cell(r: DbResult) -> str:
+        if r.latency is None:
+            return "n/a"
+        value = percentile(r.latency.latencies_ms, pct)
+        ok = _below(value, POST_P99_TARGET_MS) if pct == 99 else None
+        return fmt(value) + _mark(ok)
+
+    return cell
+
+
+def _post_load_p99(r: DbResult) -> str:
+    if r.throughput is None:
+        return "n/a"
+    return fmt(percentile(r.throughput.post_latencies_ms, 99))
+
+
+def _overhead_p(pct: float) -> Callable[[DbResult], str]:
+    def cell(r: DbResult) -> str:
+        if r.overhead is None:
+            return "n/a"
+        value = percentile(r.overhead.overhead_ms, pct)
+        ok = _below(value, OVERHEAD_P50_TARGET_MS) if pct == 50 else None
+        return fmt(value, 0) + _mark(ok)
+
+    return cell
+
+
+def _end_to_end(r: DbResult) -> str:
+    if r.overhead is None:
+        return "n/a"
+    return fmt(percentile(r.overhead.end_to_end_s, 50), 2)
+
+
+def _rate(r: DbResult) -> str:
+    t = r.throughput
+    if t is None or t.tasks_per_s is None:
+        return "n/a"
+    return fmt(t.tasks_per_s, 2) + _mark(t.tasks_per_s >= THROUGHPUT_TARGET)
+
+
+def _completed(r: DbResult) -> str:
+    t = r.throughput
+    if t is None:
+        return "n/a"
+    done = t.outcomes.states().get("completed", 0)
+    wall = f" in {t.elapsed_s:.1f} s" if t.elapsed_s else ""
+    return f"{done}/{t.submitted}{wall}"
+
+
+def _others(r: DbResult) -> str:
+    states = r.all_states()
+    others = {k: v for k, v in states.items() if k != "completed"}
+    if not others:
+        return "0"
+    return ", ".join(f"{v} {k}" for k, v in sorted(others.items()))
+
+
+def _rss(role: str) -> Callable[[DbResult], str]:
+    return lambda r: fmt(r.peak_mib.get(role), 0) if role in r.peak_mib else "n/a"
+
+
+ROWS: list[Row] = [
+    ("`optio up` to healthy (s)", lambda r: fmt(r.startup_s, 1), ""),
+    ("POST /api/tasks p50 (ms), sequential", _post_p(50), ""),
+    ("POST /api/tasks p99 (ms), sequential", _post_p(99), f"< {POST_P99_TARGET_MS:.0f} ms"),
+    ("POST /api/tasks p99 (ms), 20 in flight", _post_load_p99, ""),
+    ("POST → agent start p50 (ms)", _overhead_p(50), f"< {OVERHEAD_P50_TARGET_MS:.0f} ms"),
+    ("POST → agent start p99 (ms)", _overhead_p(99), ""),
+    ("POST → completed p50 (s), one at a time", _end_to_end, ""),
+    ("throughput, POST → all completed (tasks/s)", _rate, f">= {THROUGHPUT_TARGET:.0f} tasks/s"),
+    ("throughput tasks completed", _completed, "all"),
+    ("tasks not completed (all phases)", _others, "0"),
+    ("completed but file missing on main", lambda r: str(len(r.missing_on_main)), "0"),
+    ("peak RSS worker (MiB)", _rss("worker"), ""),
+    ("peak RSS API (MiB)", _rss("api"), ""),
+    ("peak RSS Temporal dev server (MiB)", _rss("temporal"), ""),
+    ("peak concurrent runner processes", lambda r: str(r.max_runners), "<= 20"),
+]
+
+LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def table(results: list[DbResult]) -> str:
+    header = ["metric", *(LABELS.get(r.name, r.name) for r in results), "target"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * len(results) + ["---"]) + "|",
+    ]
+    for label, cell, target in ROWS:
+        values = [cell(r) if r.error is None or _has_data(r) else "error" for r in results]
+        lines.append("| " + " | ".join([label, *values, target]) + " |")
+    return "\n".join(lines)
+
+
+def _has_data(r: DbResult) -> bool:
+    return any(x is not None for x in (r.latency, r.overhead, r.throughput))
+
+
+def machine() -> str:
+    cores = len(os.sched_getaffinity(0))
+    python = platform.python_version()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{platform.system()} {platform.machine()}, {cores} cores, Python {python}, load {load}"

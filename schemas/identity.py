@@ -1,0 +1,85 @@
+"""HTTP shapes of secrets, workspaces, members and personal access tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from schemas.common import ApiModel, ApiOut
+
+MAX_SECRET_BYTES = 64 * 1024
+SECRET_NAME = r"^[A-Z_][A-Z0-9_]*$"
+WorkspaceRole = Literal["admin", "member", "viewer"]
+
+
+class SecretCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=200, pattern=SECRET_NAME)
+    # SecretStr: a stray repr or validation error never prints the value.
+    value: SecretStr
+    scope: str | None = Field(default=None, min_length=1, max_length=1000)
+
+    @field_validator("value")
+    @classmethod
+    def _size(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) > MAX_SECRET_BYTES:
+            raise ValueError(f"must be at most {MAX_SECRET_BYTES} bytes")
+        return value
+
+
+class SecretPublic(ApiOut):
+    id: str
+    name: str
+    scope: str
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkspaceCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=100)
+    slug: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WorkspaceUpdate(ApiModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    slug: str | None = Field(default=None, min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
+    description: str | None = Field(default=None, max_length=500)
+    allow_docker_in_docker: bool | None = None
+
+
+class WorkspacePublic(ApiOut):
+    id: str
+    name: str
+    slug: str
+    description: str | None
+    created_by: str | None
+    allow_docker_in_docker: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberAdd(ApiModel):
+    user_id: str = Field(min_length=1, max_length=36)
+    role: WorkspaceRole = "member"
+
+
+class MemberUpdate(ApiModel):
+    role: WorkspaceRole
+
+
+class ApiKeyCreate(ApiModel):
+    name: str = Field(default="API key", min_length=1, max_length=100)
+    expires_at: datetime | None = None
+
+
+class ApiKeyPublic(ApiOut):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None

@@ -1,0 +1,129 @@
+"""Setup files come and go around the agent; secrets are resolved late and never logged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from integrations.agents import get_adapter
+from integrations.agents.base import SetupFile
+from runner.secrets import MissingSecretError, Redactor, resolve_servers
+from runner.setup import SetupFiles
+from schemas.agents import McpServerSpec, SkillFile, SkillSpec
+from schemas.runner import RunSpec
+from tests.agents.test_parsers import SPEC
+
+SERVER = McpServerSpec(
+    name="docs", command="npx", args=["-y", "docs-mcp", "--token=${{DOCS_TOKEN}}"],
+    env={"API_KEY": "${{ DOCS_TOKEN }}", "MODE": "ro"},
+)  # fmt: skip
+SKILLS = [
+    SkillSpec(name="greet", description="Say hi", prompt="Say hi to $ARGUMENTS"),
+    SkillSpec(
+        name="deploy",
+        prompt="How to deploy",
+        layout="skill-dir",
+        files=[
+            SkillFile(relative_path="scripts/run.sh", content="echo deploy\n"),
+            SkillFile(relative_path="../escape.txt", content="no"),
+        ],
+    ),
+]
+
+
+def test_secret_references_resolve_and_unknown_ones_fail() -> None:
+    [server] = resolve_servers([SERVER], {"DOCS_TOKEN": "tok-123456"})
+    assert server.args[-1] == "--token=tok-123456"
+    assert server.env == {"API_KEY": "tok-123456", "MODE": "ro"}
+    with pytest.raises(MissingSecretError, match="MCP server 'docs' references the unknown secret"):
+        resolve_servers([SERVER], {})
+
+
+def test_redactor_masks_secret_values_everywhere() -> None:
+    redact = Redactor(["tok-123456", "abc"])  # too short to mask safely: kept
+    assert redact.text("token tok-123456 abc") == "token *** abc"
+    assert redact.data({"a": ["x tok-123456"], "n": 1}) == {"a": ["x ***"], "n": 1}
+
+
+def test_secrets_never_appear_in_the_spec_repr() -> None:
+    spec = SPEC.model_copy()
+    spec = RunSpec.model_validate(spec.model_dump() | {"secret_env": {"K": "sekrit-value"}})
+    assert "sekrit-value" not in repr(spec)
+    assert json.loads(spec.model_dump_json(by_alias=True))["secretEnv"] == {"K": "sekrit-value"}
+
+
+def test_claude_files_are_written_merged_and_restored(tmp_path: Path) -> None:
+    worktree, home = tmp_path / "wt", tmp_path / "home"
+    worktree.mkdir()
+    home.mkdir()
+    theirs = {"mcpServers": {"repo-own": {"command": "x"}}}
+    (worktree / ".mcp.json").write_text(json.dumps(theirs))
+    spec = SPEC.model_copy(update={"mcp_servers": [SERVER], "skills": SKILLS})
+    files = get_adapter("claude-code").setup_files(spec)
+    setup = SetupFiles()
+    setup.write(files, worktree=worktree, home=home)
+    merged = json.loads((worktree / ".mcp.json").read_text())
+    assert set(merged["mcpServers"]) == {"repo-own", "docs"}
+    assert (worktree / ".mcp.json").stat().st_mode & 0o777 == 0o600
+    greet = (worktree / ".claude/commands/greet.md").read_text()
+    assert greet.startswith('---\ndescription: "Say hi"\n---\n') and greet.endswith("$ARGUMENTS")
+    assert (
+        (worktree / ".claude/skills/deploy/SKILL.md").read_text().startswith('---\nname: "deploy"')
+    )
+    assert (worktree / ".claude/skills/deploy/scripts/run.sh").exists()
+    assert not (worktree / ".claude/skills/escape.txt").exists()
+    setup.restore()
+    assert json.loads((worktree / ".mcp.json").read_text()) == theirs
+    assert sorted(p.name for p in worktree.iterdir()) == [".mcp.json"]
+
+
+def test_setup_files_cannot_escape_the_worktree(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="escapes"):
+        SetupFiles().write([SetupFile("../x", "y")], worktree=tmp_path, home=tmp_path)
+
+
+def test_codex_gets_mcp_by_config_flags_with_values_in_its_environment() -> None:
+    [server] = resolve_servers([SERVER], {"DOCS_TOKEN": "tok-123456"})
+    spec = SPEC.model_copy(update={"mcp_servers": [server], "skills": SKILLS, "agent_home": "/h"})
+    adapter = get_adapter("codex")
+    command = adapter.build_command(spec, prompt_file=Path("/p"))
+    flag = next(c for c in command if c.startswith("mcp_servers.docs="))
+    assert 'env_vars=["API_KEY", "MODE"]' in flag and "tok-123456" not in flag.split("args=")[0]
+    env = adapter.env(spec)
+    assert env["API_KEY"] == "tok-123456" and env["CODEX_HOME"] == "/h/.codex"
+    paths = [f.path for f in adapter.setup_files(spec)]
+    assert ".agents/skills/greet/SKILL.md" in paths
+
+
+@pytest.mark.parametrize(
+    ("agent", "expected"),
+    [
+        ("gemini", ".gemini/settings.json"),
+        ("opencode", "opencode.json"),
+        ("copilot", ".github/skills/greet/SKILL.md"),
+    ],
+)
+def test_other_agents_get_their_own_config_files(agent: str, expected: str) -> None:
+    spec = SPEC.model_copy(update={"mcp_servers": [SERVER], "skills": SKILLS})
+    assert expected in [f.path for f in get_adapter(agent).setup_files(spec)]
+
+
+def test_commands_name_the_model_session_and_turn_limit() -> None:
+    spec = SPEC.model_copy(
+        update={"model": "m1", "effort": "high", "resume_session_id": "s1", "max_turns": 7}
+    )
+    claude = get_adapter("claude-code").build_command(spec, prompt_file=Path("/p"))
+    assert claude[:3] == ["claude", "-p", "p"]
+    for pair in (["--max-turns", "7"], ["--model", "m1"], ["--effort", "high"], ["--resume", "s1"]):
+        assert pair[0] in claude and claude[claude.index(pair[0]) + 1] == pair[1]
+    codex = get_adapter("codex").build_command(spec, prompt_file=Path("/p"))
+    assert codex[:3] == ["codex", "exec", "resume"] and codex[-3:] == ["--", "s1", "p"]
+    assert "analytics.enabled=false" in codex and "plugins" in codex
+    gemini = get_adapter("gemini").build_command(spec, prompt_file=Path("/p"))
+    assert gemini[:5] == ["gemini", "-p", "p", "--output-format", "stream-json"]
+    opencode = get_adapter("opencode").build_command(spec, prompt_file=Path("/p"))
+    assert opencode[-2:] == ["--", "p"] and "--session" in opencode
+    copilot = get_adapter("copilot").build_command(spec, prompt_file=Path("/p"))
+    assert copilot[:5] == ["copilot", "-p", "p", "--output-format", "json"]

@@ -13,6 +13,7 @@ from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
 from core.tokens import new_run_token
+from integrations.agents.common import is_permanent
 from integrations.agents.credentials import agent_access
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.local import LocalLauncher, RunStatus, sandbox_name
@@ -230,6 +231,7 @@ class AgentRunActivities:
         )
         return RunAgentResult(
             success=result.success,
+            permanent=not result.success and is_permanent(result.error),
             summary=result.summary,
             error=result.error,
             head_sha=result.head_sha,

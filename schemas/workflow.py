@@ -133,6 +133,8 @@ class RunAgentInput:
 class RunAgentResult:
     success: bool
     stalled: bool = False
+    # A failure no retry can fix (bad credentials, quota): skip automatic retries.
+    permanent: bool = False
     summary: str = ""
     error: str | None = None
     head_sha: str | None = None

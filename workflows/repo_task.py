@@ -366,7 +366,7 @@ class RepoTaskWorkflow:
             await self._transition(
                 S.FAILED, trigger, message=result.error or result.summary or "Agent failed"
             )
-            if retries_left <= 0:
+            if retries_left <= 0 or result.permanent:
                 return None
             retries_left -= 1
             await self._backoff(self._attempt)

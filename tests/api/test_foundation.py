@@ -162,3 +162,27 @@ async def test_repo_url_must_be_git(api_only: Optio, tmp_path) -> None:  # type:
         response = await api_only.client.post("/api/repos", json={"repoUrl": value})
         assert response.status_code == 400, value
         assert response.json()["details"][0]["field"] == "repoUrl"
+
+
+async def test_health_is_503_when_the_database_is_unreachable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from api.main import create_app
+    from core.settings import Settings
+    from tests.conftest import free_port
+
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
+        temporal_address=f"127.0.0.1:{free_port()}",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["healthy"] is False
+    assert body["checks"]["database"].startswith("error")
+    assert body["checks"]["temporal"].startswith("error")

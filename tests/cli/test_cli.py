@@ -198,3 +198,38 @@ def test_token_create_mints_a_working_token(tmp_path: Path) -> None:
         check=True,
     )
     assert re.fullmatch(r"optio_pat_[0-9a-f]{64}", done.stdout.strip())
+
+
+def test_up_uses_an_existing_temporal(tmp_path: Path) -> None:
+    """OPTIO_TEMPORAL_ADDRESS: no dev server of our own, the given one is used."""
+    own = Up(tmp_path / "temporal-data")
+    own.env["OPTIO_API_PORT"] = str(free_port())
+    temporal = subprocess.Popen(
+        [OPTIO, "temporal"], env=own.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", own.temporal_port)) == 0:
+                    break
+            time.sleep(0.1)
+        runner = Up(tmp_path / "data")
+        runner.env["OPTIO_TEMPORAL_ADDRESS"] = f"127.0.0.1:{own.temporal_port}"
+        try:
+            banner = runner.start()
+            assert f"Temporal:    127.0.0.1:{own.temporal_port}" in banner
+            assert "Temporal UI" not in banner
+            assert runner.process is not None
+            commands = [
+                Path(f"/proc/{pid}/cmdline").read_bytes() for pid in descendants(runner.process.pid)
+            ]
+            assert not [c for c in commands if b"start-dev" in c]
+            health = httpx.get(f"http://127.0.0.1:{runner.api_port}/api/health").json()
+            assert health["checks"]["temporal"] == "ok"
+            runner.interrupt()
+        finally:
+            runner.kill()
+    finally:
+        temporal.terminate()
+        temporal.wait(timeout=15)

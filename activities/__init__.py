@@ -12,6 +12,7 @@ from activities.blueprints import BlueprintActivities
 from activities.graph import GraphActivities
 from activities.limiter import acquire_slot, find_closed_workflows
 from activities.pull_requests import PullRequestActivities
+from activities.review import ReviewActivities
 from activities.standalone_runs import StandaloneRunActivities
 from activities.tasks import TaskActivities
 from core.settings import Settings
@@ -26,6 +27,7 @@ def build_activities(
     graph = GraphActivities(settings=settings, sessions=sessions)
     blueprints = BlueprintActivities(settings=settings, sessions=sessions)
     standalone = StandaloneRunActivities(settings=settings, sessions=sessions)
+    reviews = ReviewActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
         find_closed_workflows,
@@ -38,6 +40,8 @@ def build_activities(
         prs.open_pull_request,
         prs.watch_pull_request,
         prs.merge_pull_request,
+        prs.pr_feedback,
+        prs.finish_pull_request,
         tasks.reset_for_redo,
         graph.load_graph,
         graph.notify_task_finished,
@@ -48,4 +52,6 @@ def build_activities(
         standalone.open_run,
         standalone.record_run_state,
         standalone.run_attempt,
+        reviews.launch_review,
+        reviews.post_verdict,
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,7 +15,7 @@ from core.prompts import PromptContext, agent_prompt, effective_template, task_f
 from core.settings import Settings
 from core.tokens import new_run_token
 from integrations.agents.common import is_permanent
-from integrations.agents.credentials import agent_access
+from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.local import LocalLauncher, RunStatus, sandbox_name
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
@@ -30,16 +31,20 @@ from store.agent_config import prompt_templates, servers_for_run, skills_for_run
 from store.db import transaction
 from store.models import Repo, Task
 from store.runs import finish_run, upsert_run
+from store.secrets import resolve_secret as resolve_stored_secret
 from store.tasks import find_repo
 from store.types import utcnow
 
 POLL_SECONDS = 0.1
 
 
-def _prompt(task: Task, resume_prompt: str | None) -> str:
-    # A script agent's prompt is the script itself: a resume replaces it.
+def _prompt(task: Task, resume_prompt: str | None, *, automatic: bool = False) -> str:
+    # A script agent's prompt is the script itself: a person's resume replaces it, while
+    # Optio's own instructions (CI failure, review) reach the same script as a variable.
     if not resume_prompt:
         return task.prompt
+    if task.agent_type == "script" and automatic:
+        return f"export OPTIO_RESUME_PROMPT={shlex.quote(resume_prompt)}\n{task.prompt}"
     if task.agent_type == "script":
         return resume_prompt
     return combine_prompts(resume_prompt=resume_prompt, original_prompt=task.prompt)
@@ -70,7 +75,7 @@ class AgentRunActivities:
                 run_id=input.run_id,
                 task_id=task.id,
                 agent_type=task.agent_type,
-                prompt=_prompt(task, input.resume_prompt),
+                prompt=_prompt(task, input.resume_prompt, automatic=input.automatic),
                 title=task.title,
                 repo_url=task.repo_url,
                 base_branch=task.repo_branch,
@@ -139,9 +144,22 @@ class AgentRunActivities:
                 agent_type=task.agent_type,
             )
         ]
+
+        async def lookup(name: str) -> str | None:
+            # The encrypted store first (user, repo, workspace), then the interim setting.
+            stored = await resolve_stored_secret(
+                session,
+                workspace_id=task.workspace_id,
+                name=name,
+                repo_url=task.repo_url,
+                user_id=task.created_by,
+                settings=settings,
+            )
+            return stored if stored is not None else resolve_secret(name, settings=settings)
+
         secrets = {}
         for name in sorted(referenced_names(servers)):
-            value = resolve_secret(name, settings=settings)
+            value = await lookup(name)
             if value is None:
                 raise ApplicationError(
                     f"MCP configuration references the secret {name}, which is not set",
@@ -149,7 +167,14 @@ class AgentRunActivities:
                     non_retryable=True,
                 )
             secrets[name] = value
-        access = agent_access(task.agent_type, settings)
+        stored = {
+            name: value
+            for name in SECRET_ENV.get(task.agent_type, {})
+            if (value := await lookup(name)) is not None
+        }
+        access = with_stored_secrets(
+            agent_access(task.agent_type, settings), stored, task.agent_type
+        )
         home = settings.agent_home or settings.data_dir / "agent-homes" / f"task-{task.id}"
         bin_dir = settings.agents_bin_dir
         # Validated, not model_copy'd: credentials must become SecretStr.

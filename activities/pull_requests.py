@@ -1,4 +1,8 @@
-"""Pull request activities for the `local` forge: open, watch (with CI), merge."""
+"""Pull request activities: open, watch, merge, feedback, finish.
+
+The `local` forge is implemented here (CI = the repo's testCommand); GitHub and GitLab
+repositories go to activities/remote_prs.py.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.forge_access import is_remote
+from activities.remote_prs import RemotePullRequests, Target
 from core.settings import Settings
 from integrations.forges import local as forge
+from integrations.forges.base import tail
 from integrations.git import GitError, branch_exists, head_sha, resolve_local_repo
 from schemas.workflow import (
+    FinishPrInput,
     MergePrInput,
     MergePrResult,
     OpenPrInput,
     OpenPrResult,
+    PrFeedbackInput,
+    PrFeedbackResult,
     PrSnapshotData,
     WatchPrInput,
 )
 from store.db import transaction
-from store.models import PullRequest, Task
+from store.models import PullRequest, Repo, Task
 from store.pull_requests import find_open_pr, latest_pr_for_task, next_number
 from store.tasks import find_repo
 from store.types import utcnow
@@ -60,6 +70,7 @@ class PullRequestActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.remote = RemotePullRequests(settings=settings, sessions=sessions)
 
     async def _task(self, task_id: str) -> Task:
         async with self.sessions() as session:
@@ -68,10 +79,20 @@ class PullRequestActivities:
             raise ApplicationError("Task was deleted", type="TaskMissing", non_retryable=True)
         return task
 
+    async def _remote(self, task: Task) -> Target | None:
+        """The GitHub/GitLab target of a task, or None for the local forge."""
+        async with self.sessions() as session:
+            repo: Repo | None = await find_repo(
+                session, workspace_id=task.workspace_id, repo_url=task.repo_url
+            )
+        return Target(task=task, repo=repo) if repo is not None and is_remote(repo) else None
+
     @activity.defn
     async def open_pull_request(self, input: OpenPrInput) -> OpenPrResult:
         """Open the task's PR, or adopt the open one on its branch (never a second PR)."""
         task = await self._task(input.task_id)
+        if (target := await self._remote(task)) is not None:
+            return await self.remote.open(target, summary=input.summary)
         repo = _forge_repo(task.repo_url)
         branch = f"optio/task-{task.id}"
         if not await asyncio.to_thread(branch_exists, repo=repo, branch=branch):
@@ -114,6 +135,10 @@ class PullRequestActivities:
     @activity.defn
     async def watch_pull_request(self, input: WatchPrInput) -> PrSnapshotData:
         """Return the PR's state as soon as it differs from `known` (or after max wait)."""
+        if (target := await self._remote(await self._task(input.task_id))) is not None:
+            return await self.remote.watch(
+                target, known=input.known, max_wait=input.max_wait_seconds
+            )
         deadline = time.monotonic() + input.max_wait_seconds
         interval = self.settings.pr_watch_interval_ms / 1000
         while True:
@@ -180,6 +205,8 @@ class PullRequestActivities:
     async def merge_pull_request(self, input: MergePrInput) -> MergePrResult:
         """Merge with a real git merge; merging twice is a no-op that reports success."""
         task = await self._task(input.task_id)
+        if (target := await self._remote(task)) is not None:
+            return await self.remote.merge(target, method=input.method)
         repo = _forge_repo(task.repo_url)
         async with self.sessions() as session:
             pr = await latest_pr_for_task(session, task_id=task.id)
@@ -216,3 +243,27 @@ class PullRequestActivities:
                 row.state, row.merged_at, row.merge_method = "merged", utcnow(), method
                 row.merge_commit_sha = result.sha
         return MergePrResult(merged=True)
+
+    @activity.defn
+    async def pr_feedback(self, input: PrFeedbackInput) -> PrFeedbackResult:
+        """What a resumed agent needs to know: failing checks with logs, or review comments."""
+        task = await self._task(input.task_id)
+        if (target := await self._remote(task)) is not None:
+            return await self.remote.feedback(
+                target, reason=input.reason, review_id=input.review_id
+            )
+        if input.reason != "ci_failure":
+            return PrFeedbackResult(text=None)
+        async with self.sessions() as session:
+            pr = await latest_pr_for_task(session, task_id=task.id)
+        if pr is None or not pr.checks_output:
+            return PrFeedbackResult(text=None)
+        output = tail(pr.checks_output, 3000)
+        return PrFeedbackResult(text=f"Failing check: testCommand\n```\n{output}\n```")
+
+    @activity.defn
+    async def finish_pull_request(self, input: FinishPrInput) -> None:
+        """After the merge: close the linked issue on the forge (the local forge has none)."""
+        task = await self._task(input.task_id)
+        if input.merged and (target := await self._remote(task)) is not None:
+            await self.remote.finish(target)

@@ -83,6 +83,10 @@ class TaskActivities:
             test_command=repo.test_command if repo else None,
             global_limit=defaults.max_concurrent,
             pr_watch_interval_ms=defaults.pr_watch_interval_ms,
+            require_approval=bool(repo and repo.require_approval),
+            review_enabled=bool(repo and repo.review_enabled),
+            review_trigger=repo.review_trigger if repo else None,
+            task_type=task.task_type,
         )
 
     @activity.defn

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.roles import RANK, allows, minimum_role
+from api.roles import RANK, allows, is_public, minimum_role
 from api.state import AppState
 from core.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from schemas.auth import Principal, Role
@@ -81,6 +82,19 @@ def _check_role(request: Request, principal: Principal) -> None:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def guard_routes(router: APIRouter) -> None:
+    """Authenticate and role-check every route of the router that api/roles.py does not
+    list as public, so a handler that forgets to ask for the principal is still guarded.
+    Called before the app includes the router (FastAPI copies route dependencies then);
+    the principal is resolved once per request (dependency cache)."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or getattr(route, "_optio_guarded", False):
+            continue
+        if not all(is_public(method, route.path) for method in route.methods or ()):
+            route.dependencies.insert(0, Depends(get_principal))
+        route._optio_guarded = True  # type: ignore[attr-defined]
 
 
 def require_role(minimum: Role) -> Any:

@@ -45,6 +45,28 @@ OVERRIDES: dict[tuple[str, str], Role] = {
 }
 
 
+# Reachable without a user credential: what a signed-out browser needs. Everything else
+# is authenticated and role-checked (api/deps.guard_routes), whether or not its handler
+# asks for the principal.
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/api/health"),
+        ("GET", "/api/auth/providers"),
+        ("GET", "/api/auth/{provider}/login"),
+        ("GET", "/api/auth/{provider}/callback"),
+        ("GET", "/api/setup/status"),
+        # Anonymous only until setup is complete; the handler then requires an admin.
+        ("POST", "/api/setup/complete"),
+    }
+)
+# Receivers that authenticate by other means: per-run tokens, webhook signatures.
+PUBLIC_PREFIXES = ("/api/internal/", "/api/hooks/")
+
+
+def is_public(method: str, path: str) -> bool:
+    return (method.upper(), path) in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
 def minimum_role(method: str, path: str) -> Role | None:
     """None means any signed-in user (a personal route)."""
     method = method.upper()

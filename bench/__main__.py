@@ -24,7 +24,7 @@ from bench.postgres import ADMIN_URL, scratch_database
 from bench.repo import files_on_branch, make_bare_repo
 from bench.report import DbResult, machine, table
 from bench.scenarios import Driver, Outcomes, log, overhead, post_latency, throughput
-from bench.system import BenchError, MemorySampler, OptioUp, git_revision, snapshot
+from bench.system import BenchError, CpuSnapshot, MemorySampler, OptioUp, git_revision, snapshot
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,9 +109,11 @@ async def measure(system: OptioUp, result: DbResult, args: argparse.Namespace) -
                 start_timeout_s=60.0,
                 settle_timeout_s=min(300.0, remaining()),
             )
+            before = CpuSnapshot.take(system.children)
             result.throughput = await throughput(
                 driver, args.tasks, in_flight=args.concurrency, settle_timeout_s=remaining()
             )
+            result.cpu = CpuSnapshot.take(system.children).since(before)
         await explain_unfinished(driver, system, result)
     on_main = files_on_branch(repo)
     for phase in (result.latency, result.overhead, result.throughput):

@@ -26,6 +26,8 @@ class DbResult:
     throughput: ThroughputResult | None = None
     peak_mib: dict[str, float] = field(default_factory=dict)
     max_runners: int = 0
+    # CPU seconds used during the throughput phase, per process (see CpuSnapshot.since).
+    cpu: dict[str, float] = field(default_factory=dict)
     missing_on_main: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     log_findings: list[str] = field(default_factory=list)
@@ -112,6 +114,16 @@ def _rss(role: str) -> Callable[[DbResult], str]:
     return lambda r: fmt(r.peak_mib.get(role), 0) if role in r.peak_mib else "n/a"
 
 
+def _cpu(role: str) -> Callable[[DbResult], str]:
+    return lambda r: fmt(r.cpu.get(role), 0) if role in r.cpu else "n/a"
+
+
+def _machine_busy(r: DbResult) -> str:
+    if "machine busy %" not in r.cpu:
+        return "n/a"
+    return f"{r.cpu['machine busy %']:.0f} % of {os.cpu_count()} cores"
+
+
 ROWS: list[Row] = [
     ("`optio up` to healthy (s)", lambda r: fmt(r.startup_s, 1), ""),
     ("POST /api/tasks p50 (ms), sequential", _post_p(50), ""),
@@ -128,6 +140,11 @@ ROWS: list[Row] = [
     ("peak RSS API (MiB)", _rss("api"), ""),
     ("peak RSS Temporal dev server (MiB)", _rss("temporal"), ""),
     ("peak concurrent runner processes", lambda r: str(r.max_runners), "<= 20"),
+    ("throughput phase CPU s: worker", _cpu("worker"), ""),
+    ("throughput phase CPU s: runners, agents, git", _cpu("worker children"), ""),
+    ("throughput phase CPU s: API", _cpu("api"), ""),
+    ("throughput phase CPU s: Temporal", _cpu("temporal"), ""),
+    ("throughput phase machine CPU busy (everyone)", _machine_busy, ""),
 ]
 
 LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}

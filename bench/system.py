@@ -170,6 +170,58 @@ def processes_mentioning(text: str) -> list[int]:
     return hits
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """(own, reaped children's) CPU seconds of a process, from /proc/<pid>/stat."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    # After "comm)": utime stime cutime cstime are fields 11-14.
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
+    idle = values[3] + values[4]
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+@dataclass
+class CpuSnapshot:
+    processes: dict[str, tuple[float, float]]
+    machine: tuple[float, float]
+    at: float
+
+    @classmethod
+    def take(cls, pids: dict[str, int]) -> CpuSnapshot:
+        processes = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        return cls(
+            processes={role: v for role, v in processes.items() if v is not None},
+            machine=machine_cpu(),
+            at=time.monotonic(),
+        )
+
+    def since(self, earlier: CpuSnapshot) -> dict[str, float]:
+        """CPU seconds used between two snapshots; `machine busy %` is of all cores."""
+        used: dict[str, float] = {}
+        for role, (own, children) in self.processes.items():
+            before = earlier.processes.get(role, (0.0, 0.0))
+            used[role] = own - before[0]
+            if role == "worker":
+                # The worker reaps its runners, and they their agents and git.
+                used["worker children"] = children - before[1]
+        busy = self.machine[0] - earlier.machine[0]
+        total = self.machine[1] - earlier.machine[1]
+        used["machine busy %"] = 100 * busy / total if total else 0.0
+        used["wall"] = self.at - earlier.at
+        return used
+
+
 def role_of(pid: int) -> str | None:
     args = cmdline(pid)
     if not args:

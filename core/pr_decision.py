@@ -52,6 +52,8 @@ class PrPolicy:
     cautious_mode: bool
     auto_resume: bool
     max_auto_resumes: int
+    # Beyond the reference: auto-merge also waits for an approving review.
+    require_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,10 @@ def decide(*, pr: PrView, policy: PrPolicy, memory: PrMemory) -> PrDecision:
         )
 
     # Pending checks are not "ok": merging before CI finishes would skip the gate. Review
-    # approval is deliberately not required, matching the reference behaviour.
+    # approval is required only with requireApproval; the reference never requires it.
     checks_ok = pr.checks_status in ("passing", "none")
-    if checks_ok and policy.auto_merge and not policy.cautious_mode:
+    approved = pr.review_status == "approved" or not policy.require_approval
+    if checks_ok and approved and policy.auto_merge and not policy.cautious_mode:
         return PrDecision(
             kind="merge", trigger="auto_merged", checks_status_to_record=pr.checks_status
         )
@@ -195,8 +198,18 @@ def _why_not_resumed(*, policy: PrPolicy, memory: PrMemory) -> str:
     )
 
 
-def resume_prompt(*, reason: ResumeReason, base_branch: str, review_comments: str | None) -> str:
-    """The instruction given to a resumed agent for the given reason."""
+def resume_prompt(
+    *,
+    reason: ResumeReason,
+    base_branch: str,
+    review_comments: str | None,
+    ci_failures: str | None = None,
+) -> str:
+    """The instruction given to a resumed agent for the given reason.
+
+    The orchestrator fetches failing checks and review comments itself, so the agent needs
+    no forge CLI or token to learn what went wrong.
+    """
     if reason == "conflicts":
         return (
             f"The PR has merge conflicts with `{base_branch}`. Resolve them:\n"
@@ -207,10 +220,11 @@ def resume_prompt(*, reason: ResumeReason, base_branch: str, review_comments: st
             "4. Push with `git push --force-with-lease`."
         )
     if reason == "ci_failure":
-        return (
+        intro = (
             "CI checks are failing on your PR. Investigate which checks failed, fix the code, "
             "and push."
         )
+        return f"{intro}\n\n{ci_failures}" if ci_failures else intro
     # The comments can be missing if fetching them failed; the agent can still read the PR.
     feedback = review_comments or "(The review comments could not be loaded; read them on the PR.)"
     return (

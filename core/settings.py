@@ -16,7 +16,10 @@ SEARCH_ATTRIBUTES = ("OptioTaskState", "OptioRepo", "OptioWorkspace", "OptioTask
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OPTIO_", extra="ignore")
+    # hide_input_in_errors: a rejected key or token must not be echoed to the terminal.
+    model_config = SettingsConfigDict(
+        env_prefix="OPTIO_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(default=Path(".optio-data"))
     database_url: str | None = None
@@ -40,6 +43,19 @@ class Settings(BaseSettings):
     stall_threshold_ms: int = Field(default=300_000, ge=1_000)
     pr_watch_interval_ms: int = Field(default=30_000, ge=100)
     max_auto_resumes: int = Field(default=10, ge=0)
+
+    # ---- remote forges (docs/forges.md). Tokens here are the fallback when the workspace
+    # has no GITHUB_TOKEN / GITLAB_TOKEN secret.
+    github_token: SecretStr | None = None
+    gitlab_token: SecretStr | None = None
+    github_webhook_secret: SecretStr | None = None
+    gitlab_webhook_secret: SecretStr | None = None
+    # Polling of remote PRs: fast while CI runs, backing off to the idle ceiling, and
+    # only a safety net while webhooks arrive.
+    forge_poll_max_idle_seconds: float = Field(default=600.0, ge=1)
+    forge_poll_webhook_seconds: float = Field(default=1800.0, ge=1)
+    # Deliveries older than this are refused as replays (GitHub's delivery timestamp).
+    webhook_max_age_seconds: int = Field(default=600, ge=10)
 
     # ---- agents (docs/agents.md). Credentials reach only the agent process of a run.
     anthropic_api_key: SecretStr | None = None

@@ -275,12 +275,44 @@ def commit_all(*, worktree: Path, message: str, author_name: str, author_email: 
     return True
 
 
-def push_branch(*, worktree: Path, remote_url: str, branch: str, force: bool = False) -> str:
+def push_branch(
+    *,
+    worktree: Path,
+    remote_url: str,
+    branch: str,
+    force: bool = False,
+    auth_header: str | None = None,
+    lease: str | None = None,
+) -> str:
     sha = head_sha(repo=worktree, ref=f"refs/heads/{branch}")
     refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
+    # A rebase (to resolve conflicts) rewrites the branch: replace it only if nobody moved
+    # it since the run started from `lease`.
+    extra = [f"--force-with-lease=refs/heads/{branch}:{lease}"] if lease and not force else []
+    # The credential goes to this one git process through its environment: never on the
+    # command line (visible in ps) nor in a config file the agent could read later.
+    env = (
+        {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: {auth_header}",
+        }
+        if auth_header
+        else None
+    )
     run_git(
-        ["-c", "protocol.file.allow=always", "push", "--quiet", "--no-verify", remote_url, refspec],
+        [
+            "-c",
+            "protocol.file.allow=always",
+            "push",
+            "--quiet",
+            "--no-verify",
+            *extra,
+            remote_url,
+            refspec,
+        ],
         cwd=worktree,
+        env=env,
     )
     return sha
 

@@ -7,6 +7,7 @@ everything it reports goes through files in run_dir and the ingest endpoint.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -15,6 +16,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+import httpx
 
 from integrations.agents import AgentAdapter, ParsedEntry, UnsupportedAgentError, get_adapter
 from integrations.agents.base import Stream
@@ -125,6 +128,7 @@ class Run:
         ]
         self.redact = Redactor(secret_values)
         self.setup = SetupFiles()
+        self.start_sha: str | None = None
 
     def fail(self, error: str, **fields: object) -> RunResult:
         error = self.redact.text(error)
@@ -150,7 +154,7 @@ class Run:
             mirror = await in_thread(
                 lambda: ensure_mirror(repo_url=spec.repo_url, cache_dir=Path(spec.mirror_cache_dir))
             )
-            await in_thread(
+            self.start_sha = await in_thread(
                 lambda: prepare_worktree(
                     mirror=mirror,
                     worktree_path=self.worktree,
@@ -224,6 +228,8 @@ class Run:
                     author_email=spec.commit_author_email,
                 )
             )
+            # Asked for only now that the agent has exited: it never held the credential.
+            auth = await push_authorization(spec)
             # A fresh start from the base branch replaces whatever an earlier attempt
             # pushed; resuming from the existing branch only ever fast-forwards it.
             await in_thread(
@@ -232,15 +238,32 @@ class Run:
                     remote_url=spec.repo_url,
                     branch=spec.branch,
                     force=not spec.from_existing_branch,
+                    auth_header=auth,
+                    lease=self.start_sha,
                 )
             )
             sha = await in_thread(lambda: head_sha(repo=self.worktree))
-        except GitError as exc:
+        except (GitError, httpx.HTTPError) as exc:
             fields = result.model_dump(exclude={"success", "error"})
             return self.fail(f"Publishing the branch failed: {exc}", **fields)
         return result.model_copy(
             update={"committed_changes": committed, "pushed": True, "head_sha": sha}
         )
+
+
+async def push_authorization(spec: RunSpec) -> str | None:
+    """A Basic credential for pushing over HTTP(S) to a forge, fetched from the control plane."""
+    if not spec.repo_url.startswith(("http://", "https://")):
+        return None
+    url = spec.ingest_url.removesuffix("/events") + "/push-credential"
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(url, headers={"Authorization": f"Bearer {spec.run_token}"})
+    if response.status_code == 404:
+        return None  # a repository that needs no credential (public, or not a known forge)
+    response.raise_for_status()
+    body = response.json()
+    pair = f"{body['username']}:{body['password']}".encode()
+    return f"Basic {base64.b64encode(pair).decode()}"
 
 
 async def run(run_dir: Path) -> int:

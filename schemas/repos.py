@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -21,12 +22,20 @@ class RepoSettings(ApiModel):
     max_concurrent_tasks: int | None = Field(default=None, ge=1, le=50)
     stall_threshold_ms: int | None = Field(default=None, ge=1000, le=86_400_000)
     max_turns_coding: int | None = Field(default=None, ge=1, le=10000)
+    # Remote forges (docs/forges.md).
+    require_approval: bool | None = None
+    review_enabled: bool | None = None
+    review_trigger: Literal["on_pr", "on_ci_pass"] | None = None
+    review_prompt_template: str | None = Field(default=None, max_length=20000)
+    # GitHub Enterprise / self-hosted GitLab API root; derived from the repo URL when unset.
+    forge_api_url: str | None = Field(default=None, max_length=2000)
 
     _agent = field_validator("default_agent_type", mode="before")(normalise_agent_type)
 
 
 class RepoCreate(RepoSettings):
     repo_url: str = Field(min_length=1, max_length=2000)
+    git_platform: Literal["github", "gitlab"] | None = None
     full_name: str | None = Field(default=None, max_length=300)
     is_private: bool | None = None
 
@@ -52,5 +61,10 @@ class RepoPublic(ApiOut):
     max_concurrent_tasks: int
     stall_threshold_ms: int | None
     max_turns_coding: int | None
+    require_approval: bool
+    review_enabled: bool
+    review_trigger: str | None
+    review_prompt_template: str | None
+    forge_api_url: str | None
     created_at: datetime
     updated_at: datetime

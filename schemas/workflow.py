@@ -45,6 +45,8 @@ class CarriedState:
     previous_checks_status: str | None
     previous_mergeable: bool | None
     previous_review_status: str | None
+    handled_review_id: str | None = None
+    review_launched: bool = False
 
 
 @dataclass
@@ -75,6 +77,10 @@ class TaskSnapshot:
     test_command: str | None
     global_limit: int
     pr_watch_interval_ms: int
+    require_approval: bool = False
+    review_enabled: bool = False
+    review_trigger: str | None = None  # on_pr | on_ci_pass
+    task_type: str = "coding"
 
 
 @dataclass
@@ -114,6 +120,8 @@ class PrepareInput:
     # Text of a resume/restart; None runs the task's own prompt.
     resume_prompt: str | None
     from_existing_branch: bool
+    # Written by Optio (CI failure, review, conflicts) rather than by a person.
+    automatic: bool = False
 
 
 @dataclass
@@ -172,6 +180,8 @@ class PrSnapshotData:
     checks_status: str  # none | pending | passing | failing
     review_status: str  # none | pending | approved | changes_requested
     head_sha: str | None
+    # The review the status comes from, so each requested change is reacted to once.
+    review_id: str | None = None
 
 
 @dataclass
@@ -352,3 +362,65 @@ class PipelineSteps:
 @dataclass
 class StartTaskInput:
     task_id: str
+
+
+# ---- remote forges and reviews (docs/forges.md) -----------------------------------------
+
+
+@dataclass
+class PrEvent:
+    """A webhook said something happened to the task's PR: look now instead of at the next poll."""
+
+    kind: str
+    delivery_id: str | None = None
+
+
+@dataclass
+class PrFeedbackInput:
+    task_id: str
+    reason: str  # ci_failure | review | conflicts
+    review_id: str | None = None
+
+
+@dataclass
+class PrFeedbackResult:
+    # Failing checks with their log tails, or the review body and inline comments.
+    text: str | None
+
+
+@dataclass
+class FinishPrInput:
+    task_id: str
+    merged: bool
+
+
+@dataclass
+class LaunchReviewInput:
+    parent_task_id: str
+    user_id: str | None = None
+
+
+@dataclass
+class LaunchReviewResult:
+    review_task_id: str | None
+    message: str | None = None
+
+
+@dataclass
+class ReviewInput:
+    task_id: str  # the review subtask
+    parent_task_id: str
+
+
+@dataclass
+class ReviewVerdictInput:
+    task_id: str
+    parent_task_id: str
+    run_id: str
+
+
+@dataclass
+class ReviewVerdictResult:
+    posted: bool
+    verdict: str | None = None
+    message: str | None = None

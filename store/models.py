@@ -127,6 +127,14 @@ class Repo(TimestampMixin, Base):
     max_concurrent_tasks: Mapped[int] = mapped_column(Integer, default=2)
     stall_threshold_ms: Mapped[int | None] = mapped_column(BigInteger)
     max_turns_coding: Mapped[int | None] = mapped_column(Integer)
+    # Remote forges (migration 0006, docs/forges.md).
+    require_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_trigger: Mapped[str | None] = mapped_column(String(20))  # on_pr | on_ci_pass
+    review_prompt_template: Mapped[str | None] = mapped_column(Text)
+    forge_api_url: Mapped[str | None] = mapped_column(Text)
+    # Last verified webhook delivery: while they arrive, polling is only a safety net.
+    webhook_seen_at: Mapped[datetime | None]
 
 
 class Task(TimestampMixin, Base):
@@ -297,3 +305,11 @@ class TaskMessage(Base):
     acked_at: Mapped[datetime | None]
     delivery_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ForgeDelivery(Base):
+    """Webhook deliveries already handled, so a replayed delivery has no effect."""
+
+    __tablename__ = "forge_deliveries"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<provider>:<delivery id>"
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.graph import GraphActivities
     from activities.limiter import acquire_slot
     from activities.pull_requests import PullRequestActivities
+    from activities.review import ReviewActivities
     from activities.tasks import TaskActivities
     from core.graph import dependencies_verdict
     from core.pr_decision import (
@@ -43,8 +44,10 @@ with workflow.unsafe.imports_passed_through():
         AcquireSlotInput,
         CarriedState,
         CommandResult,
+        FinishPrInput,
         GraphInput,
         GraphSnapshot,
+        LaunchReviewInput,
         LoadTaskInput,
         MergeCommand,
         MergePrInput,
@@ -52,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
         PatchTaskInput,
         PrepareInput,
         PrepareResult,
+        PrEvent,
+        PrFeedbackInput,
         PriorityChange,
         PrSnapshotData,
         RedoInput,
@@ -107,6 +112,8 @@ class Rerun:
 
     resume_prompt: str | None
     from_existing_branch: bool = True
+    # Written by Optio (CI failure, review, conflicts), not by a person.
+    automatic: bool = False
 
 
 @workflow.defn(name="RepoTaskWorkflow")
@@ -121,6 +128,11 @@ class RepoTaskWorkflow:
         self._auto_resumes = carried.auto_resumes if carried else 0
         self._memory_checks = carried.previous_checks_status if carried else None
         self._memory_review = carried.previous_review_status if carried else None
+        # The review whose requested changes were already acted on: react once per review.
+        self._handled_review = carried.handled_review_id if carried else None
+        self._review_launched = carried.review_launched if carried else False
+        # A webhook said the PR changed: look now rather than at the next poll.
+        self._pr_poke = False
         self._snap: TaskSnapshot | None = None
         self._grants: set[str] = set()
         self._waiting_for: str | None = None
@@ -153,12 +165,18 @@ class RepoTaskWorkflow:
         self._grants.add(grant.request_id)
 
     @workflow.signal
+    def pr_event(self, event: PrEvent) -> None:
+        self._pr_poke = True
+
+    @workflow.signal
     def dependencies_changed(self) -> None:
         self._graph_dirty = True
+        self._pr_poke = True
 
     @workflow.signal
     def subtasks_changed(self) -> None:
         self._graph_dirty = True
+        self._pr_poke = True
 
     @workflow.signal
     async def priority(self, change: PriorityChange) -> None:
@@ -414,6 +432,7 @@ class RepoTaskWorkflow:
                         run_id=run_id,
                         resume_prompt=rerun.resume_prompt,
                         from_existing_branch=rerun.from_existing_branch,
+                        automatic=rerun.automatic,
                     ),
                     start_to_close_timeout=timedelta(minutes=15),
                     heartbeat_timeout=timedelta(seconds=20),
@@ -479,6 +498,7 @@ class RepoTaskWorkflow:
         snap = self._require_snap()
         known: PrSnapshotData | None = None
         for _ in range(MAX_WATCH_ROUNDS):
+            self._pr_poke = False
             watch = workflow.start_activity_method(
                 PullRequestActivities.watch_pull_request,
                 WatchPrInput(
@@ -492,7 +512,7 @@ class RepoTaskWorkflow:
             )
             # The lambda is awaited within this iteration, so binding `watch` late is fine.
             await workflow.wait_condition(
-                lambda: watch.done() or self._command is not None or self._graph_dirty  # noqa: B023
+                lambda: watch.done() or self._command is not None or self._pr_poke  # noqa: B023
             )
             if self._command is not None:
                 watch.cancel()
@@ -501,11 +521,12 @@ class RepoTaskWorkflow:
                     return outcome.rerun if outcome else None
                 continue
             if not watch.done():
-                watch.cancel()  # a subtask finished: decide again on what we know
-                if known is None:
-                    continue
-            else:
-                known = watch.result()
+                # A webhook, or a subtask finished (a review may have just been posted):
+                # a fresh round with nothing known fetches the PR at once.
+                watch.cancel()
+                known = None
+                continue
+            known = watch.result()
             outcome = await self._react(known)
             if outcome is not None:
                 return outcome.rerun
@@ -521,12 +542,18 @@ class RepoTaskWorkflow:
                     previous_checks_status=self._memory_checks,
                     previous_mergeable=None,
                     previous_review_status=self._memory_review,
+                    handled_review_id=self._handled_review,
+                    review_launched=self._review_launched,
                 ),
             )
         )
 
     async def _react(self, pr: PrSnapshotData) -> Outcome | None:
         snap = self._require_snap()
+        # A requested change already acted on stays "seen" even after a resume reset memory.
+        handled = pr.review_id is not None and pr.review_id == self._handled_review
+        previous_review = "changes_requested" if handled else self._memory_review
+        first_sighting = self._memory_checks is None
         decision = decide(
             pr=PrView(
                 state=cast(PrState, pr.state),
@@ -539,10 +566,11 @@ class RepoTaskWorkflow:
                 cautious_mode=snap.cautious_mode,
                 auto_resume=snap.auto_resume,
                 max_auto_resumes=snap.max_auto_resumes,
+                require_approval=snap.require_approval,
             ),
             memory=PrMemory(
                 previous_checks_status=self._memory_checks,
-                previous_review_status=self._memory_review,
+                previous_review_status=previous_review,
                 auto_resume_count=self._auto_resumes,
                 task_failed=False,
             ),
@@ -555,9 +583,11 @@ class RepoTaskWorkflow:
                 start_to_close_timeout=QUICK,
                 retry_policy=DB_RETRY,
             )
+        newly_passing = pr.checks_status == "passing" and self._memory_checks != "passing"
         self._memory_checks = recorded if recorded is not None else self._memory_checks
         self._memory_review = pr.review_status
         if decision.kind == "complete":
+            await self._finish_pr(merged=True)
             await self._transition(
                 S.COMPLETED, decision.trigger or "pr_merged", patch=TaskPatch(pr_state="merged")
             )
@@ -570,6 +600,8 @@ class RepoTaskWorkflow:
                 patch=TaskPatch(pr_state="closed"),
             )
             return Outcome(rerun=None)
+        if await self._maybe_launch_review(first_sighting=first_sighting, passing=newly_passing):
+            return None  # the review subtask now blocks the merge; decide again when it ends
         graph = self._graph if self._graph and not self._graph_dirty else await self._load_graph()
         steps_done = graph.steps_total > 0 and graph.steps_completed == graph.steps_total
         if decision.kind == "merge" and graph.blocking_open == 0:
@@ -578,22 +610,81 @@ class RepoTaskWorkflow:
         if decision.kind in ("merge", "wait") and steps_done and graph.blocking_open == 0:
             await self._transition(S.COMPLETED, "all_steps_complete")
             return Outcome(rerun=None)
+        if decision.resume_reason == "review":
+            self._handled_review = pr.review_id
         if decision.kind == "resume_agent" and decision.resume_reason is not None:
+            details = await self._feedback(decision.resume_reason, pr.review_id)
             prompt = resume_prompt(
-                reason=decision.resume_reason, base_branch=snap.repo_branch, review_comments=None
+                reason=decision.resume_reason,
+                base_branch=snap.repo_branch,
+                review_comments=details,
+                ci_failures=details,
             )
             await self._transition(
                 S.NEEDS_ATTENTION, decision.trigger or "ci_failing", message=prompt[:200]
             )
             await self._transition(S.QUEUED, RESUME_TRIGGERS[decision.resume_reason])
             self._auto_resumes += 1
-            return Outcome(rerun=Rerun(resume_prompt=prompt, from_existing_branch=True))
+            # Conflicts get a fresh session: the old one only knows the pre-rebase code.
+            return Outcome(
+                rerun=Rerun(resume_prompt=prompt, from_existing_branch=True, automatic=True)
+            )
         if decision.kind == "needs_attention":
             await self._transition(
                 S.NEEDS_ATTENTION, decision.trigger or "ci_failing", message=decision.message
             )
             return Outcome(rerun=await self._wait_for_human())
         return None
+
+    async def _feedback(self, reason: str, review_id: str | None) -> str | None:
+        """Failing checks with their logs, or the review's comments, fetched by Optio."""
+        found = await workflow.execute_activity_method(
+            PullRequestActivities.pr_feedback,
+            PrFeedbackInput(task_id=self._task_id, reason=reason, review_id=review_id),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                maximum_interval=timedelta(seconds=30),
+                maximum_attempts=5,
+            ),
+        )
+        return found.text
+
+    async def _finish_pr(self, *, merged: bool) -> None:
+        """Close the linked issue; best effort, a forge outage must not block completion."""
+        try:
+            await workflow.execute_activity_method(
+                PullRequestActivities.finish_pull_request,
+                FinishPrInput(task_id=self._task_id, merged=merged),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    maximum_interval=timedelta(seconds=30),
+                    maximum_attempts=5,
+                ),
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("could not close the linked issue: %s", failure_message(err))
+
+    async def _maybe_launch_review(self, *, first_sighting: bool, passing: bool) -> bool:
+        """reviewTrigger on_pr fires on the PR's first sighting, on_ci_pass when CI passes."""
+        snap = self._require_snap()
+        if self._review_launched or not snap.review_enabled or snap.task_type != "coding":
+            return False
+        trigger = snap.review_trigger or "on_ci_pass"
+        if not ((trigger == "on_pr" and first_sighting) or (trigger == "on_ci_pass" and passing)):
+            return False
+        launched = await workflow.execute_activity_method(
+            ReviewActivities.launch_review,
+            LaunchReviewInput(parent_task_id=self._task_id),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=DB_RETRY,
+        )
+        self._review_launched = True
+        self._graph_dirty = True
+        return launched.review_task_id is not None
 
     async def _merge(
         self, method: str, *, trigger: str, user_id: str | None = None
@@ -606,6 +697,7 @@ class RepoTaskWorkflow:
             retry_policy=DB_RETRY,
         )
         if merged.merged:
+            await self._finish_pr(merged=True)
             await self._transition(
                 S.COMPLETED, trigger, user_id=user_id, patch=TaskPatch(pr_state="merged")
             )

@@ -1,5 +1,6 @@
 from fastapi import APIRouter
 
+from api.deps import guard_routes
 from api.routes import (
     auth,
     blueprints,
@@ -10,6 +11,7 @@ from api.routes import (
     legacy,
     mcp_servers,
     pull_requests,
+    push_credentials,
     repos,
     run_ingest,
     secrets,
@@ -18,6 +20,7 @@ from api.routes import (
     tasks,
     templates,
     triggers,
+    webhooks,
     workspaces,
 )
 
@@ -40,4 +43,10 @@ ROUTERS: list[APIRouter] = [
     workspaces.router,
     secrets.router,
     setup.router,
+    webhooks.router,
+    push_credentials.router,
 ]
+
+# Every route is authenticated and role-checked unless api/roles.py lists it as public.
+for _router in ROUTERS:
+    guard_routes(_router)

@@ -36,12 +36,16 @@ async def create(
     repo_url = await canonical_repo_url(body.repo_url)
     if await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url):
         raise ConflictError(f"Repository {repo_url} is already connected")
-    values = body.model_dump(exclude_unset=True, exclude={"repo_url", "full_name"})
+    values = body.model_dump(
+        exclude_unset=True, exclude={"repo_url", "full_name", "git_platform"}
+    )
     repo = Repo(
         workspace_id=principal.workspace_id,
         repo_url=repo_url,
         full_name=body.full_name or full_name_of(repo_url),
-        git_platform="local" if repo_url.startswith("file://") else _platform(repo_url),
+        git_platform="local"
+        if repo_url.startswith("file://")
+        else body.git_platform or _platform(repo_url),
         **{k: v for k, v in values.items() if v is not None},
     )
     session.add(repo)
@@ -72,7 +76,15 @@ async def update(
     repo = await get_scoped(
         session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
     )
-    nullable = {"test_command", "max_auto_resumes", "stall_threshold_ms", "max_turns_coding"}
+    nullable = {
+        "test_command",
+        "max_auto_resumes",
+        "stall_threshold_ms",
+        "max_turns_coding",
+        "review_trigger",
+        "review_prompt_template",
+        "forge_api_url",
+    }
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is None and name not in nullable:
             continue

@@ -49,3 +49,31 @@ def agent_access(agent_type: str, settings: Settings) -> AgentAccess:
             env["COPILOT_PROVIDER_TYPE"] = settings.copilot_provider_type
         base_url = settings.copilot_provider_base_url
     return AgentAccess(secret_env=env, base_url=base_url)
+
+
+# Secret names (inventory §3.11) each agent reads, and the variables each one feeds.
+SECRET_ENV: dict[str, dict[str, tuple[str, ...]]] = {
+    "claude-code": {
+        "ANTHROPIC_API_KEY": ("ANTHROPIC_API_KEY",),
+        "CLAUDE_CODE_OAUTH_TOKEN": ("CLAUDE_CODE_OAUTH_TOKEN",),
+    },
+    "codex": {"OPENAI_API_KEY": ("OPENAI_API_KEY", "CODEX_API_KEY")},
+    "gemini": {"GEMINI_API_KEY": ("GEMINI_API_KEY",)},
+    "opencode": {
+        "ANTHROPIC_API_KEY": ("ANTHROPIC_API_KEY",),
+        "OPENAI_API_KEY": ("OPENAI_API_KEY",),
+    },
+    "copilot": {"COPILOT_GITHUB_TOKEN": ("COPILOT_GITHUB_TOKEN",)},
+}
+
+
+def with_stored_secrets(
+    access: AgentAccess, stored: dict[str, str], agent_type: str
+) -> AgentAccess:
+    """Secrets from the encrypted store win over settings, variable by variable."""
+    env = dict(access.secret_env)
+    for name, variables in SECRET_ENV.get(agent_type, {}).items():
+        if name in stored:
+            for variable in variables:
+                env[variable] = stored[name]
+    return AgentAccess(secret_env=env, base_url=access.base_url)

@@ -190,3 +190,24 @@ async def test_a_model_that_hangs_is_cut_by_the_stall_detector(
 def teardown_module() -> None:
     for name, seconds in TIMINGS.items():
         print(f"\n{name}: {seconds:.2f} s")  # noqa: T201  (the issue asks for this number)
+
+
+async def test_claude_code_key_comes_from_the_encrypted_store(
+    optio: Optio, make_repo: MakeRepo, model_endpoint: Endpoint
+) -> None:
+    """A workspace secret wins over the setting, and only the agent process receives it."""
+    need_cli("claude")
+    repo = make_repo()
+    await connect(optio, repo, autoMerge=True)
+    stored = "sk-ant-from-the-store-1234567890"
+    created = await optio.client.post(
+        "/api/secrets", json={"name": "ANTHROPIC_API_KEY", "value": stored}
+    )
+    assert created.status_code == 201, created.text
+    task_id = await create(optio, repo, 'Create the file hello.txt containing "hi"', "claude-code")
+    done = (await wait_for_state(optio.client, task_id, "completed", "failed", timeout=120))["task"]
+    assert done["state"] == "completed", done
+    keys = {r["key"] for r in model_endpoint.api_requests("anthropic")}
+    assert keys == {stored}
+    entries = await logs(optio, task_id)
+    assert not [e for e in entries if stored in e["content"]]

@@ -28,7 +28,7 @@ class Person:
 async def add_person(
     optio: Optio, name: str, *, member_of: str | None = None, role: str = "member"
 ) -> tuple[str, str, str]:
-    """(user id, PAT, workspace id): in `member_of` with `role`, else in a workspace of their own."""
+    """(user id, PAT, workspace id): in `member_of` with `role`, else in their own workspace."""
     engine = create_engine(optio.settings.database_url_resolved)
     try:
         async with transaction(session_factory(engine)) as session:

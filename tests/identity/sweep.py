@@ -85,7 +85,12 @@ async def seed(client: httpx.AsyncClient, repo: Path, canary: str) -> dict[str, 
     out: dict[str, str] = {}
     repo_row = await ok(await client.post("/api/repos", json={"repoUrl": str(repo)}), 201)
     out["repo"] = repo_row["repo"]["id"]
-    task = {"title": canary, "prompt": f"echo {canary}", "repoUrl": str(repo), "agentType": "script"}
+    task = {
+        "title": canary,
+        "prompt": f"echo {canary}",
+        "repoUrl": str(repo),
+        "agentType": "script",
+    }
     out["task"] = (await ok(await client.post("/api/tasks", json=task), 201))["task"]["id"]
     comment = await client.post(f"/api/tasks/{out['task']}/comments", json={"content": canary})
     out["comment"] = (await ok(comment, 201))["comment"]["id"]
@@ -103,7 +108,9 @@ async def seed(client: httpx.AsyncClient, repo: Path, canary: str) -> dict[str, 
         "repoUrl": str(repo),
         "agentType": "script",
     }
-    out["blueprint"] = (await ok(await client.post("/api/tasks", json=blueprint), 201))["task"]["id"]
+    out["blueprint"] = (await ok(await client.post("/api/tasks", json=blueprint), 201))["task"][
+        "id"
+    ]
     template = await client.post("/api/task-templates", json={"name": canary, "prompt": "p"})
     out["task_template"] = (await ok(template, 201))["template"]["id"]
     prompt = await client.post("/api/prompt-templates", json={"name": canary, "template": "t"})

@@ -51,8 +51,18 @@ def test_a_wrong_key_or_a_flipped_bit_fails() -> None:
 
 @pytest.mark.parametrize(
     "weak",
-    ["change-me-in-production", "changeme", "test", "secret", "password", "default", "Secret",
-     "short-passphrase", "x" * 31, ""],
+    [
+        "change-me-in-production",
+        "changeme",
+        "test",
+        "secret",
+        "password",
+        "default",
+        "Secret",
+        "short-passphrase",
+        "x" * 31,
+        "",
+    ],
 )
 def test_weak_keys_are_refused(weak: str) -> None:
     with pytest.raises(WeakKeyError):

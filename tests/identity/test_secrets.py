@@ -76,7 +76,10 @@ async def test_stored_encrypted_and_bound_to_the_row(api_only: Optio) -> None:
     async with transaction(sessions) as session:
         ws = api_only.workspace_id
         settings = api_only.settings
-        assert await resolve_secret(session, workspace_id=ws, name="A_TOKEN", settings=settings) == PLAIN
+        assert (
+            await resolve_secret(session, workspace_id=ws, name="A_TOKEN", settings=settings)
+            == PLAIN
+        )
         try:
             await resolve_secret(session, workspace_id=ws, name="B_TOKEN", settings=settings)
             raise AssertionError("moved ciphertext decrypted")
@@ -127,7 +130,9 @@ async def test_user_scoped_secrets_are_listed_to_their_owner_only(
     mine = (await api_only.client.get("/api/secrets")).json()["secrets"]
     assert [(s["name"], s["userId"]) for s in mine] == [("MINE", api_only.user_id)]
     # Deleting "MINE" in the user scope from another admin touches only their own slot.
-    assert (await admin2.client.delete("/api/secrets/MINE", params={"scope": "user"})).status_code == 404
+    assert (
+        await admin2.client.delete("/api/secrets/MINE", params={"scope": "user"})
+    ).status_code == 404
 
 
 async def test_rotate_key_re_encrypts_every_row(api_only: Optio) -> None:

@@ -1,0 +1,208 @@
+"""Pull requests on GitHub and GitLab: open or adopt, watch cheaply, merge, feedback, finish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.forge_access import build_forge, forge_token, webhooks_active
+from core.settings import Settings
+from integrations.forges.base import EtagCache, ForgeError, MergeMethod, RateLimited
+from integrations.forges.github import GitHubForge
+from integrations.forges.gitlab import GitLabForge
+from integrations.forges.watch import PollPolicy, PrObserver
+from schemas.workflow import MergePrResult, OpenPrResult, PrFeedbackResult, PrSnapshotData
+from store.models import Repo, Task
+
+HEARTBEAT_EVERY = 10.0
+MAX_FAILING_CHECKS = 3
+LOG_TAIL_CHARS = 3000
+MAX_INLINE_COMMENTS = 20
+
+
+@dataclass
+class Target:
+    task: Task
+    repo: Repo
+
+
+def _rate_limited(exc: RateLimited) -> ApplicationError:
+    # Retryable, but not before the forge says the limit resets.
+    return ApplicationError(
+        str(exc), type="RateLimited", next_retry_delay=timedelta(seconds=exc.retry_after)
+    )
+
+
+def _forge_failure(exc: ForgeError) -> ApplicationError:
+    # 401/403/404/422 do not heal by retrying: a person must fix the token or the repo.
+    permanent = exc.status in (401, 403, 404, 422)
+    return ApplicationError(str(exc), type="ForgeError", non_retryable=permanent)
+
+
+async def _sleep_heartbeating(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        activity.heartbeat()
+        await asyncio.sleep(min(left, HEARTBEAT_EVERY))
+
+
+class RemotePullRequests:
+    def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.cache = EtagCache()
+
+    @asynccontextmanager
+    async def forge(self, target: Target) -> AsyncIterator[GitHubForge | GitLabForge]:
+        async with self.sessions() as session:
+            token = await forge_token(
+                session,
+                settings=self.settings,
+                platform=target.repo.git_platform,
+                workspace_id=target.task.workspace_id,
+                repo_url=target.task.repo_url,
+                user_id=target.task.created_by,
+            )
+        forge = build_forge(repo=target.repo, token=token, cache=self.cache)
+        try:
+            yield forge
+        except RateLimited as exc:
+            raise _rate_limited(exc) from exc
+        except ForgeError as exc:
+            raise _forge_failure(exc) from exc
+        finally:
+            await forge.aclose()
+
+    async def open(self, target: Target, *, summary: str) -> OpenPrResult:
+        task, repo = target.task, target.repo
+        branch = f"optio/task-{task.id}"
+        async with self.forge(target) as forge:
+            if await forge.branch_sha(branch) is None:
+                return OpenPrResult(opened=False, reason=f"The agent pushed no branch {branch}")
+            existing = await forge.find_open_pr(head=branch)
+            if existing is None:
+                if await forge.changed_files(base=task.repo_branch, head=branch) == 0:
+                    return OpenPrResult(
+                        opened=False,
+                        reason=f"The agent made no changes on {branch}; nothing to review",
+                    )
+                existing = await forge.open_pr(
+                    head=branch,
+                    base=task.repo_branch,
+                    title=task.title,
+                    body=_pr_body(task, summary),
+                    draft=repo.cautious_mode,
+                )
+        return OpenPrResult(opened=True, pr_url=existing.url, pr_number=existing.number)
+
+    async def watch(
+        self, target: Target, *, known: PrSnapshotData | None, max_wait: float
+    ) -> PrSnapshotData:
+        """Poll with conditional requests until the PR differs from `known` (or max wait)."""
+        number = target.task.pr_number
+        if number is None:
+            return PrSnapshotData("closed", None, "none", "none", None)
+        policy = PollPolicy(
+            base_seconds=self.settings.pr_watch_interval_ms / 1000,
+            max_idle_seconds=self.settings.forge_poll_max_idle_seconds,
+            webhook_safety_seconds=self.settings.forge_poll_webhook_seconds,
+        )
+        webhooks = webhooks_active(target.repo)
+        deadline = time.monotonic() + max_wait
+        unchanged = 0
+        async with self.forge(target) as forge:
+            observer = PrObserver(forge, number)
+            while True:
+                activity.heartbeat()
+                try:
+                    snapshot = await observer.observe()
+                except RateLimited as exc:
+                    activity.logger.warning("rate limited on %s: %s", target.repo.repo_url, exc)
+                    await _sleep_heartbeating(min(exc.retry_after, 3600.0))
+                    continue
+                if snapshot != known or time.monotonic() >= deadline:
+                    return snapshot
+                unchanged += 1
+                wait = policy.next_interval(
+                    pending=observer.pending, unchanged_polls=unchanged, webhooks=webhooks
+                )
+                await _sleep_heartbeating(min(wait, max(0.0, deadline - time.monotonic())))
+
+    async def merge(self, target: Target, *, method: str) -> MergePrResult:
+        number = target.task.pr_number
+        if number is None:
+            return MergePrResult(merged=False, message="The task has no pull request")
+        chosen: MergeMethod = method if method in ("merge", "rebase") else "squash"  # type: ignore[assignment]
+        async with self.forge(target) as forge:
+            outcome = await forge.merge(number, method=chosen, sha=None)
+        return MergePrResult(
+            merged=outcome.merged, conflict=outcome.conflict, message=outcome.message
+        )
+
+    async def feedback(
+        self, target: Target, *, reason: str, review_id: str | None
+    ) -> PrFeedbackResult:
+        number = target.task.pr_number
+        if number is None or reason == "conflicts":
+            return PrFeedbackResult(text=None)
+        async with self.forge(target) as forge:
+            if reason == "ci_failure":
+                pr = await forge.get_pr(number)
+                failing = [c for c in await forge.checks(pr.head_sha) if c.state == "failure"]
+                parts = []
+                for check in failing[:MAX_FAILING_CHECKS]:
+                    log = await forge.check_log_tail(check, max_chars=LOG_TAIL_CHARS)
+                    parts.append(f"Failing check: {check.name}\n```\n{log}\n```")
+                if len(failing) > MAX_FAILING_CHECKS:
+                    more = ", ".join(c.name for c in failing[MAX_FAILING_CHECKS:])
+                    parts.append(f"Also failing: {more}")
+                return PrFeedbackResult(text="\n\n".join(parts) or None)
+            reviews = await forge.reviews(number)
+            chosen = next((r for r in reviews if r.id == review_id), None)
+            if chosen is None:
+                chosen = next(
+                    (r for r in reversed(reviews) if r.state == "CHANGES_REQUESTED"), None
+                )
+            comments = await forge.inline_comments(number)
+            if chosen is not None and any(c.review_id for c in comments):
+                comments = [c for c in comments if c.review_id in (chosen.id, None)]
+        lines = [chosen.body.strip()] if chosen is not None and chosen.body.strip() else []
+        if comments:
+            lines.append("Inline comments:")
+            lines += [
+                f"{c.path}:{c.line if c.line is not None else '?'} - {c.body.strip()}"
+                for c in comments[-MAX_INLINE_COMMENTS:]
+            ]
+        return PrFeedbackResult(text="\n".join(lines) or None)
+
+    async def finish(self, target: Target) -> None:
+        """On completion: close the linked issue with a comment (once, thanks to the marker)."""
+        issue = _linked_issue(target.task)
+        if issue is None:
+            return
+        async with self.forge(target) as forge:
+            await forge.close_issue(
+                issue,
+                comment=f"Completed by Optio in {target.task.pr_url}.",
+                key=f"task-{target.task.id}-done",
+            )
+
+
+def _linked_issue(task: Task) -> int | None:
+    meta = task.metadata_ or {}
+    value = meta.get("issueNumber") or meta.get("issue_number")
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _pr_body(task: Task, summary: str) -> str:
+    issue = _linked_issue(task)
+    closes = f"\n\nCloses #{issue}" if issue is not None else ""
+    return f"{summary or task.title}{closes}\n\n---\nOpened by Optio for task {task.id}."

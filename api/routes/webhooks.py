@@ -1,0 +1,192 @@
+"""Forge webhooks: POST /api/webhooks/github and /api/webhooks/gitlab (public, verified).
+
+A verified delivery becomes a `pr_event` signal to each affected task's workflow, which
+then looks at its PR at once instead of at the next poll. Deliveries are recorded by id,
+so a replay has no effect; an unverified one is refused with 401 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from temporalio.service import RPCError
+
+from api.deps import StateDep
+from core.errors import InvalidInputError, UnauthorizedError
+from core.settings import Settings
+from core.states import TaskState
+from schemas.workflow import PrEvent
+from store.db import transaction
+from store.models import ForgeDelivery, Repo, Task
+from store.secrets import resolve_secret
+from store.types import utcnow
+
+router = APIRouter(tags=["System"])
+MAX_BODY = 5 * 1024 * 1024
+TASK_BRANCH = re.compile(r"^(?:refs/heads/)?optio/task-([0-9a-f-]{36})$")
+SECRET_NAMES = {"github": "GITHUB_WEBHOOK_SECRET", "gitlab": "GITLAB_WEBHOOK_SECRET"}
+
+
+def github_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(header.removeprefix("sha256=").lower(), expected)
+
+
+def _targets_github(event: str, payload: dict[str, Any]) -> tuple[set[int], set[str]]:
+    """PR numbers and branch names a GitHub event is about."""
+    numbers: set[int] = set()
+    branches: set[str] = set()
+    if isinstance(payload.get("number"), int):
+        numbers.add(payload["number"])
+    pr = payload.get("pull_request") or {}
+    if isinstance(pr.get("number"), int):
+        numbers.add(pr["number"])
+    for key in ("check_run", "check_suite"):
+        for item in (payload.get(key) or {}).get("pull_requests") or []:
+            numbers.add(int(item["number"]))
+    for branch in payload.get("branches") or []:
+        branches.add(str(branch.get("name")))
+    if isinstance(payload.get("ref"), str):
+        branches.add(payload["ref"])
+    return numbers, branches
+
+
+def _targets_gitlab(payload: dict[str, Any]) -> tuple[set[int], set[str]]:
+    numbers: set[int] = set()
+    branches: set[str] = set()
+    attrs = payload.get("object_attributes") or {}
+    kind = payload.get("object_kind")
+    if kind == "merge_request" and isinstance(attrs.get("iid"), int):
+        numbers.add(attrs["iid"])
+        branches.add(str(attrs.get("source_branch")))
+    mr = payload.get("merge_request") or {}
+    if isinstance(mr.get("iid"), int):
+        numbers.add(mr["iid"])
+    if kind == "pipeline" and attrs.get("ref"):
+        branches.add(str(attrs["ref"]))
+    if kind == "push" and isinstance(payload.get("ref"), str):
+        branches.add(payload["ref"])
+    return numbers, branches
+
+
+async def _secret(session: Any, *, settings: Settings, repo: Repo) -> str | None:
+    name = SECRET_NAMES[repo.git_platform]
+    value = await resolve_secret(
+        session,
+        workspace_id=repo.workspace_id,
+        name=name,
+        repo_url=repo.repo_url,
+        settings=settings,
+    )
+    if value:
+        return value
+    fallback = (
+        settings.github_webhook_secret
+        if repo.git_platform == "github"
+        else settings.gitlab_webhook_secret
+    )
+    return fallback.get_secret_value() if fallback is not None else None
+
+
+async def _receive(
+    request: Request, state: StateDep, *, platform: str, delivery: str | None
+) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidInputError("The webhook body is too large")
+    try:
+        payload = json.loads(raw)
+        repository = payload.get("repository") or payload.get("project") or {}
+        full_name = str(repository.get("full_name") or repository.get("path_with_namespace"))
+    except (ValueError, AttributeError) as exc:
+        raise InvalidInputError("The webhook body is not a JSON object") from exc
+    settings = state.settings
+    async with transaction(state.sessions) as session:
+        candidates = (
+            await session.execute(
+                select(Repo).where(
+                    Repo.git_platform == platform,
+                    or_(Repo.full_name == full_name, Repo.repo_url.like(f"%/{full_name}%")),
+                )
+            )
+        ).scalars()
+        verified = []
+        for repo in candidates:
+            secret = await _secret(session, settings=settings, repo=repo)
+            if secret and _verify(platform, request, raw, secret):
+                verified.append(repo)
+        if not verified:
+            raise UnauthorizedError("Invalid webhook signature")
+        if delivery:
+            try:
+                async with session.begin_nested():
+                    session.add(ForgeDelivery(id=f"{platform}:{delivery}"))
+            except IntegrityError:
+                return {"accepted": False, "duplicate": True}
+        if platform == "github":
+            numbers, branches = _targets_github(request.headers.get("x-github-event", ""), payload)
+        else:
+            numbers, branches = _targets_gitlab(payload)
+        ids = {m.group(1) for b in branches if (m := TASK_BRANCH.match(b))}
+        tasks: list[Task] = []
+        for repo in verified:
+            repo.webhook_seen_at = utcnow()
+            if not numbers and not ids:
+                continue
+            conditions = []
+            if numbers:
+                conditions.append(Task.pr_number.in_(numbers))
+            if ids:
+                conditions.append(Task.id.in_(ids))
+            stmt = select(Task).where(
+                Task.workspace_id == repo.workspace_id,
+                Task.repo_url == repo.repo_url,
+                Task.state == TaskState.PR_OPENED,
+                or_(*conditions),
+            )
+            tasks.extend((await session.execute(stmt)).scalars())
+    client = await state.temporal_client()
+    kind = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event") or ""
+    for task in tasks:
+        try:
+            await client.get_workflow_handle(f"task-{task.id}").signal(
+                "pr_event", PrEvent(kind=kind, delivery_id=delivery)
+            )
+        except RPCError:
+            pass  # the workflow moved on; polling covers anything missed
+    return {"accepted": True, "tasks": len(tasks)}
+
+
+def _verify(platform: str, request: Request, raw: bytes, secret: str) -> bool:
+    if platform == "github":
+        return github_signature_ok(secret, raw, request.headers.get("x-hub-signature-256"))
+    return hmac.compare_digest(request.headers.get("x-gitlab-token", ""), secret)
+
+
+@router.post("/api/webhooks/github", status_code=202)
+async def github(request: Request, state: StateDep) -> dict[str, Any]:
+    stamp = request.headers.get("x-github-delivery-timestamp")
+    if stamp and stamp.isdigit():
+        age = time.time() - int(stamp) / (1000 if len(stamp) > 11 else 1)
+        if age > state.settings.webhook_max_age_seconds:
+            raise UnauthorizedError("Stale webhook delivery")
+    delivery = request.headers.get("x-github-delivery")
+    return await _receive(request, state, platform="github", delivery=delivery)
+
+
+@router.post("/api/webhooks/gitlab", status_code=202)
+async def gitlab(request: Request, state: StateDep) -> dict[str, Any]:
+    delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
+        "x-gitlab-webhook-uuid"
+    )
+    return await _receive(request, state, platform="gitlab", delivery=delivery)

@@ -1,0 +1,250 @@
+"""Repo tasks on GitHub (the REST double): PR, CI, reviews, merge, webhooks, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncio
+
+import httpx
+
+from tests.conftest import Optio
+from tests.forges.conftest import ALICE_TOKEN
+from tests.forges.git_http import commit_file, sha_of
+from tests.forges.github_double import GhRepo, GitHubDouble
+from tests.lifecycle_helpers import create_task, triggers, wait_for_logs, wait_for_state
+
+MakeRepo = Callable[..., Path]
+
+
+async def connect(optio: Optio, github: GitHubDouble, repo: GhRepo, **settings: Any) -> str:
+    url = github.clone_url(repo)
+    body = {"repoUrl": url, "gitPlatform": "github", "forgeApiUrl": github.api_url, **settings}
+    response = await optio.client.post("/api/repos", json=body)
+    assert response.status_code == 201, response.text
+    return url
+
+
+def main_file(repo: GhRepo, path: str) -> str | None:
+    from tests.forges.git_http import git
+
+    done = git(repo.path, "show", f"main:{path}", check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+async def alice_review(github: GitHubDouble, repo: GhRepo, number: int, **body: Any) -> None:
+    async with httpx.AsyncClient(base_url=github.api_url) as client:
+        response = await client.post(
+            f"/repos/{repo.full_name}/pulls/{number}/reviews",
+            json=body,
+            headers={"Authorization": f"Bearer {ALICE_TOKEN}"},
+        )
+    assert response.status_code == 200, response.text
+
+
+async def test_happy_path_to_auto_merge(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    repo.ci_command = "test -f f"
+    url = await connect(optio, github, repo, autoMerge=True)
+    task = await create_task(optio.client, url, "echo ok > f\necho 'done: wrote f'")
+    done = (await wait_for_state(optio.client, task["id"], "completed", timeout=90))["task"]
+    assert done["prUrl"] == f"{github.base_url}/acme/app/pull/1"
+    assert done["prNumber"] == 1 and done["prState"] == "merged"
+    assert await triggers(optio.client, task["id"]) == [
+        ("queued", "task_submitted"),
+        ("provisioning", "worker_pickup"),
+        ("running", "worktree_created"),
+        ("pr_opened", "pr_detected"),
+        ("completed", "auto_merged"),
+    ]
+    pr = repo.pulls[1]
+    assert pr.merged and pr.head == f"optio/task-{task['id']}" and len(repo.pulls) == 1
+    assert main_file(repo, "f") == "ok\n"
+    assert github.merges == 1
+
+
+# The script agent runs its prompt; Optio's own resume instructions reach it as a variable.
+FIX_ON_RESUME = """
+if [ -n "$OPTIO_RESUME_PROMPT" ]; then
+  printf '%s\\n' "$OPTIO_RESUME_PROMPT"
+  echo 42 > answer
+else
+  echo 41 > answer
+fi
+echo "done: answer is $(cat answer)"
+"""
+
+
+async def logs_text(optio: Optio, task_id: str) -> str:
+    logs = (await optio.client.get(f"/api/tasks/{task_id}/logs")).json()["logs"]
+    return "\n".join(entry["content"] for entry in logs)
+
+
+async def test_ci_failure_resumes_the_agent_with_the_failing_check_and_its_log(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    repo.ci_command = 'echo "answer is $(cat answer)"; test "$(cat answer)" = 42'
+    url = await connect(optio, github, repo, autoMerge=True, autoResume=True)
+    task = await create_task(optio.client, url, FIX_ON_RESUME)
+    done = (await wait_for_state(optio.client, task["id"], "completed", timeout=120))["task"]
+    assert done["prNumber"] == 1 and len(repo.pulls) == 1
+    assert main_file(repo, "answer") == "42\n"
+    steps = await triggers(optio.client, task["id"])
+    assert ("needs_attention", "ci_failing") in steps
+    assert ("queued", "auto_resume_ci-fix") in steps
+    assert steps[-1] == ("completed", "auto_merged")
+    text = await logs_text(optio, task["id"])
+    assert "CI checks are failing on your PR" in text
+    assert "Failing check: test" in text and "answer is 41" in text  # the log tail
+    assert "##[error]Process completed with exit code 1." in text
+
+
+async def test_changes_requested_resume_then_approval_merges(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    repo.ci_command = "true"
+    url = await connect(optio, github, repo, autoMerge=True, autoResume=True, requireApproval=True)
+    task = await create_task(optio.client, url, FIX_ON_RESUME)
+    await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
+    await wait_for_checks(optio, task["id"], "passing")
+    assert repo.pulls[1].state == "open"  # passing CI alone does not merge: approval needed
+    await alice_review(
+        github,
+        repo,
+        1,
+        event="REQUEST_CHANGES",
+        body="The answer is wrong.",
+        comments=[{"path": "answer", "line": 1, "body": "should be 42"}],
+    )
+    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_review"))
+    await wait_for_state(optio.client, task["id"], "pr_opened", timeout=60)
+    await wait_for_checks(optio, task["id"], "passing")
+    assert repo.pulls[1].state == "open"  # alice's requested changes still stand
+    await alice_review(github, repo, 1, event="APPROVE", body="")
+    await wait_for_state(optio.client, task["id"], "completed", timeout=60)
+    steps = await triggers(optio.client, task["id"])
+    assert steps.count(("queued", "auto_resume_review")) == 1  # once per review, not per poll
+    assert steps[-1] == ("completed", "auto_merged")
+    assert main_file(repo, "answer") == "42\n"
+    text = await logs_text(optio, task["id"])
+    assert "A reviewer requested changes" in text
+    assert "The answer is wrong." in text and "answer:1 - should be 42" in text
+
+
+async def wait_for_trigger(
+    optio: Optio, task_id: str, step: tuple[str, str], timeout: float = 60
+) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if step in await triggers(optio.client, task_id):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{step} never happened: {await triggers(optio.client, task_id)}")
+
+
+async def wait_for_checks(optio: Optio, task_id: str, status: str, timeout: float = 60) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = (await optio.client.get(f"/api/tasks/{task_id}")).json()["task"]
+        if task["prChecksStatus"] == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"checks never became {status}")
+
+
+async def test_pr_closed_by_a_person_fails_the_task(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    url = await connect(optio, github, repo)
+    task = await create_task(optio.client, url, "echo change > f")
+    await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
+    async with httpx.AsyncClient(base_url=github.api_url) as client:
+        closed = await client.patch(
+            f"/repos/{repo.full_name}/pulls/1",
+            json={"state": "closed"},
+            headers={"Authorization": f"Bearer {ALICE_TOKEN}"},
+        )
+    assert closed.status_code == 200
+    failed = (await wait_for_state(optio.client, task["id"], "failed", timeout=30))["task"]
+    assert failed["prState"] == "closed"
+    assert (await triggers(optio.client, task["id"]))[-1] == ("failed", "pr_closed")
+
+
+async def test_the_auto_resume_cap_hands_over_to_a_person(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    repo.ci_command = "false"
+    url = await connect(optio, github, repo, autoMerge=True, autoResume=True, maxAutoResumes=1)
+    task = await create_task(optio.client, url, "echo $RANDOM$RANDOM > f")
+    attention = await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_ci-fix"))
+    assert attention is None
+    await wait_for_state(optio.client, task["id"], "needs_attention", timeout=90)
+    await asyncio.sleep(0.5)
+    task_now = (await optio.client.get(f"/api/tasks/{task['id']}")).json()["task"]
+    steps = await triggers(optio.client, task["id"])
+    if task_now["state"] != "needs_attention" or steps[-1][0] != "needs_attention":
+        await wait_for_state(optio.client, task["id"], "needs_attention", timeout=60)
+        steps = await triggers(optio.client, task["id"])
+    assert steps.count(("queued", "auto_resume_ci-fix")) == 1
+    assert steps[-1] == ("needs_attention", "ci_failing")
+    events = (await optio.client.get(f"/api/tasks/{task['id']}/events")).json()["events"]
+    assert "cap of 1 automatic resumes" in (events[-1]["message"] or "")
+
+
+async def test_conflicts_resume_the_agent_to_rebase(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo(files={"f": "base\n"}))
+    url = await connect(optio, github, repo, autoMerge=True, autoResume=True)
+    # Before the agent's first run a person changes the same line on main.
+    script = """
+if [ -n "$OPTIO_RESUME_PROMPT" ]; then
+  printf '%s\\n' "$OPTIO_RESUME_PROMPT" | head -1
+  git -c user.name=a -c user.email=a@b rebase -X theirs main >/dev/null
+else
+  echo agent > f
+fi
+"""
+    commit_file(repo.path, branch="main", path="f", content="person\n", message="person")
+    task = await create_task(optio.client, url, script)
+    done = await wait_for_state(optio.client, task["id"], "completed", timeout=120)
+    assert done["task"]["prNumber"] == 1
+    steps = await triggers(optio.client, task["id"])
+    assert ("needs_attention", "merge_conflicts") not in steps or (
+        "queued",
+        "auto_resume_conflicts",
+    ) in steps
+    assert main_file(repo, "f") == "agent\n"
+
+
+async def test_a_forged_webhook_is_refused_and_changes_nothing(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    await connect(optio, github, repo)
+    body = {"action": "closed", "number": 1, "pull_request": {"number": 1, "merged": True}}
+    raw, headers = github.signed(
+        "pull_request", {**body, "repository": {"full_name": "acme/app"}}, secret="wrong"
+    )
+    refused = await optio.anon.post("/api/webhooks/github", content=raw, headers=headers)
+    assert refused.status_code == 401
+    raw, headers = github.signed("pull_request", {**body, "repository": {"full_name": "acme/app"}})
+    accepted = await optio.anon.post("/api/webhooks/github", content=raw, headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["accepted"] is True
+    replay = await optio.anon.post("/api/webhooks/github", content=raw, headers=headers)
+    assert replay.status_code == 202 and replay.json() == {"accepted": False, "duplicate": True}

@@ -1,0 +1,128 @@
+"""ReviewWorkflow: a review agent on a task's PR, posting its verdict as a real review."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.agent_runs import AgentRunActivities
+    from activities.graph import GraphActivities
+    from activities.review import ReviewActivities
+    from activities.tasks import TaskActivities
+    from core.states import TaskState
+    from schemas.workflow import (
+        LoadTaskInput,
+        PrepareInput,
+        ReviewInput,
+        ReviewVerdictInput,
+        RunAgentInput,
+        TaskFinished,
+        TaskPatch,
+        TransitionInput,
+    )
+
+S = TaskState
+QUICK = timedelta(seconds=30)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+
+
+@workflow.defn(name="ReviewWorkflow")
+class ReviewWorkflow:
+    def __init__(self) -> None:
+        self._state = S.QUEUED.value
+        self._seq = 0
+        self._task_id = ""
+
+    @workflow.run
+    async def run(self, input: ReviewInput) -> str:
+        self._task_id = input.task_id
+        snap = await workflow.execute_activity_method(
+            TaskActivities.load_task,
+            LoadTaskInput(task_id=input.task_id),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        self._state, self._seq = snap.state, snap.seq
+        try:
+            await self._review(input, stall_ms=snap.stall_threshold_ms)
+        except (ActivityError, ApplicationError) as err:
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+            await self._move(S.FAILED, "review_failed", message=str(cause)[:500])
+        await workflow.execute_activity_method(
+            GraphActivities.notify_task_finished,
+            TaskFinished(task_id=input.task_id, state=self._state),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        return self._state
+
+    async def _review(self, input: ReviewInput, *, stall_ms: int) -> None:
+        await self._move(S.PROVISIONING, "worker_pickup")
+        run_id = str(workflow.uuid4())
+        prepared = await workflow.execute_activity_method(
+            AgentRunActivities.prepare_worktree,
+            PrepareInput(
+                task_id=input.task_id, run_id=run_id, resume_prompt=None, from_existing_branch=False
+            ),
+            start_to_close_timeout=timedelta(minutes=15),
+            heartbeat_timeout=timedelta(seconds=20),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+        if not prepared.ready:
+            await self._move(S.FAILED, "provisioning_permanent_failure", message=prepared.error)
+            return
+        await self._move(S.RUNNING, "worktree_created")
+        result = await workflow.execute_activity_method(
+            AgentRunActivities.run_agent,
+            RunAgentInput(task_id=input.task_id, run_id=run_id, stall_threshold_ms=stall_ms),
+            start_to_close_timeout=timedelta(hours=6),
+            heartbeat_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
+        )
+        if not result.success:
+            await self._move(S.FAILED, "agent_failure", message=result.error or result.summary)
+            return
+        verdict = await workflow.execute_activity_method(
+            ReviewActivities.post_verdict,
+            ReviewVerdictInput(
+                task_id=input.task_id, parent_task_id=input.parent_task_id, run_id=run_id
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                maximum_interval=timedelta(seconds=30),
+                maximum_attempts=10,
+            ),
+        )
+        await self._move(
+            S.COMPLETED,
+            "review_posted" if verdict.posted else "review_recorded",
+            message=f"{verdict.verdict}: {verdict.message or ''}"[:500],
+            patch=TaskPatch(result_summary=verdict.message),
+        )
+
+    async def _move(
+        self, to: str, trigger: str, *, message: str | None = None, patch: TaskPatch | None = None
+    ) -> None:
+        self._seq += 1
+        await workflow.execute_activity_method(
+            TaskActivities.record_transition,
+            TransitionInput(
+                task_id=self._task_id,
+                seq=self._seq,
+                from_state=self._state,
+                to_state=to,
+                trigger=trigger,
+                message=message,
+                patch=patch or TaskPatch(),
+            ),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        self._state = to

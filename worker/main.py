@@ -53,7 +53,9 @@ async def run_worker(settings: Settings) -> None:
     loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
     engine = create_engine(settings.database_url_resolved)
     try:
-        with ThreadPoolExecutor(max_workers=8) as executor:
+        # Every activity is async; this pool only satisfies the SDK's check that a sync
+        # activity could run, and threads are created on demand.
+        with ThreadPoolExecutor(max_workers=400) as executor:
             worker = build_worker(
                 client=client,
                 settings=settings,

@@ -60,7 +60,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     }
 )
 # Receivers that authenticate by other means: per-run tokens, webhook signatures.
-PUBLIC_PREFIXES = ("/api/internal/", "/api/hooks/")
+PUBLIC_PREFIXES = ("/api/internal/", "/api/hooks/", "/api/webhooks/")
 
 
 def is_public(method: str, path: str) -> bool:

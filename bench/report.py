@@ -114,6 +114,10 @@ def _rss(role: str) -> Callable[[DbResult], str]:
     return lambda r: fmt(r.peak_mib.get(role), 0) if role in r.peak_mib else "n/a"
 
 
+def _runs(r: DbResult) -> str:
+    return str(r.max_runners) if r.peak_mib else "n/a"
+
+
 def _cpu(role: str) -> Callable[[DbResult], str]:
     return lambda r: fmt(r.cpu.get(role), 0) if role in r.cpu else "n/a"
 
@@ -139,7 +143,7 @@ ROWS: list[Row] = [
     ("peak RSS worker (MiB)", _rss("worker"), ""),
     ("peak RSS API (MiB)", _rss("api"), ""),
     ("peak RSS Temporal dev server (MiB)", _rss("temporal"), ""),
-    ("peak concurrent runner processes", lambda r: str(r.max_runners), "<= 20"),
+    ("peak concurrent agent runs (runners without a result)", _runs, "<= 20"),
     ("throughput phase CPU s: worker", _cpu("worker"), ""),
     ("throughput phase CPU s: runners, agents, git", _cpu("worker children"), ""),
     ("throughput phase CPU s: API", _cpu("api"), ""),

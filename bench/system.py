@@ -255,19 +255,25 @@ class MemorySampler:
         self._thread.start()
 
     def _loop(self) -> None:
-        ticks = 0
         while not self._stop.is_set():
             self.sample()
-            # Counting runners scans /proc: do it less often than reading two status files.
-            if self.runner_marker and ticks % 4 == 0:
-                runners = sum(
-                    1
-                    for pid in processes_mentioning(self.runner_marker)
-                    if "runner" in cmdline(pid)
-                )
-                self.max_runners = max(self.max_runners, runners)
-            ticks += 1
+            if self.runner_marker:
+                self.max_runners = max(self.max_runners, self.active_runs())
             self._stop.wait(self.interval_s)
+
+    def active_runs(self) -> int:
+        """Runners still working: alive and without a result.json in their run dir.
+
+        A runner that has written its result only drains its logs; its slot is free.
+        """
+        assert self.runner_marker is not None
+        active = 0
+        for pid in processes_mentioning(self.runner_marker):
+            args = cmdline(pid)
+            if "runner" in args and args[-1].startswith(self.runner_marker):
+                if not (Path(args[-1]) / "result.json").exists():
+                    active += 1
+        return active
 
     def sample(self) -> None:
         for role, pid in self.pids.items():

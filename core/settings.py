@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # Polling of remote PRs: fast while CI runs, backing off to the idle ceiling, and
     # only a safety net while webhooks arrive.
     forge_poll_max_idle_seconds: float = Field(default=600.0, ge=1)
-    forge_poll_webhook_seconds: float = Field(default=1800.0, ge=1)
+    forge_poll_webhook_seconds: float = Field(default=21600.0, ge=1)
     # Deliveries older than this are refused as replays (GitHub's delivery timestamp).
     webhook_max_age_seconds: int = Field(default=600, ge=10)
 

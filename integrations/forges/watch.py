@@ -23,7 +23,7 @@ class PollPolicy:
     base_seconds: float = 30.0
     max_idle_seconds: float = 600.0
     # With webhooks arriving, polling is only a safety net for a lost delivery.
-    webhook_safety_seconds: float = 1800.0
+    webhook_safety_seconds: float = 21600.0
 
     def next_interval(self, *, pending: bool, unchanged_polls: int, webhooks: bool) -> float:
         if webhooks:
@@ -80,15 +80,16 @@ class PrObserver:
 
     @property
     def pending(self) -> bool:
-        return self._checks in ("pending", "none")
+        return self._checks == "pending"
 
     async def observe(self) -> PrSnapshotData:
         pr = await self.forge.get_pr(self.number)
         self._polls += 1
         if pr.state != "open":
             return PrSnapshotData(pr.state, None, self._checks, self._review[0], pr.head_sha)
+        # "none" is looked at again too: CI may register its checks a moment after a push.
         refresh = self._polls % CHECKS_REFRESH_EVERY == 0
-        if pr.head_sha != self._sha or self.pending or refresh:
+        if pr.head_sha != self._sha or self._checks in ("pending", "none") or refresh:
             self._checks = checks_status(await self.forge.checks(pr.head_sha))
             self._sha = pr.head_sha
         # Submitting a review touches the PR's updated_at, so unchanged means no new review.

@@ -41,7 +41,7 @@ def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def refs(repo: Path) -> dict[str, str]:
     out = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads").stdout
     pairs = (line.split(" ", 1) for line in out.splitlines() if line)
-    return {ref: sha for ref, sha in pairs}
+    return dict(pairs)
 
 
 def sha_of(repo: Path, ref: str) -> str | None:

@@ -93,6 +93,7 @@ class GitHubDouble:
         self.deliveries: list[tuple[str, dict[str, Any]]] = []
         self.merges = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._mergeable: dict[tuple[str, str], bool] = {}
         self.app = Starlette(routes=self._routes())
 
     # ---- set-up helpers for tests ----------------------------------------------------
@@ -167,7 +168,14 @@ class GitHubDouble:
             "X-RateLimit-Resource": "core",
         }
 
-    def _answer(self, request: Request, body: Any, *, status: int = 200, **extra: str) -> Response:
+    def _answer(
+        self,
+        request: Request,
+        body: Any,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         """JSON with an ETag; a matching If-None-Match gets a 304 that costs nothing."""
         token = g.token_of(request) or ""
         text = json.dumps(body, sort_keys=True)
@@ -179,8 +187,8 @@ class GitHubDouble:
                     status_code=304, headers={"ETag": etag, **self._limit_headers(token)}
                 )
         self.remaining[token] = self.remaining.get(token, self.rate_limit) - 1
-        headers = {"ETag": etag, **self._limit_headers(token), **extra}
-        return Response(text, status_code=status, headers=headers, media_type="application/json")
+        out = {"ETag": etag, **self._limit_headers(token), **(headers or {})}
+        return Response(text, status_code=status, headers=out, media_type="application/json")
 
     def _page(self, request: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
         per_page = min(int(request.query_params.get("per_page", 30)), 100)
@@ -207,7 +215,10 @@ class GitHubDouble:
         base_sha = g.sha_of(repo.path, f"refs/heads/{pr.base}") or ""
         mergeable: bool | None = None
         if pr.state == "open" and head_sha and base_sha:
-            mergeable = g.merge_tree(repo.path, base_sha, head_sha) is not None
+            key = (base_sha, head_sha)
+            if key not in self._mergeable:  # commits never change: compute once per pair
+                self._mergeable[key] = g.merge_tree(repo.path, base_sha, head_sha) is not None
+            mergeable = self._mergeable[key]
         html = f"{self.base_url}/{repo.full_name}/pull/{pr.number}"
         return {
             "url": f"{self.api_url}/repos/{repo.full_name}/pulls/{pr.number}",
@@ -413,7 +424,8 @@ class GitHubDouble:
                             {
                                 "resource": "PullRequest",
                                 "code": "custom",
-                                "message": f"A pull request already exists for {repo.owner}:{head}.",
+                                "message": f"A pull request already exists for "
+                                f"{repo.owner}:{head}.",
                             }
                         ],
                     },
@@ -440,15 +452,15 @@ class GitHubDouble:
             )
             return self._answer(request, self._pull_json(repo, pr), status=201)
         state = request.query_params.get("state", "open")
-        head = request.query_params.get("head")
+        head_filter = request.query_params.get("head")
         found = [
             p
             for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
             if (state == "all" or (p.state == state))
-            and (head is None or f"{repo.owner}:{p.head}" == head)
+            and (head_filter is None or f"{repo.owner}:{p.head}" == head_filter)
         ]
         page, headers = self._page(request, [self._pull_json(repo, p) for p in found])
-        return self._answer(request, page, **headers)
+        return self._answer(request, page, headers=headers)
 
     async def pull(self, request: Request) -> Response:
         user, error = self._auth(request)
@@ -468,8 +480,9 @@ class GitHubDouble:
                     setattr(pr, key, data[key])
             return self._answer(request, self._pull_json(repo, pr))
         if "diff" in request.headers.get("accept", ""):
-            base = pr.merge_commit_sha + "^" if pr.merged else pr.base
-            text = g.diff(repo.path, base, pr.merge_commit_sha if pr.merged else pr.head)
+            merged = pr.merge_commit_sha
+            base = f"{merged}^" if merged else pr.base
+            text = g.diff(repo.path, base, merged or pr.head)
             self.remaining[g.token_of(request) or ""] -= 1
             return PlainTextResponse(text, media_type="application/vnd.github.diff")
         return self._answer(request, self._pull_json(repo, pr))
@@ -519,7 +532,7 @@ class GitHubDouble:
         reviews = repo.reviews.setdefault(number, [])
         if request.method == "GET":
             page, headers = self._page(request, reviews)
-            return self._answer(request, page, **headers)
+            return self._answer(request, page, headers=headers)
         data = await request.json()
         event = data.get("event")
         states = {
@@ -579,7 +592,7 @@ class GitHubDouble:
         page, headers = self._page(
             request, repo.review_comments.get(request.path_params["number"], [])
         )
-        return self._answer(request, page, **headers)
+        return self._answer(request, page, headers=headers)
 
     async def issue(self, request: Request) -> Response:
         user, error = self._auth(request)
@@ -618,7 +631,7 @@ class GitHubDouble:
                 repo.pulls[number].updated_at = now_iso()
             return self._answer(request, comment, status=201)
         page, headers = self._page(request, comments)
-        return self._answer(request, page, **headers)
+        return self._answer(request, page, headers=headers)
 
     async def check_runs(self, request: Request) -> Response:
         user, error = self._auth(request)
@@ -627,7 +640,9 @@ class GitHubDouble:
             return error or self._error("Not Found", 404)
         runs = repo.check_runs.get(request.path_params["sha"], [])
         page, headers = self._page(request, runs)
-        return self._answer(request, {"total_count": len(runs), "check_runs": page}, **headers)
+        return self._answer(
+            request, {"total_count": len(runs), "check_runs": page}, headers=headers
+        )
 
     async def combined_status(self, request: Request) -> Response:
         user, error = self._auth(request)

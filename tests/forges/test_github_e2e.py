@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import asyncio
 
 import httpx
 
 from tests.conftest import Optio
 from tests.forges.conftest import ALICE_TOKEN
-from tests.forges.git_http import commit_file, sha_of
+from tests.forges.git_http import commit_file
 from tests.forges.github_double import GhRepo, GitHubDouble
-from tests.lifecycle_helpers import create_task, triggers, wait_for_logs, wait_for_state
+from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
@@ -190,8 +189,7 @@ async def test_the_auto_resume_cap_hands_over_to_a_person(
     repo.ci_command = "false"
     url = await connect(optio, github, repo, autoMerge=True, autoResume=True, maxAutoResumes=1)
     task = await create_task(optio.client, url, "echo $RANDOM$RANDOM > f")
-    attention = await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_ci-fix"))
-    assert attention is None
+    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_ci-fix"))
     await wait_for_state(optio.client, task["id"], "needs_attention", timeout=90)
     await asyncio.sleep(0.5)
     task_now = (await optio.client.get(f"/api/tasks/{task['id']}")).json()["task"]
@@ -209,8 +207,8 @@ async def test_conflicts_resume_the_agent_to_rebase(
     optio: Optio, github: GitHubDouble, make_repo: MakeRepo
 ) -> None:
     repo = github.add_repo("acme", "app", make_repo(files={"f": "base\n"}))
+    repo.ci_command = "sleep 2"  # time for a person to push to main while CI runs
     url = await connect(optio, github, repo, autoMerge=True, autoResume=True)
-    # Before the agent's first run a person changes the same line on main.
     script = """
 if [ -n "$OPTIO_RESUME_PROMPT" ]; then
   printf '%s\\n' "$OPTIO_RESUME_PROMPT" | head -1
@@ -219,16 +217,29 @@ else
   echo agent > f
 fi
 """
-    commit_file(repo.path, branch="main", path="f", content="person\n", message="person")
     task = await create_task(optio.client, url, script)
-    done = await wait_for_state(optio.client, task["id"], "completed", timeout=120)
-    assert done["task"]["prNumber"] == 1
-    steps = await triggers(optio.client, task["id"])
-    assert ("needs_attention", "merge_conflicts") not in steps or (
-        "queued",
-        "auto_resume_conflicts",
-    ) in steps
+    await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
+    commit_file(repo.path, branch="main", path="f", content="person\n", message="person")
+    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_conflicts"))
+    done = await wait_for_state(optio.client, task["id"], "completed", timeout=90)
+    assert done["task"]["prNumber"] == 1 and len(repo.pulls) == 1
+    assert ("needs_attention", "merge_conflicts") in await triggers(optio.client, task["id"])
     assert main_file(repo, "f") == "agent\n"
+    assert "merge conflicts" in await logs_text(optio, task["id"])
+
+
+async def test_webhooks_make_the_reaction_immediate(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    optio.settings.pr_watch_interval_ms = 120_000  # polling alone would take minutes
+    github.webhook_url = f"http://127.0.0.1:{optio.settings.api_port}/api/webhooks/github"
+    repo = github.add_repo("acme", "app", make_repo())
+    repo.ci_command = "sleep 1"
+    url = await connect(optio, github, repo, autoMerge=True)
+    task = await create_task(optio.client, url, "echo ok > f")
+    await wait_for_state(optio.client, task["id"], "completed", timeout=45)
+    assert (await triggers(optio.client, task["id"]))[-1] == ("completed", "auto_merged")
+    assert any(event == "check_run" for event, _ in github.deliveries)
 
 
 async def test_a_forged_webhook_is_refused_and_changes_nothing(

@@ -30,7 +30,7 @@ def find_cycle(edges: Mapping[str, Set[str]], *, start: str, new_targets: Set[st
 
 
 def dependencies_verdict(states: list[str]) -> str:
-    """"met" when every dependency completed, "failed" when any failed or was cancelled."""
+    """ "met" when every dependency completed, "failed" when any failed or was cancelled."""
     if any(s in ("failed", "cancelled") for s in states):
         return "failed"
     if all(s == "completed" for s in states):

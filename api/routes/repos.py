@@ -36,9 +36,7 @@ async def create(
     repo_url = await canonical_repo_url(body.repo_url)
     if await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url):
         raise ConflictError(f"Repository {repo_url} is already connected")
-    values = body.model_dump(
-        exclude_unset=True, exclude={"repo_url", "full_name", "git_platform"}
-    )
+    values = body.model_dump(exclude_unset=True, exclude={"repo_url", "full_name", "git_platform"})
     repo = Repo(
         workspace_id=principal.workspace_id,
         repo_url=repo_url,

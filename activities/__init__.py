@@ -43,6 +43,7 @@ def build_activities(
         prs.pr_feedback,
         prs.finish_pull_request,
         tasks.reset_for_redo,
+        tasks.release_worktree,
         graph.load_graph,
         graph.notify_task_finished,
         graph.load_steps,

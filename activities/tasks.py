@@ -10,11 +10,12 @@ from temporalio.exceptions import ApplicationError
 
 from core.settings import Settings
 from integrations.forges.local import delete_branch
-from integrations.git import GitError, resolve_local_repo
+from integrations.git import GitError, mirror_path, remove_worktree, resolve_local_repo
 from schemas.workflow import (
     LoadTaskInput,
     PatchTaskInput,
     RedoInput,
+    ReleaseWorktreeInput,
     TaskSnapshot,
     TransitionInput,
     TransitionResult,
@@ -101,6 +102,18 @@ class TaskActivities:
             task = await session.get(Task, input.task_id, with_for_update=True)
             if task is not None:
                 apply_patch(task, input.patch)
+
+    @activity.defn
+    async def release_worktree(self, input: ReleaseWorktreeInput) -> None:
+        """A finished task's worktree goes; a later retry prepares a fresh one."""
+        async with self.sessions() as session:
+            task = await session.get(Task, input.task_id)
+        if task is None:
+            return
+        mirror = mirror_path(repo_url=task.repo_url, cache_dir=self.settings.mirrors_dir)
+        worktree = self.settings.worktrees_dir / f"task-{task.id}"
+        if mirror.exists() and worktree.exists():
+            await asyncio.to_thread(remove_worktree, mirror=mirror, worktree_path=worktree)
 
     @activity.defn
     async def reset_for_redo(self, input: RedoInput) -> None:

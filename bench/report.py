@@ -80,6 +80,15 @@ def _overhead_p(pct: float) -> Callable[[DbResult], str]:
     return cell
 
 
+def _breakdown(label: str) -> Callable[[DbResult], str]:
+    def cell(r: DbResult) -> str:
+        if r.overhead is None:
+            return "n/a"
+        return fmt(percentile(r.overhead.breakdown_ms.get(label, []), 50), 0)
+
+    return cell
+
+
 def _end_to_end(r: DbResult) -> str:
     if r.overhead is None:
         return "n/a"
@@ -135,6 +144,13 @@ ROWS: list[Row] = [
     ("POST /api/tasks p99 (ms), 20 in flight", _post_load_p99, ""),
     ("POST → agent start p50 (ms)", _overhead_p(50), f"< {OVERHEAD_P50_TARGET_MS:.0f} ms"),
     ("POST → agent start p99 (ms)", _overhead_p(99), ""),
+    ("… of which POST → queued p50 (ms)", _breakdown("POST → queued"), ""),
+    ("… of which queued → provisioning p50 (ms)", _breakdown("queued → provisioning"), ""),
+    (
+        "… of which provisioning → agent start p50 (ms)",
+        _breakdown("provisioning → agent start"),
+        "",
+    ),
     ("POST → completed p50 (s), one at a time", _end_to_end, ""),
     ("throughput, POST → all completed (tasks/s)", _rate, f">= {THROUGHPUT_TARGET:.0f} tasks/s"),
     ("throughput tasks completed", _completed, "all"),

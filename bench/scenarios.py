@@ -149,11 +149,18 @@ class Driver:
         task: Task = response.json()["task"]
         return task
 
-    async def triggers(self, task_id: str) -> list[str]:
+    async def events(self, task_id: str) -> list[dict[str, Any]]:
         response = await self.client.get(f"/api/tasks/{task_id}/events")
         if response.status_code != 200:
-            return [f"(events: HTTP {response.status_code})"]
-        return [f"{e['toState']}/{e['trigger']}" for e in response.json()["events"]]
+            raise BenchError(f"GET events of {task_id}: HTTP {response.status_code}")
+        events: list[dict[str, Any]] = response.json()["events"]
+        return events
+
+    async def triggers(self, task_id: str) -> list[str]:
+        try:
+            return [f"{e['toState']}/{e['trigger']}" for e in await self.events(task_id)]
+        except BenchError as exc:
+            return [f"({exc})"]
 
 
 # ---- the three measurements ------------------------------------------------------------
@@ -185,6 +192,15 @@ class OverheadResult:
     end_to_end_s: list[float]
     missed: list[str]
     outcomes: Outcomes
+    # Where the overhead goes, from the task's recorded transitions (ms per task).
+    breakdown_ms: dict[str, list[float]] = field(default_factory=dict)
+
+
+BREAKDOWN = (
+    ("POST → queued", None, "queued"),
+    ("queued → provisioning", "queued", "provisioning"),
+    ("provisioning → agent start", "provisioning", None),
+)
 
 
 async def overhead(
@@ -194,6 +210,7 @@ async def overhead(
     log(f"overhead: {count} tasks, one at a time")
     result = OverheadResult([], [], [], Outcomes())
     posted: list[Posted] = []
+    started_at: dict[str, float] = {}
     for n in range(count):
         p = await driver.post_task(f"ovh-{n}")
         if p.task is None:
@@ -209,6 +226,7 @@ async def overhead(
             )
             continue
         result.overhead_ms.append((started - p.sent_wall) * 1000)
+        started_at[p.task["id"]] = started
     ids = {p.task["id"] for p in posted if p.task}
     result.outcomes = await driver.wait_settled(
         ids, timeout_s=settle_timeout_s, label="overhead drain"
@@ -219,6 +237,15 @@ async def overhead(
         done = parse_time(task.get("completedAt")) if task else None
         if task and task["state"] == "completed" and done is not None:
             result.end_to_end_s.append(done - p.sent_wall)
+        if p.task["id"] in started_at:
+            events = await driver.events(p.task["id"])
+            moments = {"post": p.sent_wall, "agent": started_at[p.task["id"]]}
+            for event in events:
+                moments.setdefault(event["toState"], parse_time(event["createdAt"]) or 0.0)
+            for label, start, end in BREAKDOWN:
+                a, b = moments.get(start or "post"), moments.get(end or "agent")
+                if a is not None and b is not None:
+                    result.breakdown_ms.setdefault(label, []).append((b - a) * 1000)
     return result
 
 

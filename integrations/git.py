@@ -156,6 +156,12 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def mirror_path(*, repo_url: str, cache_dir: Path) -> Path:
+    """Where ensure_mirror keeps the bare mirror of repo_url."""
+    key = hashlib.sha256(repo_url.encode()).hexdigest()[:16]
+    return cache_dir / f"{key}.git"
+
+
 def _mirror_lock(mirror: Path) -> Path:
     return mirror.with_name(mirror.name.removesuffix(".git") + ".lock")
 
@@ -186,8 +192,7 @@ def list_worktrees(repo: Path) -> list[WorktreeInfo]:
 
 
 def ensure_mirror(*, repo_url: str, cache_dir: Path) -> Path:
-    key = hashlib.sha256(repo_url.encode()).hexdigest()[:16]
-    mirror = cache_dir / f"{key}.git"
+    mirror = mirror_path(repo_url=repo_url, cache_dir=cache_dir)
     with _locked(_mirror_lock(mirror)):
         if (mirror / "HEAD").exists():
             # Branches checked out by live worktrees are local work in progress: a prune would
@@ -200,7 +205,7 @@ def ensure_mirror(*, repo_url: str, cache_dir: Path) -> Path:
             )
             return mirror
         # Clone aside and rename so an interrupted clone never looks like a usable mirror.
-        tmp = cache_dir / f"{key}.git.tmp"
+        tmp = mirror.with_name(mirror.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         run_git(
             ["-c", "protocol.file.allow=always", "clone", "--bare", "--quiet", repo_url, str(tmp)],

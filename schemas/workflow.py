@@ -424,3 +424,8 @@ class ReviewVerdictResult:
     posted: bool
     verdict: str | None = None
     message: str | None = None
+
+
+@dataclass
+class ReleaseWorktreeInput:
+    task_id: str

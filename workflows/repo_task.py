@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         PriorityChange,
         PrSnapshotData,
         RedoInput,
+        ReleaseWorktreeInput,
         RepoTaskInput,
         ResumeCommand,
         RunAgentInput,
@@ -271,6 +272,14 @@ class RepoTaskWorkflow:
                 start_to_close_timeout=QUICK,
                 retry_policy=DB_RETRY,
             )
+            # Added after histories were recorded: runs started before it replay unchanged.
+            if workflow.patched("release-worktree"):
+                await workflow.execute_activity_method(
+                    TaskActivities.release_worktree,
+                    ReleaseWorktreeInput(task_id=self._task_id),
+                    start_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=RetryPolicy(maximum_attempts=3),
+                )
 
     async def _load_graph(self) -> GraphSnapshot:
         self._graph_dirty = False

@@ -101,6 +101,10 @@ async def _secret(session: Any, *, settings: Settings, repo: Repo) -> str | None
 async def _receive(
     request: Request, state: StateDep, *, platform: str, delivery: str | None
 ) -> dict[str, Any]:
+    header = "x-hub-signature-256" if platform == "github" else "x-gitlab-token"
+    if not request.headers.get(header):
+        # Unsigned: refused before the body is even read, like a wrong signature.
+        raise UnauthorizedError(f"Missing webhook signature ({header})")
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidInputError("The webhook body is too large")

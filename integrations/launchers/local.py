@@ -60,9 +60,16 @@ def runner_alive(pid: int, run_dir: Path) -> bool:
     """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return False
-    return b"runner" in cmdline and str(run_dir).encode() in cmdline
+    if fields[0] == "Z":
+        return False
+    if b"runner" in cmdline and str(run_dir).encode() in cmdline:
+        return True
+    # Our own child right after Popen may still be mid-exec, its cmdline empty or the
+    # parent's: a live child of this process is the runner we just started.
+    return int(fields[1]) == os.getpid()
 
 
 def group_alive(pgid: int) -> bool:

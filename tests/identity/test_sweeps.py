@@ -29,6 +29,8 @@ PUBLIC = {
     ("GET", "/api/setup/status"),
     ("POST", "/api/setup/complete"),  # until setup is complete; then admins only (tested)
     ("POST", "/api/hooks/{path}"),  # webhook receiver: the path plus an HMAC signature
+    ("POST", "/api/webhooks/github"),  # X-Hub-Signature-256 of the body
+    ("POST", "/api/webhooks/gitlab"),  # X-Gitlab-Token
 }
 COUNTS: dict[str, Any] = {}
 LAST_USED = re.compile(r'"lastUsedAt":"[^"]*"')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -289,3 +290,19 @@ async def test_a_person_can_resume_from_the_temporal_cli(optio: Optio, make_repo
     assert process.returncode == 0, stderr.decode()
     await wait_for_state(optio.client, task["id"], "pr_opened")
     assert file_on_branch(repo, f"optio/task-{task['id']}", "fixed.txt") == "fixed"
+
+
+async def test_finished_tasks_leave_no_worktree(optio: Optio, make_repo: MakeRepo) -> None:
+    repo = make_repo()
+    await connect(optio, repo, autoMerge=True)
+    done = await create_task(optio.client, repo, "echo x > x")
+    cancelled = await create_task(optio.client, repo, "sleep 60")
+    await wait_for_state(optio.client, done["id"], "completed")
+    await wait_for_state(optio.client, cancelled["id"], "running")
+    await optio.client.post(f"/api/tasks/{cancelled['id']}/cancel")
+    for _ in range(100):
+        left = [p.name for p in optio.settings.worktrees_dir.iterdir()]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    assert left == []

@@ -204,10 +204,12 @@ async def test_the_auto_resume_cap_hands_over_to_a_person(
 
 
 async def test_conflicts_resume_the_agent_to_rebase(
-    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     repo = github.add_repo("acme", "app", make_repo(files={"f": "base\n"}))
-    repo.ci_command = "sleep 2"  # time for a person to push to main while CI runs
+    # CI holds until a person has pushed to main, whatever the machine's speed.
+    gate = tmp_path / "ci-gate"
+    repo.ci_command = f"while [ ! -e {gate} ]; do sleep 0.1; done"
     url = await connect(optio, github, repo, autoMerge=True, autoResume=True)
     script = """
 if [ -n "$OPTIO_RESUME_PROMPT" ]; then
@@ -220,6 +222,7 @@ fi
     task = await create_task(optio.client, url, script)
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
     commit_file(repo.path, branch="main", path="f", content="person\n", message="person")
+    gate.touch()
     await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_conflicts"))
     done = await wait_for_state(optio.client, task["id"], "completed", timeout=90)
     assert done["task"]["prNumber"] == 1 and len(repo.pulls) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +17,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError
@@ -38,6 +40,7 @@ from temporal.starts import pipeline_workflow_id, start_task_workflow, task_work
 
 WORKFLOW_NAME = "RepoTaskWorkflow"
 SETTLE_SECONDS = 10.0
+QUERY_TIMEOUT = timedelta(seconds=2)
 
 
 def workflow_id(task_id: str) -> str:
@@ -117,11 +120,27 @@ async def wait_closed(client: Client, *, task_id: str, timeout: float = SETTLE_S
 async def retry(client: Client, *, task: Task, task_queue: str, user_id: str) -> None:
     if task.state not in (TaskState.FAILED, TaskState.CANCELLED):
         raise InvalidTransitionError(task.state, TaskState.QUEUED)
-    if await is_running(client, task.id):
-        # Still backing off before an automatic retry: the update skips the wait.
-        await run_update(client, task_id=task.id, update="retry")
+    if await _handled_by_live_run(client, task=task, update="retry", arg=None):
         return
     await start_run(client, task=task, task_queue=task_queue, mode="retry", user_id=user_id)
+
+
+async def _handled_by_live_run(client: Client, *, task: Task, update: str, arg: Any | None) -> bool:
+    """Give a command to the running workflow; False when a new run must take it.
+
+    A failed run that is still backing off takes the command; one that is wrapping up
+    refuses it, and then the API waits for it to close and starts a new run.
+    """
+    if not await is_running(client, task.id):
+        return False
+    try:
+        await run_update(client, task_id=task.id, update=update, arg=arg)
+        return True
+    except ConflictError:
+        if task.state not in (TaskState.FAILED, TaskState.CANCELLED):
+            raise
+    await wait_closed(client, task_id=task.id)
+    return False
 
 
 async def resume(
@@ -142,8 +161,7 @@ async def resume(
         raise InvalidTransitionError(task.state, TaskState.QUEUED)
     command = ResumeCommand(prompt=prompt, user_id=user_id)
     update = "force_restart" if force_restart else "resume"
-    if await is_running(client, task.id):
-        await run_update(client, task_id=task.id, update=update, arg=command)
+    if await _handled_by_live_run(client, task=task, update=update, arg=command):
         return
     mode: StartMode = "force_restart" if force_restart else "resume"
     await start_run(
@@ -182,15 +200,16 @@ async def change_priority(client: Client, *, task_id: str, priority: int) -> Non
 async def pending_reason(client: Client, *, task_id: str) -> str | None:
     """Why a queued task waits, asked of its workflow and of the limiter it waits on."""
     try:
+        # Bounded: a busy worker must not make GET /api/tasks/:id slow.
         status = await client.get_workflow_handle(workflow_id(task_id)).query(
-            "status", result_type=TaskStatus
+            "status", result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT
         )
         if not status.waiting_for or not status.limiter_id:
             return None
         limiter = await client.get_workflow_handle(status.limiter_id).query(
-            "status", result_type=LimiterStatus
+            "status", result_type=LimiterStatus, rpc_timeout=QUERY_TIMEOUT
         )
-    except RPCError:
+    except (RPCError, WorkflowQueryFailedError):
         return None
     if status.waiting_for == "global":
         return f"Concurrency limit ({limiter.holders}/{limiter.capacity} global)"

@@ -143,6 +143,7 @@ class RepoTaskWorkflow:
         self._priority: int | None = None
         self._command: Command | None = None
         self._skip_backoff = False
+        self._backing_off = False
         # Set by signals from dependencies and subtasks: re-read the graph before deciding.
         self._graph_dirty = False
         self._graph: GraphSnapshot | None = None
@@ -189,7 +190,10 @@ class RepoTaskWorkflow:
             )
 
     def _refuse(self, to_state: str, allowed: frozenset[TaskState]) -> None:
-        if self._state not in allowed or self._command is not None:
+        # In failed/cancelled only a backoff still listens; a run that is wrapping up
+        # would accept a command and never act on it, so the API starts a new run.
+        ended = self._state in (S.FAILED, S.CANCELLED) and not self._backing_off
+        if self._state not in allowed or self._command is not None or ended:
             raise ApplicationError(
                 f"Invalid state transition: {self._state} -> {to_state}",
                 type="InvalidTransition",
@@ -413,6 +417,7 @@ class RepoTaskWorkflow:
     async def _backoff(self, attempt: int) -> None:
         """Wait before an automatic retry; a retry, resume or restart cuts it short."""
         self._skip_backoff = False
+        self._backing_off = True
         delay = RETRY_BACKOFF * (2 ** min(attempt - 1, 6))
         try:
             await workflow.wait_condition(
@@ -420,6 +425,8 @@ class RepoTaskWorkflow:
             )
         except TimeoutError:
             pass
+        finally:
+            self._backing_off = False
 
     async def _run_agent_once(self, rerun: Rerun) -> tuple[RunAgentResult, bool]:
         snap = self._require_snap()

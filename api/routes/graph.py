@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -274,6 +275,10 @@ async def reorder(
     return {"ok": True, "reordered": len(ids)}
 
 
+def _moved_past(seq: int) -> Callable[[Task], bool]:
+    return lambda task: task.transition_seq > seq
+
+
 async def _in_states(session: SessionDep, workspace_id: str, states: set[str]) -> list[Task]:
     stmt = scoped_select(Task, workspace_id=workspace_id).where(Task.state.in_(states))
     return list((await session.execute(stmt)).scalars())
@@ -287,12 +292,13 @@ async def retry_failed(
     client = await state.temporal_client()
     retried = 0
     for task in failed:
-        if not await commands.is_running(client, task.id):
-            await commands.start_run(
-                client, task=task, task_queue=state.settings.task_queue, mode="retry",
-                user_id=principal.user_id,
-            )  # fmt: skip
-            retried += 1
+        before = task.transition_seq
+        await commands.retry(
+            client, task=task, task_queue=state.settings.task_queue, user_id=principal.user_id
+        )
+        # Recorded before answering, so a second call finds nothing left to retry.
+        await commands.settle(state.sessions, task_id=task.id, changed=_moved_past(before))
+        retried += 1
     return {"retried": retried, "total": len(failed)}
 
 

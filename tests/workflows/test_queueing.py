@@ -33,18 +33,19 @@ async def wait_for_reason(optio: Optio, task_id: str, reason: str) -> dict[str, 
 async def test_global_limit_queues_with_a_reason(optio: Optio, make_repo: MakeRepo) -> None:
     optio.settings.max_concurrent = 1  # the worker reads it when loading each task
     repo = make_repo()
-    first = await create_task(optio.client, repo, "sleep 3\necho a > a")
+    first = await create_task(optio.client, repo, "sleep 60")
     await wait_for_state(optio.client, first["id"], "running")
     second = await create_task(optio.client, repo, "echo b > b")
     body = await wait_for_reason(optio, second["id"], "Concurrency limit (1/1 global)")
     assert body["task"]["state"] == "queued"
+    await optio.client.post(f"/api/tasks/{first['id']}/cancel")  # frees the slot
     await wait_for_state(optio.client, second["id"], "pr_opened", timeout=60)
 
 
 async def test_repo_limit_queues_with_a_reason(optio: Optio, make_repo: MakeRepo) -> None:
     repo = make_repo()
     await optio.client.post("/api/repos", json={"repoUrl": str(repo), "maxConcurrentTasks": 1})
-    first = await create_task(optio.client, repo, "sleep 3\necho a > a")
+    first = await create_task(optio.client, repo, "sleep 60")
     await wait_for_state(optio.client, first["id"], "running")
     second = await create_task(optio.client, repo, "echo b > b")
     await wait_for_reason(optio, second["id"], "Waiting for repo slot (1 running in this repo)")
@@ -57,10 +58,13 @@ async def test_lower_priority_number_starts_first(optio: Optio, make_repo: MakeR
     optio.settings.max_concurrent = 1
     repo = make_repo()
     await optio.client.post("/api/repos", json={"repoUrl": str(repo), "maxConcurrentTasks": 5})
-    blocker = await create_task(optio.client, repo, "sleep 3\necho a > a")
+    blocker = await create_task(optio.client, repo, "sleep 60")
     await wait_for_state(optio.client, blocker["id"], "running")
     late = await create_task(optio.client, repo, "echo l > l", priority=500)
     urgent = await create_task(optio.client, repo, "echo u > u", priority=5)
+    for task in (late, urgent):
+        await wait_for_state(optio.client, task["id"], "queued")
+    await optio.client.post(f"/api/tasks/{blocker['id']}/cancel")  # frees the slot
     await wait_for_state(optio.client, urgent["id"], "pr_opened", timeout=60)
     await wait_for_state(optio.client, late["id"], "pr_opened", timeout=60)
     assert await picked_up_at(optio, urgent["id"]) < await picked_up_at(optio, late["id"])
@@ -70,13 +74,15 @@ async def test_patch_priority_reorders_the_queue(optio: Optio, make_repo: MakeRe
     optio.settings.max_concurrent = 1
     repo = make_repo()
     await optio.client.post("/api/repos", json={"repoUrl": str(repo), "maxConcurrentTasks": 5})
-    blocker = await create_task(optio.client, repo, "sleep 3\necho a > a")
+    blocker = await create_task(optio.client, repo, "sleep 60")
     await wait_for_state(optio.client, blocker["id"], "running")
     first = await create_task(optio.client, repo, "echo f > f", priority=100)
     second = await create_task(optio.client, repo, "echo s > s", priority=100)
+    await wait_for_state(optio.client, first["id"], "queued")
     await wait_for_state(optio.client, second["id"], "queued")
     patched = await optio.client.patch(f"/api/tasks/{second['id']}", json={"priority": 1})
     assert patched.json()["task"]["priority"] == 1
+    await optio.client.post(f"/api/tasks/{blocker['id']}/cancel")  # frees the slot
     await wait_for_state(optio.client, second["id"], "pr_opened", timeout=60)
     await wait_for_state(optio.client, first["id"], "pr_opened", timeout=60)
     assert await picked_up_at(optio, second["id"]) < await picked_up_at(optio, first["id"])

@@ -430,13 +430,20 @@ class RepoTaskWorkflow:
 
     async def _run_agent_once(self, rerun: Rerun) -> tuple[RunAgentResult, bool]:
         snap = self._require_snap()
+        # One global limiter per task queue: workers of another queue (another Optio on
+        # the same Temporal, or a test) would otherwise hold or starve each other's slots.
+        global_limiter = (
+            f"{GLOBAL_LIMITER}-{workflow.info().task_queue}"
+            if workflow.patched("limiter-per-task-queue")
+            else GLOBAL_LIMITER
+        )
         repo_slot = await self._acquire(
             f"limiter-repo-{snap.repo_key}", snap.max_concurrent_tasks, "repo"
         )
         global_slot: str | None = None
         run_id: str | None = None
         try:
-            global_slot = await self._acquire(GLOBAL_LIMITER, snap.global_limit, "global")
+            global_slot = await self._acquire(global_limiter, snap.global_limit, "global")
             await self._transition(S.PROVISIONING, "worker_pickup")
             run_id = str(workflow.uuid4())
             self._run_id = run_id
@@ -477,7 +484,7 @@ class RepoTaskWorkflow:
             self._run_id = None  # finished: nothing left for a cancel to stop
             return result, True
         finally:
-            await self._release(GLOBAL_LIMITER, global_slot)
+            await self._release(global_limiter, global_slot)
             await self._release(f"limiter-repo-{snap.repo_key}", repo_slot)
 
     async def _after_success(self, result: RunAgentResult) -> Rerun | None:

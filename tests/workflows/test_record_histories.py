@@ -90,4 +90,4 @@ async def test_record(optio: Optio, make_repo: MakeRepo) -> None:
     await wait_for_state(optio.client, parent["id"], "completed", timeout=120)
     await save(optio, f"task-{parent['id']}", "pipeline_parent")
     await save(optio, f"pipeline-{parent['id']}", "two_steps")
-    await save(optio, "limiter-global", "global")
+    await save(optio, f"limiter-global-{optio.settings.task_queue}", "global")

@@ -6,13 +6,13 @@ import hashlib
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.states import TaskState
 from schemas.workflow import TaskPatch, TransitionInput
-from store.models import Repo, Task, TaskEvent, TaskLog
+from store.models import AgentRun, Repo, Task, TaskEvent, TaskLog
 from store.scoping import get_scoped, scoped_select
 from store.types import utcnow
 
@@ -132,6 +132,11 @@ async def wipe_for_redo(session: AsyncSession, *, task_id: str) -> Task | None:
     if task is None:
         return None
     await session.execute(delete(TaskLog).where(TaskLog.task_id == task_id))
+    # An earlier runner may still be delivering its last batch: its token stops working,
+    # or that late batch would bring back the logs just wiped.
+    await session.execute(
+        update(AgentRun).where(AgentRun.task_id == task_id).values(state="revoked")
+    )
     for name in (
         "pr_url",
         "pr_number",

@@ -142,6 +142,9 @@ class RepoTaskWorkflow:
         self._run_id: str | None = None
         self._priority: int | None = None
         self._command: Command | None = None
+        # The state a transition in flight is recording: the row may already say it, so
+        # a command validated meanwhile is judged against it, not the state it leaves.
+        self._entering: str | None = None
         self._skip_backoff = False
         self._backing_off = False
         # Set by signals from dependencies and subtasks: re-read the graph before deciding.
@@ -192,10 +195,11 @@ class RepoTaskWorkflow:
     def _refuse(self, to_state: str, allowed: frozenset[TaskState]) -> None:
         # In failed/cancelled only a backoff still listens; a run that is wrapping up
         # would accept a command and never act on it, so the API starts a new run.
-        ended = self._state in (S.FAILED, S.CANCELLED) and not self._backing_off
-        if self._state not in allowed or self._command is not None or ended:
+        current = self._entering or self._state
+        ended = current in (S.FAILED, S.CANCELLED) and not self._backing_off
+        if current not in allowed or self._command is not None or ended:
             raise ApplicationError(
-                f"Invalid state transition: {self._state} -> {to_state}",
+                f"Invalid state transition: {current} -> {to_state}",
                 type="InvalidTransition",
                 non_retryable=True,
             )
@@ -394,10 +398,13 @@ class RepoTaskWorkflow:
                 trigger = "agent_failure"
             else:
                 trigger = "provisioning_permanent_failure"
+            will_retry = retries_left > 0 and not result.permanent
+            # A command arriving while "failed" is recorded is then taken by the backoff.
+            self._backing_off = will_retry
             await self._transition(
                 S.FAILED, trigger, message=result.error or result.summary or "Agent failed"
             )
-            if retries_left <= 0 or result.permanent:
+            if not will_retry:
                 return None
             retries_left -= 1
             await self._backoff(self._attempt)
@@ -816,22 +823,26 @@ class RepoTaskWorkflow:
                 non_retryable=True,
             )
         self._seq += 1
-        await workflow.execute_activity_method(
-            TaskActivities.record_transition,
-            TransitionInput(
-                task_id=self._task_id,
-                seq=self._seq,
-                from_state=self._state,
-                to_state=to_state,
-                trigger=trigger,
-                message=message,
-                user_id=user_id,
-                patch=patch or TaskPatch(),
-                force=force,
-            ),
-            start_to_close_timeout=QUICK,
-            retry_policy=DB_RETRY,
-        )
+        self._entering = to_state
+        try:
+            await workflow.execute_activity_method(
+                TaskActivities.record_transition,
+                TransitionInput(
+                    task_id=self._task_id,
+                    seq=self._seq,
+                    from_state=self._state,
+                    to_state=to_state,
+                    trigger=trigger,
+                    message=message,
+                    user_id=user_id,
+                    patch=patch or TaskPatch(),
+                    force=force,
+                ),
+                start_to_close_timeout=QUICK,
+                retry_policy=DB_RETRY,
+            )
+        finally:
+            self._entering = None
         self._state = to_state
         workflow.upsert_search_attributes([STATE_KEY.value_set(to_state)])
 

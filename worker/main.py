@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from core.settings import Settings
+from integrations.launchers.local import LocalLauncher
 from store.db import create_engine, session_factory
 from temporal.setup import ensure_search_attributes
 from workflows import WORKFLOWS
@@ -52,6 +53,8 @@ async def run_worker(settings: Settings) -> None:
     # Activities are async and push git and file work to threads: give them enough.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
     engine = create_engine(settings.database_url_resolved)
+    # The first agent run should not wait for the runner's imports.
+    await asyncio.to_thread(LocalLauncher(runs_root=settings.runs_dir).warm)
     try:
         # Every activity is async; this pool only satisfies the SDK's check that a sync
         # activity could run, and threads are created on demand.

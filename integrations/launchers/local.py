@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from integrations.launchers.forkserver import fork_server
 from runner.files import (
     PID,
     RUNNER_LOG,
@@ -67,6 +68,11 @@ def runner_alive(pid: int, run_dir: Path) -> bool:
         return False
     if b"runner" in cmdline and str(run_dir).encode() in cmdline:
         return True
+    # A runner forked by runner.forkserver carries the server's command line; it works
+    # in its run_dir, which no other process does.
+    with contextlib.suppress(OSError):
+        if b"runner.forkserver" in cmdline and os.readlink(f"/proc/{pid}/cwd") == str(run_dir):
+            return True
     # Our own child right after Popen may still be mid-exec, its cmdline empty or the
     # parent's: a live child of this process is the runner we just started.
     return int(fields[1]) == os.getpid()
@@ -103,9 +109,22 @@ def _launch_lock(run_dir: Path) -> Iterator[None]:
 
 
 class LocalLauncher:
-    def __init__(self, *, runs_root: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self, *, runs_root: Path, python: str = sys.executable, use_fork_server: bool = True
+    ) -> None:
         self.runs_root = runs_root
         self.python = python
+        # Runners forked from a pre-imported server start in milliseconds instead of
+        # a third of a CPU-second; a fresh interpreter remains the fallback.
+        self.use_fork_server = use_fork_server
+
+    def warm(self) -> None:
+        """Start the fork server ahead of the first run."""
+        if self.use_fork_server:
+            pythonpath = os.pathsep.join(
+                p for p in (_PROJECT_ROOT, os.environ.get("PYTHONPATH")) if p
+            )
+            fork_server(python=self.python, pythonpath=pythonpath).warm()
 
     def run_dir(self, run_id: str) -> Path:
         return (self.runs_root / run_id).resolve()
@@ -126,23 +145,32 @@ class LocalLauncher:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p
             )
-            with open(run_dir / RUNNER_LOG, "ab") as out:
-                proc = subprocess.Popen(
-                    [self.python, "-m", "runner", str(run_dir)],
-                    cwd=run_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    close_fds=True,
-                    start_new_session=True,
-                )
-            atomic_write_text(run_dir / PID, f"{proc.pid}\n")
+            pid = None
+            if self.use_fork_server:
+                server = fork_server(python=self.python, pythonpath=env["PYTHONPATH"])
+                pid = server.spawn(run_dir=run_dir, env=env)
+            if pid is None:
+                pid = self._start_interpreter(run_dir, env)
+            atomic_write_text(run_dir / PID, f"{pid}\n")
+        log.info("run %s: started runner pid %d in %s", spec.run_id, pid, run_dir)
+        return run_dir
+
+    def _start_interpreter(self, run_dir: Path, env: dict[str, str]) -> int:
+        with open(run_dir / RUNNER_LOG, "ab") as out:
+            proc = subprocess.Popen(
+                [self.python, "-m", "runner", str(run_dir)],
+                cwd=run_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+                start_new_session=True,
+            )
         # Reap it when it ends so a long-lived worker does not collect zombies; if this
         # process dies first, the runner is re-parented and keeps going.
         threading.Thread(target=proc.wait, name=f"reap-runner-{proc.pid}", daemon=True).start()
-        log.info("run %s: started runner pid %d in %s", spec.run_id, proc.pid, run_dir)
-        return run_dir
+        return proc.pid
 
     def existing_spec(self, run_id: str) -> RunSpec | None:
         """The spec of a run launched before (by an earlier attempt of the activity)."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.review import MAX_TURNS_REVIEW, ReviewActivities, ReviewRun
 from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
@@ -50,14 +51,31 @@ def _prompt(task: Task, resume_prompt: str | None, *, automatic: bool = False) -
     return combine_prompts(resume_prompt=resume_prompt, original_prompt=task.prompt)
 
 
+def _review_spec(spec: RunSpec, review: ReviewRun) -> RunSpec:
+    """A review reads the PR's head on a local branch of its own and never publishes."""
+    return spec.model_copy(
+        update={
+            "prompt": review.prompt,
+            "task_file": review.context,
+            "base_branch": review.head_branch,
+            "from_existing_branch": False,
+            "publish": False,
+            "max_turns": MAX_TURNS_REVIEW,
+        }
+    )
+
+
 class AgentRunActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
         self.launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.reviews = ReviewActivities(settings=settings, sessions=sessions)
 
     async def _new_spec(self, input: PrepareInput) -> RunSpec:
         token = new_run_token()
+        # Fetched from the forge before the transaction, which must not wait on the network.
+        review = await self.reviews.prepare_run(input.task_id)
         async with transaction(self.sessions) as session:
             task = await session.get(Task, input.task_id)
             if task is None:
@@ -87,9 +105,18 @@ class AgentRunActivities:
                 run_token=token,
                 max_turns=(repo.max_turns_coding if repo and repo.max_turns_coding else 250),
             )
+            if review is not None:
+                task.prompt = review.prompt  # the rendered template, as the run sees it
+                spec = _review_spec(spec, review)
             if task.agent_type == "script":
                 return spec
-            return await self._agent_spec(session, spec, task, repo, input.resume_prompt)
+            spec = await self._agent_spec(session, spec, task, repo, input.resume_prompt)
+            if review is not None:
+                # The review template, not the coding one: read the PR, write a verdict.
+                spec = spec.model_copy(
+                    update={"prompt": review.prompt, "task_file": review.context}
+                )
+            return spec
 
     async def _agent_spec(
         self,

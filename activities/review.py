@@ -1,8 +1,11 @@
-"""Review agents (inventory §2.4): launch a review subtask, then post its verdict on the PR."""
+"""Review agents (inventory §2.4): launch a review subtask, prepare its run, post its verdict."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +15,20 @@ from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities.forge_access import is_remote
-from activities.remote_prs import RemotePullRequests, Target
+from activities.forge_access import build_forge, is_remote
+from activities.remote_prs import RemotePullRequests, Target, _forge_failure, _rate_limited
 from core.settings import Settings
-from core.templating import render
-from integrations.forges.base import InlineComment, ReviewDraft, ReviewEvent, tail
+from core.templating import TemplateError, render
+from integrations.forges.base import (
+    ForgeError,
+    InlineComment,
+    RateLimited,
+    ReviewDraft,
+    ReviewEvent,
+    tail,
+)
+from integrations.forges.github import GitHubForge
+from integrations.forges.gitlab import GitLabForge
 from schemas.workflow import (
     LaunchReviewInput,
     LaunchReviewResult,
@@ -27,32 +39,49 @@ from schemas.workflow import (
 from store.db import transaction
 from store.graph import next_subtask_order
 from store.models import Task
+from store.secrets import resolve_secret
 from store.tasks import find_repo
+from store.templates import effective_prompt_template
 
+TASK_FILE = ".optio/task.md"
 DRAFT_FILE = ".optio/review-draft.json"
 DIFF_CHARS = 60_000
+MAX_TURNS_REVIEW = 30
 EVENTS: dict[str, ReviewEvent] = {
     "approve": "APPROVE",
     "request_changes": "REQUEST_CHANGES",
     "comment": "COMMENT",
 }
 OPEN_STATES = {"pending", "queued", "provisioning", "running", "needs_attention"}
+# A reviewer account of its own: GitHub refuses to let a PR's author approve it.
+REVIEW_TOKEN_NAMES = {"github": "GITHUB_REVIEW_TOKEN", "gitlab": "GITLAB_REVIEW_TOKEN"}
 
-DEFAULT_REVIEW_PROMPT = """You are reviewing pull request #{{PR_NUMBER}} of {{REPO_NAME}}: \
-"{{TASK_TITLE}}".
+# Appended for real agents (a script agent's prompt is its code): where the verdict goes.
+VERDICT_INSTRUCTIONS = f"""
 
-The task, the PR description, the diff and the discussion so far are below (and in \
-{{TASK_FILE}}). Check correctness, tests{{#if TEST_COMMAND}} (`{{TEST_COMMAND}}`){{/if}}, \
-security and readability. Do not push commits.
-
-Write your verdict as JSON to .optio/review-draft.json:
-{"verdict": "approve" | "request_changes" | "comment", "summary": "...",
- "fileComments": [{"path": "src/x.py", "line": 12, "body": "..."}]}
+Do not commit or push: Optio posts your verdict on the pull request. Write it as JSON to \
+{DRAFT_FILE}:
+{{"verdict": "approve" | "request_changes" | "comment", "summary": "...",
+ "fileComments": [{{"path": "src/x.py", "line": 12, "body": "..."}}]}}
 """
 
 
 def review_workflow_id(review_task_id: str) -> str:
     return f"review-{review_task_id}"
+
+
+def placeholder_prompt(parent: Task) -> str:
+    """A review subtask's prompt until its run renders the review template."""
+    return f"Review pull request {parent.pr_url}"
+
+
+@dataclass(frozen=True)
+class ReviewRun:
+    """What a review run needs beyond a coding run's spec."""
+
+    prompt: str  # the rendered review template (a script agent's code)
+    context: str  # .optio/task.md: task prompt, PR description, diff, reviews, comments
+    head_branch: str  # the PR's head, checked out read-only
 
 
 class ReviewActivities:
@@ -61,16 +90,63 @@ class ReviewActivities:
         self.sessions = sessions
         self.remote = RemotePullRequests(settings=settings, sessions=sessions)
 
-    async def _context(self, parent: Task, target: Target | None) -> str:
-        """The review's context: task prompt, PR description, diff, reviews and comments."""
-        parts = [f"# Task\n\n{parent.prompt}", f"# Pull request\n\n{parent.pr_url}"]
+    async def prepare_run(self, task_id: str) -> ReviewRun | None:
+        """The review template and context of a review subtask's run; None for other tasks.
+
+        Rendered when the run starts, so the agent sees the PR as it is then.
+        """
+        async with self.sessions() as session:
+            review = await session.get(Task, task_id)
+            if review is None or review.task_type != "review" or not review.parent_task_id:
+                return None
+            parent = await session.get(Task, review.parent_task_id)
+            if parent is None:
+                raise ApplicationError("Parent task was deleted", non_retryable=True)
+            repo = await find_repo(
+                session, workspace_id=parent.workspace_id, repo_url=parent.repo_url
+            )
+            template = (repo.review_prompt_template if repo else None) or (
+                await effective_prompt_template(
+                    session,
+                    workspace_id=parent.workspace_id,
+                    repo_url=parent.repo_url,
+                    kind="review",
+                )
+            ).template
+        variables: dict[str, Any] = {
+            "PR_NUMBER": parent.pr_number,
+            "TASK_FILE": TASK_FILE,
+            "OUTPUT_PATH": DRAFT_FILE,
+            "REPO_NAME": repo.full_name if repo else parent.repo_url,
+            "TASK_TITLE": parent.title,
+            "TEST_COMMAND": (repo.test_command if repo else None) or "",
+            "GIT_PLATFORM_GITLAB": bool(repo and repo.git_platform == "gitlab"),
+        }
+        try:
+            prompt = render(template, variables)
+        except TemplateError as exc:
+            raise ApplicationError(
+                f"The review prompt template is invalid: {exc}",
+                type="TemplateError",
+                non_retryable=True,
+            ) from exc
+        if review.agent_type != "script":
+            prompt += VERDICT_INSTRUCTIONS
+        target = Target(task=parent, repo=repo) if repo is not None and is_remote(repo) else None
+        context, head = await self._context(parent, target)
+        return ReviewRun(prompt=prompt, context=context, head_branch=head or review.repo_branch)
+
+    async def _context(self, parent: Task, target: Target | None) -> tuple[str, str | None]:
+        """The review's context, and the PR's head branch when the forge says which."""
+        parts = [f"# Task: {parent.title}\n\n{parent.prompt}", f"# Pull request\n\n{parent.pr_url}"]
+        head: str | None = None
         if target is not None and parent.pr_number is not None:
             async with self.remote.forge(target) as forge:
                 pr = await forge.get_pr(parent.pr_number)
-                parts.append(f"## Description\n\n{pr.body}")
-                parts.append(
-                    f"## Diff\n\n```diff\n{tail(await forge.diff(pr.number), DIFF_CHARS)}\n```"
-                )
+                head = pr.head_branch
+                parts.append(f"## Description\n\n{pr.body or '(none)'}")
+                diff = tail(await forge.diff(pr.number), DIFF_CHARS)
+                parts.append(f"## Diff\n\n```diff\n{diff}\n```")
                 reviews = [
                     f"- {r.author} ({r.state}): {r.body}" for r in await forge.reviews(pr.number)
                 ]
@@ -80,33 +156,15 @@ class ReviewActivities:
                 parts.append("## Inline comments\n\n" + ("\n".join(lines) or "(none)"))
                 talk = [f"- {c}" for c in await forge.discussion(pr.number)]
                 parts.append("## Discussion\n\n" + ("\n".join(talk) or "(none)"))
-        return "\n\n".join(parts)
+        return "\n\n".join(parts) + "\n", head
 
     @activity.defn
     async def launch_review(self, input: LaunchReviewInput) -> LaunchReviewResult:
         """Create the review subtask (blocksParent) and start its ReviewWorkflow, once."""
-        async with self.sessions() as session:
+        async with transaction(self.sessions) as session:
             parent = await session.get(Task, input.parent_task_id)
             if parent is None or parent.pr_url is None:
                 return LaunchReviewResult(None, "The task has no pull request to review")
-            repo = await find_repo(
-                session, workspace_id=parent.workspace_id, repo_url=parent.repo_url
-            )
-        target = Target(task=parent, repo=repo) if repo is not None and is_remote(repo) else None
-        context = await self._context(parent, target)
-        variables: dict[str, Any] = {
-            "PR_NUMBER": parent.pr_number,
-            "TASK_FILE": ".optio/task.md",
-            "REPO_NAME": repo.full_name if repo else parent.repo_url,
-            "TASK_TITLE": parent.title,
-            "TEST_COMMAND": (repo.test_command if repo else None) or "",
-            "GIT_PLATFORM_GITLAB": bool(repo and repo.git_platform == "gitlab"),
-        }
-        template = (repo.review_prompt_template if repo else None) or DEFAULT_REVIEW_PROMPT
-        prompt = render(template, variables)
-        if parent.agent_type != "script":
-            prompt = f"{prompt}\n\n---\n\n{context}"  # a script's prompt is its code
-        async with transaction(self.sessions) as session:
             stmt = select(Task).where(
                 Task.parent_task_id == parent.id,
                 Task.task_type == "review",
@@ -117,7 +175,7 @@ class ReviewActivities:
                 review = Task(
                     workspace_id=parent.workspace_id,
                     title=f"Review: {parent.title}",
-                    prompt=prompt,
+                    prompt=placeholder_prompt(parent),
                     repo_url=parent.repo_url,
                     # The reviewer reads the PR's code: its branch is the base of the worktree.
                     repo_branch=f"optio/task-{parent.id}",
@@ -134,19 +192,19 @@ class ReviewActivities:
                 )
                 session.add(review)
                 await session.flush()
-            review_id = review.id
+            review_id, parent_id = review.id, parent.id
         from workflows.review import ReviewWorkflow
 
         try:
             await activity.client().start_workflow(
                 ReviewWorkflow.run,
-                ReviewInput(task_id=review_id, parent_task_id=parent.id),
+                ReviewInput(task_id=review_id, parent_task_id=parent_id),
                 id=review_workflow_id(review_id),
                 task_queue=activity.info().task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
-            pass  # a retried activity: the review is already under way
+            pass  # a retried activity, or the API started it: the review is under way
         return LaunchReviewResult(review_task_id=review_id)
 
     @activity.defn
@@ -156,19 +214,68 @@ class ReviewActivities:
         draft = _read_draft(draft_path)
         async with self.sessions() as session:
             parent = await session.get(Task, input.parent_task_id)
-            if parent is None:
-                raise ApplicationError("Parent task was deleted", non_retryable=True)
+            review = await session.get(Task, input.task_id)
+            if parent is None or review is None:
+                raise ApplicationError("The task was deleted", non_retryable=True)
             repo = await find_repo(
                 session, workspace_id=parent.workspace_id, repo_url=parent.repo_url
             )
         if repo is None or not is_remote(repo) or parent.pr_number is None:
             # The local forge keeps no reviews: the verdict stays on the subtask.
             return ReviewVerdictResult(posted=False, verdict=draft.event, message=draft.body)
-        target = Target(task=parent, repo=repo)
-        async with self.remote.forge(target) as forge:
+        async with self._reviewer(Target(task=parent, repo=repo), review) as forge:
             pr = await forge.get_pr(parent.pr_number)
-            await forge.submit_review(pr.number, draft=draft, sha=pr.head_sha)
+            try:
+                await forge.submit_review(pr.number, draft=draft, sha=pr.head_sha)
+            except ForgeError as exc:
+                # 422: the forge refuses this verdict (GitHub: "Can not approve your own pull
+                # request"; an inline comment off the diff). Say it all in a comment instead.
+                if exc.status != 422 or (draft.event == "COMMENT" and not draft.comments):
+                    raise
+                activity.logger.warning("review refused (%s); posting it as a comment", exc)
+                await forge.submit_review(pr.number, draft=_as_comment(draft), sha=pr.head_sha)
+                return ReviewVerdictResult(posted=True, verdict="COMMENT", message=draft.body[:500])
         return ReviewVerdictResult(posted=True, verdict=draft.event, message=draft.body[:500])
+
+    @asynccontextmanager
+    async def _reviewer(
+        self, target: Target, review: Task
+    ) -> AsyncIterator[GitHubForge | GitLabForge]:
+        """The forge as the reviewer: GITHUB_REVIEW_TOKEN (or GITLAB_) if set, else as Optio."""
+        name = REVIEW_TOKEN_NAMES.get(target.repo.git_platform)
+        async with self.sessions() as session:
+            token = (
+                await resolve_secret(
+                    session,
+                    workspace_id=review.workspace_id,
+                    name=name,
+                    repo_url=review.repo_url,
+                    user_id=review.created_by,
+                    settings=self.settings,
+                )
+                if name
+                else None
+            )
+        if token is None:
+            async with self.remote.forge(target) as forge:
+                yield forge
+            return
+        forge = build_forge(repo=target.repo, token=token, cache=self.remote.cache)
+        try:
+            yield forge
+        except RateLimited as exc:
+            raise _rate_limited(exc) from exc
+        except ForgeError as exc:
+            raise _forge_failure(exc) from exc
+        finally:
+            await forge.aclose()
+
+
+def _as_comment(draft: ReviewDraft) -> ReviewDraft:
+    verdict = {"APPROVE": "approve", "REQUEST_CHANGES": "request changes"}.get(draft.event)
+    lines = [f"**Review verdict: {verdict}**\n" if verdict else "", draft.body]
+    lines += [f"- {c.path}:{c.line} - {c.body}" for c in draft.comments]
+    return ReviewDraft(event="COMMENT", body="\n".join(line for line in lines if line))
 
 
 def _read_draft(path: Path) -> ReviewDraft:
@@ -180,6 +287,10 @@ def _read_draft(path: Path) -> ReviewDraft:
             type="ReviewDraftMissing",
             non_retryable=True,
         ) from exc
+    if not isinstance(data, dict):
+        raise ApplicationError(
+            f"{DRAFT_FILE} is not a JSON object", type="ReviewDraftMissing", non_retryable=True
+        )
     event = EVENTS.get(str(data.get("verdict", "comment")).lower(), "COMMENT")
     comments = [
         InlineComment(path=str(c["path"]), line=int(c.get("line") or 1), body=str(c["body"]))

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import ROUTERS
+from api.routes import ROUTERS, reviews
 from api.state import AppState
 from core.settings import Settings
 from store.db import create_engine, session_factory
@@ -35,6 +35,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in ROUTERS:
+    for router in [*ROUTERS, reviews.router]:
         app.include_router(router)
     return app

@@ -212,9 +212,10 @@ class CpuSnapshot:
         for role, (own, children) in self.processes.items():
             before = earlier.processes.get(role, (0.0, 0.0))
             used[role] = own - before[0]
-            if role == "worker":
-                # The worker reaps its runners, and they their agents and git.
-                used["worker children"] = children - before[1]
+            if role in ("worker", "runner server"):
+                # Runners are reaped by the worker's runner fork server (or, when it is
+                # unavailable, by the worker itself), and they reap their agents and git.
+                used["worker children"] = used.get("worker children", 0.0) + children - before[1]
         busy = self.machine[0] - earlier.machine[0]
         total = self.machine[1] - earlier.machine[1]
         used["machine busy %"] = 100 * busy / total if total else 0.0
@@ -268,12 +269,27 @@ class MemorySampler:
         """
         assert self.runner_marker is not None
         active = 0
-        for pid in processes_mentioning(self.runner_marker):
-            args = cmdline(pid)
-            if "runner" in args and args[-1].startswith(self.runner_marker):
-                if not (Path(args[-1]) / "result.json").exists():
-                    active += 1
+        for run_dir in self._run_dirs():
+            if not (Path(run_dir) / "result.json").exists():
+                active += 1
         return active
+
+    def _run_dirs(self) -> list[str]:
+        """Run dirs of live runners: `python -m runner <dir>`, or forked runners working in it."""
+        assert self.runner_marker is not None
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or not alive(int(entry.name)):
+                continue
+            args = cmdline(int(entry.name))
+            if "runner" in args and args[-1].startswith(self.runner_marker):
+                found.append(args[-1])
+            elif "runner.forkserver" in args:
+                with contextlib.suppress(OSError):
+                    cwd = os.readlink(f"/proc/{entry.name}/cwd")
+                    if cwd.startswith(self.runner_marker):
+                        found.append(cwd)
+        return found
 
     def sample(self) -> None:
         for role, pid in self.pids.items():
@@ -413,6 +429,11 @@ class OptioUp:
             role = role_of(pid)
             if role:
                 found[role] = pid
+        if "worker" in found:
+            # The worker's runner fork server forks and reaps every runner.
+            for pid in children_of(found["worker"]):
+                if "runner.forkserver" in cmdline(pid):
+                    found["runner server"] = pid
         missing = {"worker", "api"} - set(found)
         if missing:
             raise BenchError(

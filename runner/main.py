@@ -214,6 +214,9 @@ class Run:
         )
         if not outcome.success:
             return result
+        if not spec.publish:
+            # A review run only reads the PR's head: whatever it leaves behind stays local.
+            return result.model_copy(update={"head_sha": self.start_sha})
         return await self.publish(result)
 
     async def publish(self, result: RunResult) -> RunResult:

@@ -34,6 +34,8 @@ class RunSpec(CamelModel):
     branch: str  # optio/task-<taskId>
     # Start from the existing remote task branch (resume/retry with a PR) instead of the base.
     from_existing_branch: bool = False
+    # False for a review: the agent reads the PR's head; nothing is committed or pushed.
+    publish: bool = True
     worktree_path: str
     mirror_cache_dir: str
     ingest_url: str  # full URL of POST /api/internal/runs/<runId>/events

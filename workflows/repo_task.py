@@ -6,9 +6,10 @@ retry starts a new run of the same workflow id (`task-<id>`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
@@ -86,6 +87,8 @@ TYPE_KEY = SearchAttributeKey.for_keyword("OptioTaskType")
 AGENT_KEY = SearchAttributeKey.for_keyword("OptioAgent")
 
 GLOBAL_LIMITER = "limiter-global"
+ArgT = TypeVar("ArgT")
+RetT = TypeVar("RetT")
 QUICK = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
@@ -145,6 +148,7 @@ class RepoTaskWorkflow:
         # The state a transition in flight is recording: the row may already say it, so
         # a command validated meanwhile is judged against it, not the state it leaves.
         self._entering: str | None = None
+        self._local_quick = False
         self._skip_backoff = False
         self._backing_off = False
         # Set by signals from dependencies and subtasks: re-read the graph before deciding.
@@ -256,6 +260,10 @@ class RepoTaskWorkflow:
 
     @workflow.run
     async def run(self, input: RepoTaskInput) -> str:
+        # Quick database and limiter steps run as local activities: no server round trip
+        # and no task queue hop each. Decided once, at the start, so that a run begun by
+        # an older worker keeps its regular activities when a newer one replays it.
+        self._local_quick = workflow.patched("local-quick-activities")
         try:
             await self._run(input)
         except BaseException as err:
@@ -274,11 +282,9 @@ class RepoTaskWorkflow:
     async def _announce(self) -> None:
         """Tell dependents, the parent and its pipeline that this task's run ended."""
         if self._state in (S.COMPLETED, S.FAILED, S.CANCELLED):
-            await workflow.execute_activity_method(
+            await self._quick(
                 GraphActivities.notify_task_finished,
                 TaskFinished(task_id=self._task_id, state=self._state),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
             )
             # Added after histories were recorded: runs started before it replay unchanged.
             if workflow.patched("release-worktree"):
@@ -291,11 +297,8 @@ class RepoTaskWorkflow:
 
     async def _load_graph(self) -> GraphSnapshot:
         self._graph_dirty = False
-        self._graph = await workflow.execute_activity_method(
-            GraphActivities.load_graph,
-            GraphInput(task_id=self._task_id),
-            start_to_close_timeout=QUICK,
-            retry_policy=DB_RETRY,
+        self._graph = await self._quick(
+            GraphActivities.load_graph, GraphInput(task_id=self._task_id)
         )
         return self._graph
 
@@ -324,12 +327,7 @@ class RepoTaskWorkflow:
             verdict = dependencies_verdict(graph.dependency_states)
 
     async def _run(self, input: RepoTaskInput) -> None:
-        snap = await workflow.execute_activity_method(
-            TaskActivities.load_task,
-            LoadTaskInput(task_id=input.task_id),
-            start_to_close_timeout=QUICK,
-            retry_policy=DB_RETRY,
-        )
+        snap = await self._quick(TaskActivities.load_task, LoadTaskInput(task_id=input.task_id))
         self._snap = snap
         self._has_pr = self._has_pr or snap.pr_url is not None
         if self._priority is None:
@@ -607,11 +605,9 @@ class RepoTaskWorkflow:
         )
         recorded = decision.checks_status_to_record
         if recorded is not None and recorded != self._memory_checks:
-            await workflow.execute_activity_method(
+            await self._quick(
                 TaskActivities.patch_task,
                 PatchTaskInput(task_id=snap.task_id, patch=TaskPatch(pr_checks_status=recorded)),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
             )
         newly_passing = pr.checks_status == "passing" and self._memory_checks != "passing"
         self._memory_checks = recorded if recorded is not None else self._memory_checks
@@ -772,21 +768,24 @@ class RepoTaskWorkflow:
     async def _acquire(self, limiter_id: str, capacity: int, label: str) -> str:
         request_id = str(workflow.uuid4())
         self._waiting_for, self._limiter_id = label, limiter_id
-        await workflow.execute_activity(
-            acquire_slot,
-            AcquireSlotInput(
-                limiter_id=limiter_id,
-                request=SlotRequest(
-                    workflow_id=workflow.info().workflow_id,
-                    request_id=request_id,
-                    priority=self._priority or 100,
-                    capacity=capacity,
-                ),
-                initial_capacity=capacity,
+        slot_input = AcquireSlotInput(
+            limiter_id=limiter_id,
+            request=SlotRequest(
+                workflow_id=workflow.info().workflow_id,
+                request_id=request_id,
+                priority=self._priority or 100,
+                capacity=capacity,
             ),
-            start_to_close_timeout=QUICK,
-            retry_policy=DB_RETRY,
+            initial_capacity=capacity,
         )
+        if self._local_quick:
+            await workflow.execute_local_activity(
+                acquire_slot, slot_input, start_to_close_timeout=QUICK, retry_policy=DB_RETRY
+            )
+        else:
+            await workflow.execute_activity(
+                acquire_slot, slot_input, start_to_close_timeout=QUICK, retry_policy=DB_RETRY
+            )
         await workflow.wait_condition(lambda: request_id in self._grants)
         self._waiting_for, self._limiter_id = None, None
         return request_id
@@ -803,6 +802,16 @@ class RepoTaskWorkflow:
         except Exception:
             # The limiter sweeps holders whose workflow has moved on; nothing is lost.
             workflow.logger.warning("could not release slot %s on %s", request_id, limiter_id)
+
+    async def _quick(self, fn: Callable[[Any, ArgT], Awaitable[RetT]], arg: ArgT) -> RetT:
+        """A short database step (a few ms): local when this run decided so at its start."""
+        if self._local_quick:
+            return await workflow.execute_local_activity_method(
+                fn, arg, start_to_close_timeout=QUICK, retry_policy=DB_RETRY
+            )
+        return await workflow.execute_activity_method(
+            fn, arg, start_to_close_timeout=QUICK, retry_policy=DB_RETRY
+        )
 
     # ---- transitions ---------------------------------------------------------------------
 
@@ -825,7 +834,7 @@ class RepoTaskWorkflow:
         self._seq += 1
         self._entering = to_state
         try:
-            await workflow.execute_activity_method(
+            await self._quick(
                 TaskActivities.record_transition,
                 TransitionInput(
                     task_id=self._task_id,
@@ -838,8 +847,6 @@ class RepoTaskWorkflow:
                     patch=patch or TaskPatch(),
                     force=force,
                 ),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
             )
         finally:
             self._entering = None

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.workflow import (
         LoadTaskInput,
         PrepareInput,
+        ReleaseWorktreeInput,
         ReviewInput,
         ReviewVerdictInput,
         RunAgentInput,
@@ -54,6 +55,16 @@ class ReviewWorkflow:
         except (ActivityError, ApplicationError) as err:
             cause = err.cause if isinstance(err, ActivityError) and err.cause else err
             await self._move(S.FAILED, "review_failed", message=str(cause)[:500])
+        try:
+            # The verdict is read: the read-only worktree has nothing left to give.
+            await workflow.execute_activity_method(
+                TaskActivities.release_worktree,
+                ReleaseWorktreeInput(task_id=input.task_id),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not remove the review worktree: %s", err.cause or err)
         await workflow.execute_activity_method(
             GraphActivities.notify_task_finished,
             TaskFinished(task_id=input.task_id, state=self._state),

@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,7 @@ class GitHubDouble:
         self.job_logs: dict[int, str] = {}
         self.deliveries: list[tuple[str, dict[str, Any]]] = []
         self.merges = 0
+        self.on_merge: Callable[[], None] | None = None  # called after a merge, before the answer
         self._tasks: set[asyncio.Task[None]] = set()
         self._mergeable: dict[tuple[str, str], bool] = {}
         self.app = Starlette(routes=self._routes())
@@ -516,6 +518,8 @@ class GitHubDouble:
         pr.state, pr.merged, pr.merged_at, pr.merge_commit_sha = "closed", True, now_iso(), sha
         pr.closed_at = pr.merged_at
         self._touch(repo, pr, "closed")
+        if self.on_merge is not None:
+            self.on_merge()
         return self._answer(
             request, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
         )

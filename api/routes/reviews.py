@@ -1,0 +1,99 @@
+"""Launching a code review agent on a task's pull request (inventory §2.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api import task_commands as commands
+from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, require_role
+from core.errors import ConflictError
+from core.states import TaskState
+from schemas.workflow import ReviewInput
+from store.graph import next_subtask_order
+from store.models import Task
+from store.tasks import get_task
+
+router = APIRouter(tags=["Reviews & PRs"])
+MEMBER = require_role("member")
+# A review subtask in one of these still speaks for the PR: a second request returns it.
+OPEN_REVIEW_STATES = (
+    TaskState.PENDING,
+    TaskState.QUEUED,
+    TaskState.PROVISIONING,
+    TaskState.RUNNING,
+    TaskState.NEEDS_ATTENTION,
+)
+
+
+@router.post("/api/tasks/{task_id}/review", status_code=201, dependencies=[MEMBER])
+async def launch_review(
+    task_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Start a review agent on the task's open PR as a subtask that blocks the parent.
+
+    201 with the new review subtask's id; 200 with the one already under way; 409 when
+    the task has no open pull request.
+    """
+    parent = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    if parent.pr_url is None or parent.pr_state in ("merged", "closed"):
+        raise ConflictError("The task has no open pull request to review")
+    if parent.task_type == "review":
+        raise ConflictError("A review subtask cannot itself be reviewed")
+    # PostgreSQL: one request at a time per parent, so two calls cannot both create one.
+    await session.execute(select(Task.id).where(Task.id == parent.id).with_for_update())
+    stmt = select(Task).where(
+        Task.parent_task_id == parent.id,
+        Task.task_type == "review",
+        Task.state.in_(OPEN_REVIEW_STATES),
+    )
+    review = (await session.execute(stmt.order_by(Task.created_at))).scalars().first()
+    if review is not None:
+        response.status_code = 200
+    else:
+        review = Task(
+            workspace_id=parent.workspace_id,
+            title=f"Review: {parent.title}",
+            # The run renders the review template (activities/review.py) when it starts.
+            prompt=f"Review pull request {parent.pr_url}",
+            repo_url=parent.repo_url,
+            repo_branch=f"optio/task-{parent.id}",
+            state=TaskState.QUEUED,
+            agent_type=parent.agent_type,
+            task_type="review",
+            parent_task_id=parent.id,
+            blocks_parent=True,
+            subtask_order=await next_subtask_order(session, parent_id=parent.id),
+            priority=10,
+            max_retries=0,
+            created_by=principal.user_id,
+            metadata_={"reviewOf": parent.id},
+        )
+        session.add(review)
+    await session.commit()
+    client = await state.temporal_client()
+    try:
+        # Also for a review found open: a request that died before this line left it unstarted.
+        await client.start_workflow(
+            "ReviewWorkflow",
+            ReviewInput(task_id=review.id, parent_task_id=parent.id),
+            id=f"review-{review.id}",
+            task_queue=state.settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    # The parent re-reads its subtasks: an open blocking review holds its merge.
+    await commands.signal_task(client, task_id=parent.id, signal="subtasks_changed")
+    return {"reviewTaskId": review.id}
+
+
+guard_routes(router)

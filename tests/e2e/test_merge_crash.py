@@ -1,0 +1,140 @@
+"""Crash safety of auto-merge: a worker killed between the merge and recording it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from temporalio.api.enums.v1 import EventType
+from temporalio.service import RPCError
+
+from api.task_commands import workflow_id
+from core.settings import Settings
+from store.models import PullRequest
+from tests.conftest import Optio, free_port
+from tests.e2e.test_crash_safety import WorkerProcess, count_rows
+from tests.forges.conftest import HOOK_SECRET, OPTIO_TOKEN, serve
+from tests.forges.git_http import git
+from tests.forges.github_double import GitHubDouble
+from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+
+MakeRepo = Callable[..., Path]
+
+# The merge activity has a 5-minute start-to-close timeout and no heartbeat timeout
+# (workflows/repo_task.py, `_merge`): Temporal retries it only once that has run out.
+MERGE_START_TO_CLOSE = 300.0
+RECOVERY_WAIT = MERGE_START_TO_CLOSE + 120.0
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    settings.github_token = SecretStr(OPTIO_TOKEN)  # the in-process API's
+    return settings
+
+
+@pytest.fixture
+async def github(tmp_path: Path) -> AsyncIterator[GitHubDouble]:
+    double = GitHubDouble(tmp_path / "github", users={OPTIO_TOKEN: "optio-bot"})
+    port = free_port()
+    double.base_url = f"http://127.0.0.1:{port}"
+    double.webhook_secret = HOOK_SECRET
+    server, task = await serve(double.app, port)
+    yield double
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def worker(
+    api_only: Optio, github: GitHubDouble, tmp_path: Path
+) -> AsyncIterator[WorkerProcess]:
+    # The worker process reads no OPTIO_GITHUB_TOKEN: it gets the token as a workspace secret.
+    secret = {"name": "GITHUB_TOKEN", "value": OPTIO_TOKEN}
+    response = await api_only.client.post("/api/secrets", json=secret)
+    assert response.status_code == 201, response.text
+    process = WorkerProcess(api_only.settings, tmp_path / "worker.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        query = f"TaskQueue = '{api_only.settings.task_queue}' AND ExecutionStatus = 'Running'"
+        async for execution in api_only.temporal.list_workflows(query):
+            try:
+                await api_only.temporal.get_workflow_handle(execution.id).terminate("test over")
+            except RPCError:
+                pass  # it finished on its own meanwhile
+        from integrations.launchers.local import LocalLauncher
+
+        LocalLauncher(runs_root=api_only.settings.runs_dir).stop_all(grace=1.0)
+
+
+async def merge_attempts(optio: Optio, task_id: str) -> list[int]:
+    """The attempt number of each started merge activity in the task's workflow history."""
+    history = await optio.temporal.get_workflow_handle(workflow_id(task_id)).fetch_history()
+    scheduled: dict[int, str] = {}
+    attempts = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            scheduled[event.event_id] = attrs.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attrs_started = event.activity_task_started_event_attributes
+            if scheduled.get(attrs_started.scheduled_event_id) == "merge_pull_request":
+                attempts.append(attrs_started.attempt)
+    return attempts
+
+
+@pytest.mark.timeout(RECOVERY_WAIT + 180)
+async def test_worker_killed_between_merge_and_record_merges_once_completes_once(
+    api_only: Optio, github: GitHubDouble, worker: WorkerProcess, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "app", make_repo())
+    repo.ci_command = "test -f f"
+    killed = asyncio.Event()
+
+    def kill_the_worker() -> None:
+        # The merge is done on the forge; Optio never hears back and has recorded nothing.
+        github.on_merge = None
+        worker.kill()
+        killed.set()
+
+    github.on_merge = kill_the_worker
+    url = github.clone_url(repo)
+    body = {"repoUrl": url, "gitPlatform": "github", "forgeApiUrl": github.api_url}
+    connected = await api_only.client.post("/api/repos", json={**body, "autoMerge": True})
+    assert connected.status_code == 201, connected.text
+    task = await create_task(api_only.client, url, "echo ok > f\necho 'done: wrote f'")
+
+    await asyncio.wait_for(killed.wait(), timeout=120)
+    assert worker.process is not None and worker.process.returncode is not None
+    assert repo.pulls[1].merged
+    state = (await api_only.client.get(f"/api/tasks/{task['id']}")).json()["task"]["state"]
+    assert state == "pr_opened"  # the merge is not recorded yet
+    killed_at = time.monotonic()
+    await asyncio.sleep(1)
+    worker.start()
+
+    done = await wait_for_state(
+        api_only.client, task["id"], "completed", "failed", timeout=RECOVERY_WAIT
+    )
+    recovered_in = time.monotonic() - killed_at
+    assert done["task"]["state"] == "completed", done["task"]
+    assert done["task"]["prNumber"] == 1 and done["task"]["prState"] == "merged"
+    steps = await triggers(api_only.client, task["id"])
+    assert steps.count(("completed", "auto_merged")) == 1, steps
+    assert [s for s in steps if s[0] == "completed"] == [("completed", "auto_merged")], steps
+    # The completion came from a second attempt of the merge, after the first one was lost.
+    assert await merge_attempts(api_only, task["id"]) == [2], recovered_in
+
+    assert github.merges == 1 and len(repo.pulls) == 1
+    assert repo.pulls[1].merged and repo.pulls[1].head == f"optio/task-{task['id']}"
+    assert await count_rows(api_only.settings, PullRequest, task["id"]) == 1
+    log = git(repo.path, "log", "--format=%s", "main").stdout.splitlines()
+    assert len(log) == 2 and log[-1] == "initial commit", log  # one commit: the PR's
+    assert git(repo.path, "log", "--format=%H", "main", "--", "f").stdout.count("\n") == 1
+    assert git(repo.path, "show", "main:f").stdout == "ok\n"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -33,7 +34,18 @@ JOB_STATES: dict[str, CheckState] = {
     "canceled": "failure",
 }
 CONFLICT_STATUSES = {"cannot_be_merged", "conflict", "need_rebase"}
-REVIEW_STATES = {"approved": "APPROVED", "requested_changes": "CHANGES_REQUESTED"}
+# GitLab computes mergeability in the background: these mean "not known yet".
+UNKNOWN_STATUSES = {"unchecked", "checking", "preparing", "approvals_syncing", ""}
+ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED"]
+REVIEW_STATES: dict[str, ReviewState] = {
+    "approved": "APPROVED",
+    "requested_changes": "CHANGES_REQUESTED",
+    "reviewed": "COMMENTED",
+}
+# `reviewer_state` of draft_notes/bulk_publish (GitLab 17.x): the documented way to request
+# changes; there is no quick action for it.
+PUBLISH_STATES = {"REQUEST_CHANGES": "requested_changes", "COMMENT": "reviewed"}
+NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
 def default_api_url(ref: RepoRef) -> str:
@@ -45,7 +57,7 @@ def _mr(data: dict[str, Any]) -> PullRequestInfo:
     status = data.get("detailed_merge_status") or data.get("merge_status") or ""
     if data.get("has_conflicts") or status in CONFLICT_STATUSES:
         mergeable: bool | None = False
-    elif status in ("unchecked", "checking", "preparing", ""):
+    elif status in UNKNOWN_STATUSES:
         mergeable = None
     else:
         mergeable = True
@@ -91,6 +103,23 @@ class GitLabForge:
     def _mr_path(self, number: int) -> str:
         return f"{self.project}/merge_requests/{number}"
 
+    async def _get_all(self, path: str, *, params: dict[str, Any] | None = None) -> list[Any]:
+        """Every page of a list, following `Link: rel="next"` as given (offset or keyset)."""
+        items: list[Any] = []
+        url: str = path
+        query: dict[str, Any] | None = {"per_page": 100, **(params or {})}
+        while True:
+            body, headers = await self.http.get(url, params=query)
+            batch = body if isinstance(body, list) else []
+            items.extend(batch)
+            found = NEXT_LINK.search(headers.get("link", ""))
+            if found and batch:
+                url, query = found.group(1), None  # the link carries the whole query
+            elif headers.get("x-next-page") and batch and query is not None:
+                query = {**query, "page": headers["x-next-page"]}
+            else:
+                return items
+
     async def branch_sha(self, branch: str) -> str | None:
         try:
             body, _ = await self.http.get(
@@ -109,7 +138,7 @@ class GitLabForge:
         return len(body.get("diffs") or [])
 
     async def find_open_pr(self, *, head: str) -> PullRequestInfo | None:
-        found = await self.http.get_all(
+        found = await self._get_all(
             f"{self.project}/merge_requests", params={"state": "opened", "source_branch": head}
         )
         return _mr(found[0]) if found else None
@@ -142,7 +171,7 @@ class GitLabForge:
         )
         if not pipelines:
             return []
-        jobs = await self.http.get_all(f"{self.project}/pipelines/{pipelines[0]['id']}/jobs")
+        jobs = await self._get_all(f"{self.project}/pipelines/{pipelines[0]['id']}/jobs")
         checks = []
         for job in jobs:
             state = JOB_STATES.get(job.get("status", ""), "pending")
@@ -158,30 +187,40 @@ class GitLabForge:
         return tail(response.text if response.is_success else check.summary, max_chars)
 
     async def _notes(self, number: int) -> list[dict[str, Any]]:
-        notes = await self.http.get_all(
+        notes = await self._get_all(
             f"{self._mr_path(number)}/notes", params={"sort": "asc", "order_by": "created_at"}
         )
         return [n for n in notes if not n.get("system")]
 
     async def reviews(self, number: int) -> list[Review]:
-        """Reviewer states (approved / requested changes) with each reviewer's latest note."""
+        """Reviewers' states (approved / requested changes / reviewed) and approvals by
+        people who are not reviewers, each with the author's latest note as its body.
+
+        A review's id changes when its state does or its author writes again, so a new
+        request for changes is told apart from one already acted on.
+        """
         reviewers, _ = await self.http.get(f"{self._mr_path(number)}/reviewers")
+        approvals, _ = await self.http.get(f"{self._mr_path(number)}/approvals")
+        states: dict[str, ReviewState] = {}
+        for item in reviewers:
+            state = REVIEW_STATES.get(item.get("state", ""))
+            if state is not None:
+                states[(item.get("user") or {}).get("username", "")] = state
+        for item in approvals.get("approved_by") or []:
+            states.setdefault((item.get("user") or {}).get("username", ""), "APPROVED")
+        if not states:
+            return []
         notes = await self._notes(number)
         found = []
-        for item in reviewers:
-            user = (item.get("user") or {}).get("username", "")
-            state = REVIEW_STATES.get(item.get("state", ""))
-            if state is None:
-                continue
+        for user, state in states.items():
             mine = [n for n in notes if (n.get("author") or {}).get("username") == user]
-            last = mine[-1] if mine else None
-            review_id = f"{user}:{last['id'] if last else item.get('state')}"
-            body = (last or {}).get("body") or ""
-            found.append(Review(review_id, user, state, body))  # type: ignore[arg-type]
+            last = mine[-1] if mine else {}
+            review_id = f"{user}:{state}:{last.get('id', '')}"
+            found.append(Review(review_id, user, state, last.get("body") or ""))
         return found
 
     async def inline_comments(self, number: int) -> list[InlineComment]:
-        discussions = await self.http.get_all(f"{self._mr_path(number)}/discussions")
+        discussions = await self._get_all(f"{self._mr_path(number)}/discussions")
         found = []
         for discussion in discussions:
             for note in discussion.get("notes") or []:
@@ -199,9 +238,9 @@ class GitLabForge:
         ]
 
     async def diff(self, number: int) -> str:
-        body, _ = await self.http.get(f"{self._mr_path(number)}/changes")
+        # `/changes` is deprecated (removed in API v5); `/diffs` (GitLab 15.7+) pages.
         parts = []
-        for change in body.get("changes") or []:
+        for change in await self._get_all(f"{self._mr_path(number)}/diffs"):
             parts.append(
                 f"--- a/{change['old_path']}\n+++ b/{change['new_path']}\n{change['diff']}"
             )
@@ -219,7 +258,10 @@ class GitLabForge:
         if mr.state == "merged":
             return MergeOutcome(merged=True)
         message = _message(response)
-        if response.status_code in (405, 406, 422) and mr.mergeable is False:
+        # 406 "Branch cannot be merged" is a conflict; newer GitLab answers 405/422 instead.
+        if response.status_code == 406 or (
+            response.status_code in (405, 422) and mr.mergeable is False
+        ):
             return MergeOutcome(merged=False, conflict=True, message=message)
         if response.status_code in (401, 403, 404) or response.status_code >= 500:
             raise_for(response)
@@ -227,7 +269,7 @@ class GitLabForge:
 
     async def _note_once(self, path: str, *, body: str, key: str) -> None:
         tag = marker(key)
-        existing = await self.http.get_all(f"{path}/notes")
+        existing = await self._get_all(f"{path}/notes")
         if any(tag in (n.get("body") or "") for n in existing):
             return
         response = await self.http.request(
@@ -245,35 +287,83 @@ class GitLabForge:
         raise_for(response)
 
     async def submit_review(self, number: int, *, draft: ReviewDraft, sha: str) -> None:
+        """A review as GitLab has them: draft notes published at once with a summary note
+        and, for "request changes" or "comment", the reviewer state (`bulk_publish`,
+        GitLab 17.x); an approval is `POST .../approve`. Retries post nothing twice.
+        """
         path = self._mr_path(number)
-        for comment in draft.comments:
-            position = {
-                "position_type": "text",
-                "new_path": comment.path,
-                "new_line": comment.line or 1,
-                "head_sha": sha,
-                "base_sha": sha,
-                "start_sha": sha,
-            }
+        tag = marker(f"review-{sha}")
+        me, _ = await self.http.get("/user")
+        published = any(
+            tag in (n.get("body") or "") and (n.get("author") or {}).get("id") == me["id"]
+            for n in await self._notes(number)
+        )
+        if not published:
+            state = PUBLISH_STATES.get(draft.event)
+            if state is not None:
+                await self._become_reviewer(number, me_id=int(me["id"]))
+            await self._draft_comments(number, draft.comments)
+            payload: dict[str, Any] = {"note": f"{draft.body}\n\n{tag}"}
+            if state is not None:
+                payload["reviewer_state"] = state
             response = await self.http.request(
-                "POST", f"{path}/discussions", json={"body": comment.body, "position": position}
+                "POST", f"{path}/draft_notes/bulk_publish", json=payload
             )
             raise_for(response)
-        await self._note_once(path, body=draft.body, key=f"review-{sha}")
         if draft.event == "APPROVE":
             response = await self.http.request("POST", f"{path}/approve", json={"sha": sha})
-            if response.status_code != 401:  # 401 = already approved by this user
+            # 401: this user may not approve (approved already, or authored the MR);
+            # 409: the MR moved on since the reviewed commit, so the approval would be stale.
+            if response.status_code not in (401, 409):
                 raise_for(response)
-        elif draft.event == "REQUEST_CHANGES":
-            # The API has no "request changes" call: the review note carries the quick action.
+
+    async def _become_reviewer(self, number: int, *, me_id: int) -> None:
+        """Only a reviewer has a review state: add this token's user to the reviewers."""
+        mr, _ = await self.http.get(self._mr_path(number))
+        ids = [int(r["id"]) for r in mr.get("reviewers") or []]
+        if me_id not in ids:
             response = await self.http.request(
-                "POST", f"{path}/notes", json={"body": "/request_changes"}
+                "PUT", self._mr_path(number), json={"reviewer_ids": [*ids, me_id]}
             )
+            raise_for(response)
+
+    async def _draft_comments(self, number: int, comments: list[InlineComment]) -> None:
+        path = f"{self._mr_path(number)}/draft_notes"
+        existing = {d.get("note") for d in await self._get_all(path)}
+        todo = [
+            c
+            for c in comments
+            if c.body not in existing and _plain(c) not in existing  # drafted by a retry
+        ]
+        if not todo:
+            return
+        mr, _ = await self.http.get(self._mr_path(number))
+        refs = mr.get("diff_refs") or {}
+        for comment in todo:
+            position = {
+                "position_type": "text",
+                "base_sha": refs.get("base_sha"),
+                "start_sha": refs.get("start_sha"),
+                "head_sha": refs.get("head_sha"),
+                "old_path": comment.path,
+                "new_path": comment.path,
+                "new_line": comment.line or 1,
+            }
+            body = {"note": comment.body, "position": position}
+            response = await self.http.request("POST", path, json=body)
+            if response.status_code == 400:
+                # Not a line of this MR's diff: keep the comment, as a plain one.
+                body = {"note": _plain(comment)}
+                response = await self.http.request("POST", path, json=body)
             raise_for(response)
 
     async def approvals(self, number: int) -> int:
         body, _ = await self.http.get(f"{self._mr_path(number)}/approvals")
         return len(body.get("approved_by") or [])
+
+
+def _plain(comment: InlineComment) -> str:
+    return f"{comment.path}:{comment.line or '?'} - {comment.body}"
 
 
 def _message(response: httpx.Response) -> str:

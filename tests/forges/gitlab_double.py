@@ -384,7 +384,10 @@ class GitLabDouble:
             "squash_commit_sha": mr.squash_commit_sha,
             "diff_refs": {"base_sha": merge_base, "head_sha": head, "start_sha": base},
             "head_pipeline": pipeline and {k: pipeline[k] for k in ("id", "sha", "ref", "status")},
-            "references": {"short": f"!{mr.iid}", "full": f"{project.path_with_namespace}!{mr.iid}"},
+            "references": {
+                "short": f"!{mr.iid}",
+                "full": f"{project.path_with_namespace}!{mr.iid}",
+            },
             "web_url": f"{self.base_url}/{project.path_with_namespace}/-/merge_requests/{mr.iid}",
         }
 
@@ -444,7 +447,7 @@ class GitLabDouble:
         if shas != refs or position.get("new_path") not in files:
             return self.error(
                 400,
-                "400 Bad request - Note {:line_code=>[\"can't be blank\", \"must be a valid "
+                '400 Bad request - Note {:line_code=>["can\'t be blank", "must be a valid '
                 'line code"], :position=>["is incomplete"]}',
             )
         return None
@@ -521,7 +524,9 @@ class GitLabDouble:
             return self.error(400, {"source_branch": ["is invalid"]})
         taken = [m for m in project.mrs.values() if m.source == source and m.state == "opened"]
         if any(m.target == target for m in taken):
-            message = f"Another open merge request already exists for this source branch: !{taken[0].iid}"
+            message = (
+                f"Another open merge request already exists for this source branch: !{taken[0].iid}"
+            )
             return self.error(409, [message])
         mr = MergeRequest(
             next(project.iids),

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ def snapshot(target: Path, *, mode: str) -> str:
         archive.stdout.close()
         if archive.wait(timeout=120) != 0 or extract.returncode != 0:
             raise BenchError(f"could not export HEAD of {ROOT} into {target}")
+        _byte_compile(target)
         return head
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -91,7 +93,13 @@ def snapshot(target: Path, *, mode: str) -> str:
         if source.is_file() and not name.startswith("bench/"):
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    _byte_compile(target)
     return f"{head}+working-tree copy of {time.strftime('%H:%M:%S')}"
+
+
+def _byte_compile(target: Path) -> None:
+    """.pyc files, as `make run` and a wheel install have them (see the Makefile)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=True)
 
 
 def check_imports(env: dict[str, str], cwd: Path) -> None:

@@ -16,7 +16,7 @@ from core.settings import Settings
 from integrations.launchers.local import LocalLauncher
 from store.db import create_engine, session_factory
 from temporal.setup import ensure_search_attributes
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 STORED = sorted(HISTORIES.glob("*.json"))

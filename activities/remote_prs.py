@@ -134,6 +134,10 @@ class RemotePullRequests:
                 wait = policy.next_interval(
                     pending=observer.pending, unchanged_polls=unchanged, webhooks=webhooks
                 )
+                if snapshot.state == "open" and snapshot.mergeable is None:
+                    # Forges compute mergeability in the background and send no webhook
+                    # when they are done: an unknown answer is looked at again soon.
+                    wait = min(wait, policy.base_seconds)
                 await _sleep_heartbeating(min(wait, max(0.0, deadline - time.monotonic())))
 
     async def merge(self, target: Target, *, method: str) -> MergePrResult:

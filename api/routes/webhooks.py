@@ -110,7 +110,11 @@ async def _receive(
         raise InvalidInputError("The webhook body is too large")
     try:
         payload = json.loads(raw)
-        repository = payload.get("repository") or payload.get("project") or {}
+        # GitLab's MR, push and note events carry a `repository` without its path: the
+        # project names it. GitHub names it in `repository.full_name`.
+        repository = (
+            payload.get("project") if platform == "gitlab" else payload.get("repository")
+        ) or {}
         full_name = str(repository.get("full_name") or repository.get("path_with_namespace"))
     except (ValueError, AttributeError) as exc:
         raise InvalidInputError("The webhook body is not a JSON object") from exc

@@ -200,7 +200,12 @@ class GitLabForge:
         request for changes is told apart from one already acted on.
         """
         reviewers, _ = await self.http.get(f"{self._mr_path(number)}/reviewers")
-        approvals, _ = await self.http.get(f"{self._mr_path(number)}/approvals")
+        try:
+            approvals, _ = await self.http.get(f"{self._mr_path(number)}/approvals")
+        except ForgeError as exc:
+            if exc.status not in (403, 404):  # approvals not offered on this instance
+                raise
+            approvals = {}
         states: dict[str, ReviewState] = {}
         for item in reviewers:
             state = REVIEW_STATES.get(item.get("state", ""))

@@ -523,7 +523,7 @@ class GitLabDouble:
         if self.sha(project, source) is None:
             return self.error(400, {"source_branch": ["is invalid"]})
         taken = [m for m in project.mrs.values() if m.source == source and m.state == "opened"]
-        if any(m.target == target for m in taken):
+        if taken:  # one open MR per source branch, whatever its target
             message = (
                 f"Another open merge request already exists for this source branch: !{taken[0].iid}"
             )
@@ -574,9 +574,8 @@ class GitLabDouble:
         data = await self.params(request)
         head = self.sha(project, mr.source)
         status = self.merge_status(project, mr, observe=False)
-        if status in ("not_open", "draft_status", "ci_must_pass", "ci_still_running"):
-            return self.error(405, "405 Method Not Allowed")
-        if status == "not_approved":
+        refused = ("not_open", "draft_status", "ci_must_pass", "ci_still_running", "not_approved")
+        if status in refused:
             return self.error(405, "405 Method Not Allowed")
         if data.get("sha") and data["sha"] != head:
             return self.error(409, f"SHA does not match HEAD of source branch: {head}")

@@ -251,11 +251,6 @@ async def test_a_webhook_with_a_wrong_token_is_refused_and_changes_nothing(
     assert replay.status_code == 202 and replay.json() == {"accepted": False, "duplicate": True}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/routes/webhooks.py reads `repository` before `project`; GitLab's merge "
-    "request, push, note and job events carry a `repository` without a namespace path",
-)
 async def test_a_merge_request_hook_is_matched_to_its_repository(
     optio: Optio, gitlab: GitLabDouble, make_repo: MakeRepo
 ) -> None:

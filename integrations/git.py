@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,14 +191,28 @@ def list_worktrees(repo: Path) -> list[WorktreeInfo]:
     return result
 
 
-def ensure_mirror(*, repo_url: str, cache_dir: Path) -> Path:
+def ensure_mirror(*, repo_url: str, cache_dir: Path, branches: Sequence[str] | None = None) -> Path:
+    """A bare mirror of `repo_url`, fresh for `branches` (every branch when None).
+
+    Naming the branches a run needs keeps the fetch cheap however many branches the
+    origin has accumulated (every task pushes one).
+    """
     mirror = mirror_path(repo_url=repo_url, cache_dir=cache_dir)
     with _locked(_mirror_lock(mirror)):
         if (mirror / "HEAD").exists():
             # Branches checked out by live worktrees are local work in progress: a prune would
             # delete them and an update is refused anyway, so leave them out of the refspec.
             busy = {wt.branch for wt in list_worktrees(mirror) if wt.branch}
-            refspecs = ["+refs/heads/*:refs/heads/*", *(f"^refs/heads/{b}" for b in sorted(busy))]
+            if branches is None:
+                refspecs = [
+                    "+refs/heads/*:refs/heads/*",
+                    *(f"^refs/heads/{b}" for b in sorted(busy)),
+                ]
+            else:
+                wanted = sorted(set(branches) - busy)
+                refspecs = [f"+refs/heads/{b}:refs/heads/{b}" for b in wanted]
+                if not refspecs:
+                    return mirror
             run_git(
                 ["-c", "protocol.file.allow=always", "fetch", "--prune", "origin", *refspecs],
                 cwd=mirror,

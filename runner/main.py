@@ -151,8 +151,13 @@ class Run:
         except UnsupportedAgentError as exc:
             return self.fail(str(exc), prepared=False)
         try:
+            needed = [spec.base_branch, *([spec.branch] if spec.from_existing_branch else [])]
             mirror = await in_thread(
-                lambda: ensure_mirror(repo_url=spec.repo_url, cache_dir=Path(spec.mirror_cache_dir))
+                lambda: ensure_mirror(
+                    repo_url=spec.repo_url,
+                    cache_dir=Path(spec.mirror_cache_dir),
+                    branches=needed,
+                )
             )
             self.start_sha = await in_thread(
                 lambda: prepare_worktree(

@@ -237,7 +237,7 @@ class AgentRunActivities:
         run_dir = await asyncio.to_thread(self.launcher.launch, spec)
         while True:
             activity.heartbeat()
-            status = await asyncio.to_thread(self.launcher.poll, run_dir)
+            status = self.launcher.poll(run_dir)
             if status.result is not None and not status.result.prepared:
                 return PrepareResult(ready=False, error=status.result.error or "Preparation failed")
             phase = status.progress.phase if status.progress else "preparing"
@@ -256,7 +256,7 @@ class AgentRunActivities:
         try:
             while True:
                 activity.heartbeat()
-                status = await asyncio.to_thread(self.launcher.poll, run_dir)
+                status = self.launcher.poll(run_dir)
                 if status.state != "running":
                     return await self._finish(input.run_id, status)
                 progress = status.progress

@@ -143,7 +143,7 @@ class StandaloneRunActivities:
         try:
             while True:
                 activity.heartbeat()
-                status = await asyncio.to_thread(self.launcher.poll, run_dir)
+                status = self.launcher.poll(run_dir)
                 if status.state != "running":
                     return await self._outcome(input.run_id, status)
                 if time.monotonic() >= next_budget_check:

@@ -249,11 +249,13 @@ def prepare_worktree(
     from_existing_branch: bool,
 ) -> str:
     with _locked(_mirror_lock(mirror)):
-        run_git(["worktree", "prune"], cwd=mirror)
-        if from_existing_branch and not branch_exists(repo=mirror, branch=branch):
-            raise GitError(f"branch {branch!r} does not exist in {mirror}")
         start = branch if from_existing_branch else base_branch
-        target = head_sha(repo=mirror, ref=f"refs/heads/{start}")
+        try:
+            target = head_sha(repo=mirror, ref=f"refs/heads/{start}")
+        except GitError as exc:
+            if from_existing_branch:
+                raise GitError(f"branch {branch!r} does not exist in {mirror}") from exc
+            raise
         wanted = worktree_path.resolve()
         existing = next((wt for wt in list_worktrees(mirror) if wt.path.resolve() == wanted), None)
         if existing is not None and existing.branch != branch:
@@ -264,15 +266,22 @@ def prepare_worktree(
                 add = [str(worktree_path), branch]
             else:
                 add = ["-B", branch, str(worktree_path), base_branch]
-            run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
+            try:
+                run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
+            except GitError:
+                # A worktree deleted without git knowing still holds its branch: forget
+                # such registrations and try once more (pruning every time costs a process).
+                run_git(["worktree", "prune"], cwd=mirror)
+                run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
         else:
             # A retried attempt must start exactly where a fresh one would.
             run_git(["reset", "--hard", "--quiet", target], cwd=worktree_path)
             clean = ["clean", "-ffdxq", *(a for p in EXCLUDED_PATHS for a in ("-e", p))]
             run_git(clean, cwd=worktree_path)
-        common = Path(run_git(["rev-parse", "--git-common-dir"], cwd=worktree_path))
-        _add_excludes(common if common.is_absolute() else (worktree_path / common))
-        return head_sha(repo=worktree_path)
+        # The worktrees of a bare mirror share its git dir: the excludes go there.
+        _add_excludes(mirror)
+        # Added at, or reset to, `target`: that is HEAD now.
+        return target
 
 
 def commit_all(*, worktree: Path, message: str, author_name: str, author_email: str) -> bool:

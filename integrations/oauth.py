@@ -18,6 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from core.settings import Settings
+from integrations.tls import tls_context
 
 with warnings.catch_warnings():
     # authlib 1.9 announces a move to "httpx2"; the httpx client it ships works the same.
@@ -125,7 +126,7 @@ async def discover(issuer: str) -> dict[str, Any]:
     cached = _discovery_cache.get(issuer)
     if cached and time.monotonic() - cached[0] < DISCOVERY_TTL:
         return cached[1]
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+    async with httpx.AsyncClient(timeout=TIMEOUT, verify=tls_context()) as client:
         response = await client.get(f"{issuer}/.well-known/openid-configuration")
     response.raise_for_status()
     metadata: dict[str, Any] = response.json()

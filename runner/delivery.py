@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
+from integrations.tls import tls_context
 from runner.files import SPOOL, atomic_write_text
 from schemas.runner import LogBatch, LogEvent, LogType
 
@@ -93,7 +94,9 @@ class EventSink:
         backoff = BACKOFF_MIN
         # trust_env=False: the ingest endpoint is our own control plane, reached
         # directly; a proxy configured for the agent must not swallow our logs.
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            timeout=REQUEST_TIMEOUT, trust_env=False, verify=tls_context()
+        ) as client:
             while True:
                 if not self._pending:
                     if self._closed:
@@ -151,7 +154,9 @@ class EventSink:
         return "retry"
 
     def _rewrite_spool(self) -> None:
+        # Not fsynced, like progress.json: it guards against a runner crash, not power loss.
         atomic_write_text(
             self._spool_path,
             "".join(e.model_dump_json(by_alias=True) + "\n" for e in self._pending),
+            durable=False,
         )

@@ -29,12 +29,14 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    """Readers see the old or the new text, never half; `durable` also survives power loss."""
     tmp = _tmp_path(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -67,7 +69,9 @@ def write_result(run_dir: Path, result: RunResult) -> bool:
 
 
 def write_progress(run_dir: Path, progress: RunProgress) -> None:
-    atomic_write_text(run_dir / PROGRESS, dump(progress))
+    # Rewritten many times a second while logs flow; a runner killed mid-way leaves the
+    # page cache behind, and a machine that loses power loses the runner as well.
+    atomic_write_text(run_dir / PROGRESS, dump(progress), durable=False)
 
 
 def _read_model(path: Path, model: type[M]) -> M | None:

@@ -20,7 +20,12 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
+# Imported here, once, so that forked runners need not: anyio's asyncio backend is
+# otherwise imported lazily by the first HTTP request of every run.
+import anyio._backends._asyncio  # noqa: F401
+
 import runner.__main__ as entry
+from integrations.tls import tls_context
 from runner.files import RUNNER_LOG
 
 READY = "ready"
@@ -84,6 +89,7 @@ def _answer(line: str) -> None:
 
 
 def serve() -> int:
+    tls_context()  # made before forking: every runner inherits it instead of building its own
     signal.signal(signal.SIGCHLD, _reap)
     _answer(READY)
     for line in sys.stdin:

@@ -29,6 +29,7 @@ from integrations.git import (
     prepare_worktree,
     push_branch,
 )
+from integrations.tls import tls_context
 from runner.delivery import EventSink
 from runner.files import read_progress, read_result, read_spec, write_result
 from runner.process import run_agent
@@ -264,7 +265,7 @@ async def push_authorization(spec: RunSpec) -> str | None:
     if not spec.repo_url.startswith(("http://", "https://")):
         return None
     url = spec.ingest_url.removesuffix("/events") + "/push-credential"
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, verify=tls_context()) as client:
         response = await client.post(url, headers={"Authorization": f"Bearer {spec.run_token}"})
     if response.status_code == 404:
         return None  # a repository that needs no credential (public, or not a known forge)

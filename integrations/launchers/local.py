@@ -180,6 +180,8 @@ class LocalLauncher:
         return RunSpec.model_validate_json(path.read_text())
 
     def poll(self, run_dir: Path) -> RunStatus:
+        """Where the run stands. A few small local file reads: cheap enough to call from
+        the event loop ten times a second, cheaper than a hop to a thread each time."""
         progress = read_progress(run_dir)
         result = read_result(run_dir)
         if result is not None:

@@ -211,6 +211,11 @@ async def pending_reason(client: Client, *, task_id: str) -> str | None:
         )
     except (RPCError, WorkflowQueryFailedError):
         return None
+    if status.scope is not None:
+        # One request for both limits: say which of them holds it back.
+        in_repo = limiter.scope_holders.get(status.scope, 0)
+        if in_repo >= limiter.scope_capacity.get(status.scope, in_repo + 1):
+            return f"Waiting for repo slot ({in_repo} running in this repo)"
     if status.waiting_for == "global":
         return f"Concurrency limit ({limiter.holders}/{limiter.capacity} global)"
     return f"Waiting for repo slot ({limiter.holders} running in this repo)"

@@ -189,6 +189,8 @@ class WatchPrInput:
     task_id: str
     known: PrSnapshotData | None
     max_wait_seconds: float
+    # Webhook deliveries since the last round: they tell the watch what to refetch.
+    events: list[PrEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -241,6 +243,8 @@ class TaskStatus:
     limiter_id: str | None
     attempt: int
     run_id: str | None
+    # The repo scope of a request to the global limiter that also limits per repo.
+    scope: str | None = None
 
 
 # Slot limiter messages.
@@ -250,6 +254,9 @@ class SlotRequest:
     request_id: str
     priority: int
     capacity: int
+    # Further limits the grant must respect, scope -> capacity (a repository's
+    # maxConcurrentTasks): one request for the global and the repo slot together.
+    scopes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -276,6 +283,7 @@ class Waiter:
     arrival: int
     workflow_id: str
     request_id: str
+    scopes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -285,6 +293,9 @@ class LimiterState:
     holders: dict[str, str] = field(default_factory=dict)  # workflow_id -> request_id
     waiters: list[Waiter] = field(default_factory=list)
     arrivals: int = 0
+    # Scopes each holder holds besides this limiter's own: workflow_id -> scopes.
+    holder_scopes: dict[str, list[str]] = field(default_factory=dict)
+    scope_capacity: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,6 +303,8 @@ class LimiterStatus:
     capacity: int
     holders: int
     waiting: int
+    scope_holders: dict[str, int] = field(default_factory=dict)
+    scope_capacity: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -373,6 +386,8 @@ class PrEvent:
 
     kind: str
     delivery_id: str | None = None
+    # The commit the delivery is about (PR head, check run, push `after`, pipeline sha).
+    head_sha: str | None = None
 
 
 @dataclass

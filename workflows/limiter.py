@@ -64,15 +64,40 @@ class SlotLimiterWorkflow:
         grants, self._renotify = list(self._renotify), []
         state = self._state
         state.waiters.sort(key=lambda w: (w.priority, w.arrival))
-        while state.waiters and len(state.holders) < state.capacity:
-            waiter = state.waiters.pop(0)
+        held = self._scope_counts()
+        waiting: list[Waiter] = []
+        for waiter in state.waiters:
+            # A waiter whose repository is full waits without holding up the others; one
+            # without scopes is granted exactly as before scopes existed.
+            if len(state.holders) >= state.capacity or any(
+                held.get(scope, 0) >= state.scope_capacity.get(scope, capacity)
+                for scope, capacity in waiter.scopes.items()
+            ):
+                waiting.append(waiter)
+                continue
             state.holders[waiter.workflow_id] = waiter.request_id
+            if waiter.scopes:
+                state.holder_scopes[waiter.workflow_id] = sorted(waiter.scopes)
+                for scope in waiter.scopes:
+                    held[scope] = held.get(scope, 0) + 1
             grants.append(waiter)
+        state.waiters = waiting
         results = await asyncio.gather(*(self._notify(w) for w in grants))
         for waiter, delivered in zip(grants, results, strict=True):
             if not delivered and state.holders.get(waiter.workflow_id) == waiter.request_id:
-                del state.holders[waiter.workflow_id]
+                self._drop_holder(waiter.workflow_id)
                 self._dirty = True
+
+    def _scope_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for scopes in self._state.holder_scopes.values():
+            for scope in scopes:
+                counts[scope] = counts.get(scope, 0) + 1
+        return counts
+
+    def _drop_holder(self, workflow_id: str) -> None:
+        self._state.holders.pop(workflow_id, None)
+        self._state.holder_scopes.pop(workflow_id, None)
 
     async def _notify(self, waiter: Waiter) -> bool:
         handle = workflow.get_external_workflow_handle(waiter.workflow_id)
@@ -95,26 +120,29 @@ class SlotLimiterWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         for workflow_id in result.closed:
-            self._state.holders.pop(workflow_id, None)
+            self._drop_holder(workflow_id)
             self._dirty = True
 
     @workflow.signal
     def request(self, request: SlotRequest) -> None:
         state = self._state
         state.capacity = max(1, request.capacity)
+        for scope, capacity in request.scopes.items():
+            state.scope_capacity[scope] = max(1, capacity)
         self._dirty = True
         waiter = Waiter(
             priority=request.priority,
             arrival=state.arrivals + 1,
             workflow_id=request.workflow_id,
             request_id=request.request_id,
+            scopes={s: state.scope_capacity[s] for s in request.scopes},
         )
         if state.holders.get(request.workflow_id) == request.request_id:
             # A re-sent request of a holder (activity retry): confirm the grant again.
             self._renotify.append(waiter)
             return
         # A new request from the same workflow (a new run of the task) replaces the old one.
-        state.holders.pop(request.workflow_id, None)
+        self._drop_holder(request.workflow_id)
         state.waiters = [w for w in state.waiters if w.workflow_id != request.workflow_id]
         state.arrivals += 1
         state.waiters.append(waiter)
@@ -123,7 +151,7 @@ class SlotLimiterWorkflow:
     def release(self, release: SlotRelease) -> None:
         state = self._state
         if state.holders.get(release.workflow_id) == release.request_id:
-            del state.holders[release.workflow_id]
+            self._drop_holder(release.workflow_id)
         state.waiters = [
             w
             for w in state.waiters
@@ -144,4 +172,6 @@ class SlotLimiterWorkflow:
             capacity=self._state.capacity,
             holders=len(self._state.holders),
             waiting=len(self._state.waiters),
+            scope_holders=self._scope_counts(),
+            scope_capacity=dict(self._state.scope_capacity),
         )

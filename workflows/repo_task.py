@@ -137,6 +137,8 @@ class RepoTaskWorkflow:
         self._review_launched = carried.review_launched if carried else False
         # A webhook said the PR changed: look now rather than at the next poll.
         self._pr_poke = False
+        # The deliveries behind the poke: the next watch round refetches only what they touch.
+        self._pr_events: list[PrEvent] = []
         self._snap: TaskSnapshot | None = None
         self._grants: set[str] = set()
         self._waiting_for: str | None = None
@@ -149,6 +151,8 @@ class RepoTaskWorkflow:
         # a command validated meanwhile is judged against it, not the state it leaves.
         self._entering: str | None = None
         self._local_quick = False
+        self._one_slot_request = False
+        self._waiting_scope: str | None = None
         self._skip_backoff = False
         self._backing_off = False
         # Set by signals from dependencies and subtasks: re-read the graph before deciding.
@@ -167,6 +171,7 @@ class RepoTaskWorkflow:
             limiter_id=self._limiter_id,
             attempt=self._attempt,
             run_id=self._run_id,
+            scope=self._waiting_scope,
         )
 
     @workflow.signal
@@ -176,16 +181,19 @@ class RepoTaskWorkflow:
     @workflow.signal
     def pr_event(self, event: PrEvent) -> None:
         self._pr_poke = True
+        self._pr_events = [*self._pr_events[-9:], event]
 
     @workflow.signal
     def dependencies_changed(self) -> None:
         self._graph_dirty = True
         self._pr_poke = True
+        self._pr_events = [*self._pr_events[-9:], PrEvent(kind="*")]  # look at everything
 
     @workflow.signal
     def subtasks_changed(self) -> None:
         self._graph_dirty = True
         self._pr_poke = True
+        self._pr_events = [*self._pr_events[-9:], PrEvent(kind="*")]  # look at everything
 
     @workflow.signal
     async def priority(self, change: PriorityChange) -> None:
@@ -264,6 +272,7 @@ class RepoTaskWorkflow:
         # and no task queue hop each. Decided once, at the start, so that a run begun by
         # an older worker keeps its regular activities when a newer one replays it.
         self._local_quick = workflow.patched("local-quick-activities")
+        self._one_slot_request = workflow.patched("one-slot-request")
         try:
             await self._run(input)
         except BaseException as err:
@@ -442,13 +451,25 @@ class RepoTaskWorkflow:
             if workflow.patched("limiter-per-task-queue")
             else GLOBAL_LIMITER
         )
-        repo_slot = await self._acquire(
-            f"limiter-repo-{snap.repo_key}", snap.max_concurrent_tasks, "repo"
-        )
+        repo_limiter = f"limiter-repo-{snap.repo_key}"
+        repo_slot: str | None = None
+        if self._one_slot_request:
+            # One request to the global limiter, which also counts the repository's slots:
+            # half the round trips of asking the repo limiter first, then the global one.
+            repo_limiter = global_limiter
+        else:
+            repo_slot = await self._acquire(repo_limiter, snap.max_concurrent_tasks, "repo")
         global_slot: str | None = None
         run_id: str | None = None
         try:
-            global_slot = await self._acquire(global_limiter, snap.global_limit, "global")
+            global_slot = await self._acquire(
+                global_limiter,
+                snap.global_limit,
+                "global",
+                scopes={f"repo-{snap.repo_key}": snap.max_concurrent_tasks}
+                if self._one_slot_request
+                else None,
+            )
             await self._transition(S.PROVISIONING, "worker_pickup")
             run_id = str(workflow.uuid4())
             self._run_id = run_id
@@ -490,7 +511,7 @@ class RepoTaskWorkflow:
             return result, True
         finally:
             await self._release(global_limiter, global_slot)
-            await self._release(f"limiter-repo-{snap.repo_key}", repo_slot)
+            await self._release(repo_limiter, repo_slot)
 
     async def _after_success(self, result: RunAgentResult) -> Rerun | None:
         snap = self._require_snap()
@@ -527,10 +548,14 @@ class RepoTaskWorkflow:
         known: PrSnapshotData | None = None
         for _ in range(MAX_WATCH_ROUNDS):
             self._pr_poke = False
+            events, self._pr_events = self._pr_events, []
             watch = workflow.start_activity_method(
                 PullRequestActivities.watch_pull_request,
                 WatchPrInput(
-                    task_id=snap.task_id, known=known, max_wait_seconds=WATCH_ROUND_SECONDS
+                    task_id=snap.task_id,
+                    known=known,
+                    max_wait_seconds=WATCH_ROUND_SECONDS,
+                    events=events if known is None else [],
                 ),
                 start_to_close_timeout=timedelta(seconds=WATCH_ROUND_SECONDS + 3600),
                 heartbeat_timeout=timedelta(seconds=30),
@@ -765,9 +790,12 @@ class RepoTaskWorkflow:
 
     # ---- slots ---------------------------------------------------------------------------
 
-    async def _acquire(self, limiter_id: str, capacity: int, label: str) -> str:
+    async def _acquire(
+        self, limiter_id: str, capacity: int, label: str, *, scopes: dict[str, int] | None = None
+    ) -> str:
         request_id = str(workflow.uuid4())
         self._waiting_for, self._limiter_id = label, limiter_id
+        self._waiting_scope = next(iter(scopes), None) if scopes else None
         slot_input = AcquireSlotInput(
             limiter_id=limiter_id,
             request=SlotRequest(
@@ -775,6 +803,7 @@ class RepoTaskWorkflow:
                 request_id=request_id,
                 priority=self._priority or 100,
                 capacity=capacity,
+                scopes=scopes or {},
             ),
             initial_capacity=capacity,
         )
@@ -787,7 +816,7 @@ class RepoTaskWorkflow:
                 acquire_slot, slot_input, start_to_close_timeout=QUICK, retry_policy=DB_RETRY
             )
         await workflow.wait_condition(lambda: request_id in self._grants)
-        self._waiting_for, self._limiter_id = None, None
+        self._waiting_for, self._limiter_id, self._waiting_scope = None, None, None
         return request_id
 
     async def _release(self, limiter_id: str, request_id: str | None) -> None:

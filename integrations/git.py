@@ -121,6 +121,12 @@ def is_git_url(value: str) -> bool:
 
 
 def resolve_local_repo(repo_url: str) -> Path | None:
+    """The root of the local repository `repo_url` names, or None if it names none.
+
+    Asked on every POST /api/tasks and by every local forge step, so the common answers
+    come from the file system; only a layout that looks neither like a repository nor
+    like a plain directory is put to `git rev-parse`.
+    """
     if repo_url.lower().startswith("file://"):
         parsed = urlparse(repo_url)
         if parsed.netloc not in ("", "localhost"):
@@ -133,6 +139,42 @@ def resolve_local_repo(repo_url: str) -> Path | None:
     path = Path(raw)
     if not path.is_dir():
         return None
+    resolved = path.resolve()
+    layout = _repo_layout(resolved)
+    if layout == "repository":
+        return resolved
+    if layout == "plain":
+        return None
+    return _resolve_with_git(path, resolved)
+
+
+def _looks_like_git_dir(path: Path) -> bool:
+    # What git itself checks (setup.c, is_git_directory): HEAD, objects/ and refs/.
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def _declares_bare(git_dir: Path) -> bool:
+    try:
+        config = (git_dir / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^\s*bare\s*=\s*true\s*$", config, re.MULTILINE | re.IGNORECASE) is not None
+
+
+def _repo_layout(path: Path) -> str:
+    """Either "repository" (its root), "plain" (no git here at all) or "unsure"."""
+    dot_git = path / ".git"
+    if dot_git.is_dir() and _looks_like_git_dir(dot_git):
+        return "repository"
+    if _looks_like_git_dir(path):
+        # A bare repository, or the .git directory of a working tree (not a root).
+        return "repository" if _declares_bare(path) else "unsure"
+    if dot_git.exists():
+        return "unsure"  # a .git file (linked worktree, submodule): let git follow it
+    return "plain" if not (path / "HEAD").exists() else "unsure"
+
+
+def _resolve_with_git(path: Path, resolved: Path) -> Path | None:
     try:
         git_dir = run_git(["rev-parse", "--absolute-git-dir"], cwd=path, timeout=30)
         bare = run_git(["rev-parse", "--is-bare-repository"], cwd=path, timeout=30) == "true"
@@ -141,7 +183,6 @@ def resolve_local_repo(repo_url: str) -> Path | None:
         return None
     # rev-parse also succeeds in any subdirectory of a repository; only the repo itself counts.
     root = Path(git_dir) if bare else Path(top or "")
-    resolved = path.resolve()
     return resolved if root.resolve() == resolved else None
 
 

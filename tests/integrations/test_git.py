@@ -104,6 +104,21 @@ def test_resolve_local_repo(tmp_path: Path) -> None:
     assert resolve_local_repo("relative/path") is None
 
 
+def test_resolve_local_repo_beyond_the_common_layouts(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    # A working tree's .git directory is no repository root, though it looks like one.
+    assert resolve_local_repo(str(repo / ".git")) is None
+    # A linked worktree has a .git file: git follows it and the worktree is a root.
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(linked))
+    assert resolve_local_repo(str(linked)) == linked.resolve()
+    # A directory with a stray HEAD file but no repository behind it.
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "HEAD").write_text("ref: refs/heads/main\n")
+    assert resolve_local_repo(str(odd)) is None
+
+
 def test_git_error_carries_command_and_stderr(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     with pytest.raises(GitError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -206,7 +207,8 @@ class PullRequestActivities:
         """Merge with a real git merge; merging twice is a no-op that reports success."""
         task = await self._task(input.task_id)
         if (target := await self._remote(task)) is not None:
-            return await self.remote.merge(target, method=input.method)
+            remote = asyncio.ensure_future(self.remote.merge(target, method=input.method))
+            return cast(MergePrResult, await _heartbeat_while(remote))
         repo = _forge_repo(task.repo_url)
         async with self.sessions() as session:
             pr = await latest_pr_for_task(session, task_id=task.id)
@@ -217,8 +219,8 @@ class PullRequestActivities:
         if pr.state == "closed":
             return MergePrResult(merged=False, message="The pull request is closed")
         method = input.method if input.method in ("merge", "squash", "rebase") else "squash"
-        try:
-            result = await asyncio.to_thread(
+        merging = asyncio.ensure_future(
+            asyncio.to_thread(
                 forge.merge,
                 repo=repo,
                 base=pr.base_branch,
@@ -228,6 +230,10 @@ class PullRequestActivities:
                 author_name=BOT_NAME,
                 author_email=BOT_EMAIL,
             )
+        )
+        try:
+            # Heartbeats let Temporal notice a dead worker within seconds, not minutes.
+            result = cast(forge.MergeResult, await _heartbeat_while(merging))
         except GitError as exc:
             return MergePrResult(merged=False, message=str(exc))
         if result.conflict_files:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 from runner.main import run
 
+# Agents share the machine with the control plane: below it in the CPU queue, so the API
+# and the orchestration stay responsive however many agents run. An agent mostly waits on
+# its model anyway; git and the agent's tools inherit the niceness.
+NICENESS = 10
+
 
 def main(argv: list[str]) -> int:
+    os.nice(NICENESS)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

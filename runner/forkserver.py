@@ -13,6 +13,7 @@ It stays single-threaded and never runs an event loop, so forking it is safe.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -90,6 +91,9 @@ def _answer(line: str) -> None:
 
 def serve() -> int:
     tls_context()  # made before forking: every runner inherits it instead of building its own
+    # Everything imported so far stays put: the runners' garbage collector then leaves
+    # those objects (and the memory pages they share with this process) alone.
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     _answer(READY)
     for line in sys.stdin:

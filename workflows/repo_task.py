@@ -745,6 +745,8 @@ class RepoTaskWorkflow:
             PullRequestActivities.merge_pull_request,
             MergePrInput(task_id=snap.task_id, method=method),
             start_to_close_timeout=timedelta(minutes=5),
+            # A worker that dies mid-merge is noticed in seconds; the retry finds it merged.
+            heartbeat_timeout=timedelta(seconds=20),
             retry_policy=DB_RETRY,
         )
         if merged.merged:

@@ -23,10 +23,10 @@ from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
-# The merge activity has a 5-minute start-to-close timeout and no heartbeat timeout
-# (workflows/repo_task.py, `_merge`): Temporal retries it only once that has run out.
-MERGE_START_TO_CLOSE = 300.0
-RECOVERY_WAIT = MERGE_START_TO_CLOSE + 120.0
+# The merge activity heartbeats with a 20 s heartbeat timeout (workflows/repo_task.py,
+# `_merge`): Temporal retries it on the new worker once that has run out.
+MERGE_HEARTBEAT_TIMEOUT = 20.0
+RECOVERY_WAIT = MERGE_HEARTBEAT_TIMEOUT + 120.0
 
 
 @pytest.fixture

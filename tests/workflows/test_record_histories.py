@@ -24,7 +24,10 @@ async def save(optio: Optio, workflow_id: str, scenario: str) -> None:
     history = await optio.temporal.get_workflow_handle(workflow_id).fetch_history()
     kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{kind}__{scenario}.json").write_text(history.to_json())
+    # Histories of earlier code stay: a new recording goes beside them under a suffix.
+    suffix = os.environ.get("OPTIO_RECORD_SUFFIX", "")
+    name = f"{kind}__{scenario}{f'__{suffix}' if suffix else ''}.json"
+    (HISTORIES / name).write_text(history.to_json())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

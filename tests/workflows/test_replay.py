@@ -1,8 +1,12 @@
 """Stored histories of real runs must replay on the current workflow code.
 
 A change that breaks determinism for workflows already in flight fails here; guard it
-with `workflow.patched(...)`. Re-record (after such a guarded change, or to add
-scenarios) with: OPTIO_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_record_histories.py
+with `workflow.patched(...)`. Record new histories after such a guarded change, or to
+add scenarios, beside the old ones (which keep guarding the old code paths):
+    OPTIO_RECORD_HISTORIES=1 OPTIO_RECORD_SUFFIX=<what changed> \
+    .venv/bin/pytest tests/workflows/test_record_histories.py
+Unsuffixed files predate local activities; `__local_activities` and `__one_slot_request`
+were recorded after those patches.
 """
 
 from __future__ import annotations

@@ -53,6 +53,11 @@ async def test_repo_limit_queues_with_a_reason(optio: Optio, make_repo: MakeRepo
     # Another repo is not held back by this one's limit.
     other = await create_task(optio.client, make_repo(), "echo c > c")
     await wait_for_state(optio.client, other["id"], "pr_opened", timeout=60)
+    assert (await optio.client.get(f"/api/tasks/{second['id']}")).json()["task"]["state"] == (
+        "queued"
+    )
+    await optio.client.post(f"/api/tasks/{first['id']}/cancel")  # frees the repo's slot
+    await wait_for_state(optio.client, second["id"], "pr_opened", timeout=60)
 
 
 async def test_lower_priority_number_starts_first(optio: Optio, make_repo: MakeRepo) -> None:

@@ -138,7 +138,7 @@ class PullRequestActivities:
         """Return the PR's state as soon as it differs from `known` (or after max wait)."""
         if (target := await self._remote(await self._task(input.task_id))) is not None:
             return await self.remote.watch(
-                target, known=input.known, max_wait=input.max_wait_seconds
+                target, known=input.known, max_wait=input.max_wait_seconds, events=input.events
             )
         deadline = time.monotonic() + input.max_wait_seconds
         interval = self.settings.pr_watch_interval_ms / 1000

@@ -16,13 +16,22 @@ from temporalio.exceptions import ApplicationError
 from activities.forge_access import build_forge, forge_token, webhooks_active
 from core.settings import Settings
 from integrations.forges.base import EtagCache, ForgeError, MergeMethod, RateLimited
+from integrations.forges.feed import RepoFeed
 from integrations.forges.github import GitHubForge
 from integrations.forges.gitlab import GitLabForge
-from integrations.forges.watch import PollPolicy, PrObserver
-from schemas.workflow import MergePrResult, OpenPrResult, PrFeedbackResult, PrSnapshotData
+from integrations.forges.watch import PollPolicy
+from schemas.workflow import (
+    MergePrResult,
+    OpenPrResult,
+    PrEvent,
+    PrFeedbackResult,
+    PrSnapshotData,
+)
 from store.models import Repo, Task
 
 HEARTBEAT_EVERY = 10.0
+# How long a first watch waits for the feed's first look (its baseline) before polling.
+FEED_READY_SECONDS = 10.0
 MAX_FAILING_CHECKS = 3
 LOG_TAIL_CHARS = 3000
 MAX_INLINE_COMMENTS = 20
@@ -54,16 +63,28 @@ async def _sleep_heartbeating(seconds: float) -> None:
         await asyncio.sleep(min(left, HEARTBEAT_EVERY))
 
 
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until the event is set or the time is up, heartbeating meanwhile."""
+    end = time.monotonic() + seconds
+    while not event.is_set() and (left := end - time.monotonic()) > 0:
+        activity.heartbeat()
+        try:
+            await asyncio.wait_for(event.wait(), timeout=min(left, HEARTBEAT_EVERY))
+        except TimeoutError:
+            pass
+
+
 class RemotePullRequests:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
         self.cache = EtagCache()
+        # One change feed per repository and token, with every PR's watch: see feed.py.
+        self.feeds: dict[tuple[str, str, str, str], RepoFeed] = {}
 
-    @asynccontextmanager
-    async def forge(self, target: Target) -> AsyncIterator[GitHubForge | GitLabForge]:
+    async def _token(self, target: Target) -> str | None:
         async with self.sessions() as session:
-            token = await forge_token(
+            return await forge_token(
                 session,
                 settings=self.settings,
                 platform=target.repo.git_platform,
@@ -71,6 +92,26 @@ class RemotePullRequests:
                 repo_url=target.task.repo_url,
                 user_id=target.task.created_by,
             )
+
+    def _policy(self) -> PollPolicy:
+        return PollPolicy.scaled(
+            base=self.settings.pr_watch_interval_ms / 1000,
+            max_idle=self.settings.forge_poll_max_idle_seconds,
+            webhook_safety=self.settings.forge_poll_webhook_seconds,
+        )
+
+    def feed(self, target: Target, token: str | None) -> RepoFeed:
+        repo = target.repo
+        key = (repo.git_platform, repo.repo_url, repo.forge_api_url or "", str(hash(token)))
+        found = self.feeds.get(key)
+        if found is None:
+            forge = build_forge(repo=repo, token=token, cache=self.cache)
+            found = self.feeds[key] = RepoFeed(forge, self._policy())
+        return found
+
+    @asynccontextmanager
+    async def forge(self, target: Target) -> AsyncIterator[GitHubForge | GitLabForge]:
+        token = await self._token(target)
         forge = build_forge(repo=target.repo, token=token, cache=self.cache)
         try:
             yield forge
@@ -104,41 +145,60 @@ class RemotePullRequests:
         return OpenPrResult(opened=True, pr_url=existing.url, pr_number=existing.number)
 
     async def watch(
-        self, target: Target, *, known: PrSnapshotData | None, max_wait: float
+        self,
+        target: Target,
+        *,
+        known: PrSnapshotData | None,
+        max_wait: float,
+        events: list[PrEvent] | None = None,
     ) -> PrSnapshotData:
-        """Poll with conditional requests until the PR differs from `known` (or max wait)."""
+        """Return the PR's state once it differs from `known` (at once when `known` is None).
+
+        The PR's watch (kept by the repository's feed across rounds) refetches only what
+        the feed or the webhook deliveries say changed, plus a rare poll of its own.
+        """
         number = target.task.pr_number
         if number is None:
             return PrSnapshotData("closed", None, "none", "none", None)
-        policy = PollPolicy(
-            base_seconds=self.settings.pr_watch_interval_ms / 1000,
-            max_idle_seconds=self.settings.forge_poll_max_idle_seconds,
-            webhook_safety_seconds=self.settings.forge_poll_webhook_seconds,
-        )
-        webhooks = webhooks_active(target.repo)
+        feed = self.feed(target, await self._token(target))
+        feed.webhooks = webhooks_active(target.repo)
+        watch = feed.watch(number)
         deadline = time.monotonic() + max_wait
-        unchanged = 0
-        async with self.forge(target) as forge:
-            observer = PrObserver(forge, number)
+        watch.begin_round(time.monotonic(), known=known, events=events or [])
+        watch.waiting += 1
+        feed.ensure_running()
+        try:
+            if feed.view is None:
+                # The feed's first look is the baseline later changes are told against:
+                # take it before this PR's first look, so nothing falls in between.
+                feed.kick()
+                await _wait(feed.ready, min(FEED_READY_SECONDS, max_wait))
             while True:
                 activity.heartbeat()
-                try:
-                    snapshot = await observer.observe()
-                except RateLimited as exc:
-                    activity.logger.warning("rate limited on %s: %s", target.repo.repo_url, exc)
-                    await _sleep_heartbeating(min(exc.retry_after, 3600.0))
-                    continue
-                if snapshot != known or time.monotonic() >= deadline:
+                now = time.monotonic()
+                if watch.needs_look(now):
+                    if now < feed.blocked_until:
+                        await _sleep_heartbeating(feed.blocked_until - now)
+                        continue
+                    try:
+                        await watch.look(now)
+                    except RateLimited as exc:
+                        activity.logger.warning("rate limited on %s: %s", target.repo.repo_url, exc)
+                        feed.backoff(now, exc.retry_after)
+                        continue
+                snapshot = watch.snapshot
+                assert snapshot is not None
+                if known is None or snapshot != known or time.monotonic() >= deadline:
                     return snapshot
-                unchanged += 1
-                wait = policy.next_interval(
-                    pending=observer.pending, unchanged_polls=unchanged, webhooks=webhooks
-                )
-                if snapshot.state == "open" and snapshot.mergeable is None:
-                    # Forges compute mergeability in the background and send no webhook
-                    # when they are done: an unknown answer is looked at again soon.
-                    wait = min(wait, policy.base_seconds)
-                await _sleep_heartbeating(min(wait, max(0.0, deadline - time.monotonic())))
+                watch.woken.clear()  # needs_look() just said no: wait for the next wake
+                await _wait(watch.woken, min(watch.due, deadline) - time.monotonic())
+        except ForgeError as exc:
+            raise _forge_failure(exc) from exc
+        finally:
+            watch.waiting -= 1
+            watch.left_at = time.monotonic()
+            if watch.snapshot is not None and watch.snapshot.state != "open":
+                feed.forget(number)  # merged or closed: nobody watches it again
 
     async def merge(self, target: Target, *, method: str) -> MergePrResult:
         number = target.task.pr_number

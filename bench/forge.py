@@ -1,15 +1,21 @@
 """`python -m bench.forge`: watching many open PRs on GitHub, in compressed simulated time.
 
-500 PRs are watched for one simulated hour against the GitHub REST double (tests/forges),
-through the product's own `PrObserver` (which requests a poll makes, with ETags) and
-`PollPolicy` (when the next poll is). Requests are real HTTP exchanges with the double
-(in process, over ASGI); only the clock is simulated, so an hour takes seconds.
+500 PRs are watched for one simulated hour against the GitHub REST double (tests/forges)
+by the product's own code: the repository feed and each PR's kept watch
+(integrations/forges/feed.py: `RepoFeed.poll`, `PrWatch.begin_round` / `needs_look` /
+`look`), which decide which requests are made and when. What the workflow does around
+them is replayed here: rounds of WATCH_ROUND_SECONDS that end when the snapshot changes
+or time is up, and with webhooks a fresh round (`known=None`, the deliveries as events)
+per `pr_event` signal. Requests are real HTTP exchanges with the double (in process, over
+ASGI); only the clock is simulated, so an hour takes seconds.
 
-During the measured hour a share of the PRs get a push whose CI runs a few minutes and
-then fails or passes. Reported: forge requests in the hour (all, and those charged to
-the rate limit: a 304 is free on GitHub), and the delay from a CI failure to the watcher
-seeing it, which is when the workflow resumes the agent (the reaction itself, fetching
-the failing logs and recording two transitions, adds about a second: see docs/forges.md).
+During the measured hour a share of the PRs get a push whose GitHub Actions run takes a
+few minutes and then fails or passes (with webhooks: `push` and `pull_request` deliveries
+for the push, `check_run` for the result, each a second later). Reported: forge requests in
+the hour (all, and those charged to the rate limit: a 304 is free on GitHub), and the delay
+from a CI failure to the watch seeing it, which is when the workflow resumes the agent
+(the reaction itself, fetching the failing logs and recording two transitions, adds about
+a second: see docs/forges.md).
 """
 
 from __future__ import annotations
@@ -20,16 +26,20 @@ import heapq
 import random
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from integrations.forges.base import EtagCache, RepoRef
+from integrations.forges.feed import RepoFeed
 from integrations.forges.github import GitHubForge
-from integrations.forges.watch import PollPolicy, PrObserver
-from schemas.workflow import PrSnapshotData
+from integrations.forges.watch import PollPolicy
+from schemas.workflow import PrEvent, PrSnapshotData
 from tests.forges import git_http as g
-from tests.forges.github_double import GitHubDouble, Pull
+from tests.forges.github_double import GhRepo, GitHubDouble, Pull
+from workflows.repo_task import WATCH_ROUND_SECONDS
 
 TOKEN = "bench-token"
 WARM_UP = 600.0  # every watcher's first look happens here, before the measured hour
@@ -75,8 +85,28 @@ def _setup(root: Path, prs: int) -> tuple[GitHubDouble, list[int]]:
         g.git(repo.path, "update-ref", f"refs/heads/optio/task-{i}", sha.strip())
         number = next(repo.numbers)
         repo.pulls[number] = Pull(number, f"PR {i}", "", f"optio/task-{i}", "main", "optio-bot")
+        # Each PR's head passed CI earlier, as GitHub Actions would have run it.
+        double.complete_check(repo, _start_run(double, repo, sha.strip()), "success")
         numbers.append(number)
     return double, numbers
+
+
+def _start_run(double: GitHubDouble, repo: GhRepo, sha: str) -> dict[str, Any]:
+    """What the double's CI registers on a push (`start_ci`), without running a command."""
+    run: dict[str, Any] = {
+        "id": next(double.ids),
+        "name": "test",
+        "head_sha": sha,
+        "status": "in_progress",
+        "conclusion": None,
+        "started_at": None,
+        "completed_at": None,
+        "output": {"title": None, "summary": None, "text": None},
+        "app": {"slug": "github-actions"},
+        "pull_requests": [],
+    }
+    repo.check_runs.setdefault(sha, []).append(run)
+    return run
 
 
 async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: int) -> Result:
@@ -91,23 +121,70 @@ async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: in
             api_url="http://forge.test/api/v3",
             transport=httpx.ASGITransport(app=double.app),
         )
-        policy = PollPolicy()
-        observers = {n: PrObserver(forge, n) for n in numbers}
-        unchanged = dict.fromkeys(numbers, 0)
-        last: dict[int, PrSnapshotData] = {}
+        clock = 0.0
+        epoch = datetime.now(UTC) + timedelta(minutes=1)
+        feed = RepoFeed(forge, PollPolicy(), clock=lambda: clock)
+        feed.webhooks = mode.webhooks
+        watches = {n: feed.watch(n) for n in numbers}
+        known: dict[int, PrSnapshotData | None] = dict.fromkeys(numbers)
+        round_end: dict[int, float] = {}
+        inbox: dict[int, list[PrEvent]] = {n: [] for n in numbers}
         failed_at: dict[int, float] = {}
         result = Result(mode.name, 0, 0)
-        # (time, order, kind, pr): kinds are poll, push, ci_done, hook
+        # (time, order, kind, pr): kinds are feed, due, round, push, ci_done, hook
         events: list[tuple[float, int, str, int]] = []
         order = 0
 
-        def at(when: float, kind: str, number: int) -> None:
+        def at(when: float, kind: str, number: int = 0) -> None:
             nonlocal order
             order += 1
             heapq.heappush(events, (when, order, kind, number))
 
+        def saw(n: int, snapshot: PrSnapshotData, now: float) -> None:
+            if snapshot.checks_status == "failing" and n in failed_at:
+                result.delays.append(now - failed_at.pop(n))
+
+        async def round_(n: int, now: float, *, fresh: list[PrEvent] | None = None) -> None:
+            """A watch round from its start until it waits (the activity, minus the waiting)."""
+            watch = watches[n]
+            watch.begin_round(now, known=known[n], events=fresh or [])
+            watch.waiting = 1
+            while True:
+                if watch.needs_look(now):
+                    saw(n, await watch.look(now), now)
+                snapshot = watch.snapshot
+                assert snapshot is not None
+                if known[n] is not None and snapshot == known[n]:
+                    break
+                known[n] = snapshot  # returned: the workflow reacts, the next round starts
+                watch.begin_round(now, known=snapshot, events=[])
+            if n not in round_end and watch.due - now >= feed.policy.safety_seconds / 2:
+                # Steady state: PRs opened at different times poll at different phases.
+                watch.due = now + rng.uniform(0, watch.due - now)
+            round_end[n] = now + WATCH_ROUND_SECONDS
+            at(round_end[n], "round", n)
+            at(watch.due, "due", n)
+
+        async def wake(n: int, now: float) -> None:
+            """A waiting round wakes (a feed mark, or its own poll is due) and looks if it
+            needs to; a changed snapshot ends the round and the next one starts with it."""
+            watch = watches[n]
+            if watch.needs_look(now):
+                snapshot = await watch.look(now)
+                saw(n, snapshot, now)
+                if snapshot != known[n]:
+                    known[n] = snapshot
+                    round_end[n] = now + WATCH_ROUND_SECONDS
+                    at(round_end[n], "round", n)
+                at(watch.due, "due", n)
+
+        def iso(now: float) -> str:
+            return (epoch + timedelta(seconds=now)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        await feed.poll(clock)  # the feed's baseline comes before the first watch looks
+        at(feed.next_poll, "feed")
         for n in numbers:
-            at(rng.uniform(0, 30), "poll", n)
+            at(rng.uniform(0, 30), "round", n)
             if rng.random() < active:
                 at(WARM_UP + rng.uniform(0, 3300), "push", n)
         end = WARM_UP + 3600
@@ -117,67 +194,52 @@ async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: in
             now, _, kind, n = heapq.heappop(events)
             if now >= end:
                 break
+            clock = now
             if not started and now >= WARM_UP:
                 started = True
                 measured_from = (forge.http.counters.requests, forge.http.counters.charged)
-            pr = repo.pulls[n]
-            if kind == "push":
+            if kind == "feed":
+                if now >= feed.next_poll:
+                    for woken in await feed.poll(now):
+                        await wake(woken, now)
+                at(feed.next_poll, "feed")
+            elif kind == "due":
+                await wake(n, now)
+            elif kind == "round":
+                if now >= round_end.get(n, 0.0):
+                    await round_(n, now)
+            elif kind == "push":
+                pr = repo.pulls[n]
                 head = g.sha_of(repo.path, f"refs/heads/{pr.head}")
                 tree = g.git(repo.path, "rev-parse", f"{head}^{{tree}}").stdout.strip()
                 sha = g.git(repo.path, "commit-tree", tree, "-p", str(head), "-m", "fix").stdout
-                g.git(repo.path, "update-ref", f"refs/heads/{pr.head}", sha.strip())
-                pr.updated_at = f"t{now:.0f}"
-                double.start_ci(repo, sha.strip()) if repo.ci_command else _pending(repo, sha)
+                sha = sha.strip()
+                g.git(repo.path, "update-ref", f"refs/heads/{pr.head}", sha)
+                pr.updated_at = iso(now)
+                _start_run(double, repo, sha)  # registered before the push answers
                 at(now + rng.uniform(120, 480), "ci_done", n)
                 if mode.webhooks:
+                    inbox[n] += [PrEvent("push", head_sha=sha), PrEvent("pull_request", None, sha)]
                     at(now + WEBHOOK_DELAY, "hook", n)
             elif kind == "ci_done":
-                tip = g.sha_of(repo.path, f"refs/heads/{pr.head}")
+                tip = g.sha_of(repo.path, f"refs/heads/{repo.pulls[n].head}")
                 run = repo.check_runs[str(tip)][-1]
                 failing = rng.random() < fail
                 double.complete_check(repo, run, "failure" if failing else "success")
                 if failing:
                     failed_at[n] = now
                 if mode.webhooks:
+                    inbox[n].append(PrEvent("check_run", None, str(tip)))
                     at(now + WEBHOOK_DELAY, "hook", n)
-            else:
-                if kind == "hook":
-                    observers[n] = PrObserver(forge, n)  # a fresh watch round, as in the workflow
-                snapshot = await observers[n].observe()
-                if snapshot == last.get(n):
-                    unchanged[n] += 1
-                else:
-                    unchanged[n] = 0
-                last[n] = snapshot
-                if snapshot.checks_status == "failing" and n in failed_at:
-                    result.delays.append(now - failed_at.pop(n))
-                if kind == "poll":
-                    wait = policy.next_interval(
-                        pending=observers[n].pending,
-                        unchanged_polls=unchanged[n],
-                        webhooks=mode.webhooks,
-                    )
-                    at(now + wait, "poll", n)
+            elif kind == "hook" and inbox[n]:
+                # The signal cancels the round; a fresh one starts with nothing known.
+                fresh, inbox[n] = inbox[n], []
+                known[n] = None
+                await round_(n, now, fresh=fresh)
         result.requests = forge.http.counters.requests - measured_from[0]
         result.charged = forge.http.counters.charged - measured_from[1]
         await forge.aclose()
         return result
-
-
-def _pending(repo: object, sha: str) -> None:
-    from tests.forges.github_double import GhRepo
-
-    assert isinstance(repo, GhRepo)
-    repo.check_runs.setdefault(sha.strip(), []).append(
-        {
-            "id": len(repo.check_runs) + 10_000,
-            "name": "test",
-            "head_sha": sha.strip(),
-            "status": "in_progress",
-            "conclusion": None,
-            "output": {},
-        }
-    )
 
 
 def table(results: list[Result], *, prs: int) -> str:

@@ -68,3 +68,19 @@ async def wait_for_logs(
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"logs {contents} never became {expected}")
+
+
+async def wait_for_log_text(
+    client: httpx.AsyncClient, task_id: str, *needles: str, timeout: float = 20
+) -> str:
+    """All the task's log contents once each needle is among them (logs arrive late)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        logs = (await client.get(f"/api/tasks/{task_id}/logs")).json()["logs"]
+        text = "\n".join(entry["content"] for entry in logs)
+        if all(needle in text for needle in needles):
+            return text
+        await asyncio.sleep(0.1)
+    missing = [needle for needle in needles if needle not in text]
+    raise AssertionError(f"logs never showed {missing}: {text[-2000:]!r}")

@@ -79,6 +79,26 @@ def _targets_gitlab(payload: dict[str, Any]) -> tuple[set[int], set[str]]:
     return numbers, branches
 
 
+def _head_sha(platform: str, payload: dict[str, Any]) -> str | None:
+    """The commit a delivery is about, so the watch refetches only what it touches."""
+    if platform == "github":
+        for key in ("check_run", "check_suite", "workflow_run", "workflow_job"):
+            if isinstance((payload.get(key) or {}).get("head_sha"), str):
+                return str(payload[key]["head_sha"])
+        head = ((payload.get("pull_request") or {}).get("head") or {}).get("sha")
+        found = head or payload.get("after") or payload.get("sha")
+    else:
+        attrs = payload.get("object_attributes") or {}
+        found = (
+            (attrs.get("last_commit") or {}).get("id")
+            if payload.get("object_kind") == "merge_request"
+            else attrs.get("sha")
+            if payload.get("object_kind") == "pipeline"
+            else payload.get("after") or payload.get("sha") or payload.get("checkout_sha")
+        )
+    return str(found) if isinstance(found, str) and found else None
+
+
 async def _secret(session: Any, *, settings: Settings, repo: Repo) -> str | None:
     name = SECRET_NAMES[repo.git_platform]
     value = await resolve_secret(
@@ -165,10 +185,11 @@ async def _receive(
             tasks.extend((await session.execute(stmt)).scalars())
     client = await state.temporal_client()
     kind = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event") or ""
+    head_sha = _head_sha(platform, payload)
     for task in tasks:
         try:
             await client.get_workflow_handle(f"task-{task.id}").signal(
-                "pr_event", PrEvent(kind=kind, delivery_id=delivery)
+                "pr_event", PrEvent(kind=kind, delivery_id=delivery, head_sha=head_sha)
             )
         except RPCError:
             pass  # the workflow moved on; polling covers anything missed

@@ -90,6 +90,9 @@ class Check:
     # Where to read the log tail (a check-run/job id), or the text itself for statuses.
     log_ref: str | None = None
     summary: str = ""
+    # Who reports it: "github-actions" and "gitlab-ci" also show in the repository feed
+    # (`Forge.repo_activity`); other check apps and commit statuses ("status") do not.
+    app: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,41 @@ class InlineComment:
     line: int | None
     body: str
     review_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PullActivity:
+    """One pull request as the repository's change feed lists it."""
+
+    number: int
+    state: str
+    head_sha: str
+    updated_at: str
+    base_branch: str = ""
+
+
+@dataclass(frozen=True)
+class CiRun:
+    """One CI run (a GitHub Actions workflow run, a GitLab pipeline) as the feed lists it."""
+
+    id: str
+    head_sha: str
+    state: CheckState
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RepoActivity:
+    """The newest PRs (by update) and CI runs of a repository: one page of each.
+
+    `*_complete` is False when the forge had more than that page, so the caller can tell
+    that changes further down may have been cut off.
+    """
+
+    pulls: list[PullActivity]
+    runs: list[CiRun]
+    pulls_complete: bool = True
+    runs_complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -147,6 +185,7 @@ class Forge(Protocol):
     async def close_issue(self, number: int, *, comment: str, key: str) -> None: ...
     async def submit_review(self, number: int, *, draft: ReviewDraft, sha: str) -> None: ...
     async def approvals(self, number: int) -> int: ...
+    async def repo_activity(self) -> RepoActivity: ...
 
 
 # ---- HTTP with ETags and rate limits ---------------------------------------------------

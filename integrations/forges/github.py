@@ -9,12 +9,15 @@ import httpx
 from integrations.forges.base import (
     Check,
     CheckState,
+    CiRun,
     EtagCache,
     ForgeError,
     InlineComment,
     MergeMethod,
     MergeOutcome,
+    PullActivity,
     PullRequestInfo,
+    RepoActivity,
     RepoRef,
     RestClient,
     Review,
@@ -26,6 +29,8 @@ from integrations.forges.base import (
 
 OK_CONCLUSIONS = {"success", "skipped", "neutral"}
 API_VERSION = "2022-11-28"
+# One page of the repository feed: PRs by update, workflow runs by creation, newest first.
+FEED_PAGE = 100
 
 
 def default_api_url(ref: RepoRef) -> str:
@@ -142,15 +147,54 @@ class GitHubForge:
             for run in runs:
                 output = run.get("output") or {}
                 summary = "\n".join(x for x in (output.get("summary"), output.get("text")) if x)
-                found.append(Check(run["name"], _run_state(run), str(run["id"]), summary))
+                app = str((run.get("app") or {}).get("slug") or "")
+                found.append(Check(run["name"], _run_state(run), str(run["id"]), summary, app))
             if len(runs) < 100 or page * 100 >= int(body.get("total_count") or 0):
                 break
             page += 1
         status, _ = await self.http.get(f"{self.repo}/commits/{sha}/status")
         for item in status.get("statuses") or []:
             state = STATUS_STATES.get(item.get("state", ""), "pending")
-            found.append(Check(item["context"], state, None, item.get("description") or ""))
+            summary = item.get("description") or ""
+            found.append(Check(item["context"], state, None, summary, "status"))
         return found
+
+    async def repo_activity(self) -> RepoActivity:
+        """The repository's change feed: two conditional GETs, free (304) when nothing moved.
+
+        CI here is GitHub Actions' workflow runs only; check runs of other apps and commit
+        statuses are not listed, so a PR whose CI reports that way keeps its own poll.
+        """
+        pulls, pull_headers = await self.http.get(
+            f"{self.repo}/pulls",
+            params={"state": "all", "sort": "updated", "direction": "desc", "per_page": FEED_PAGE},
+        )
+        runs, run_headers = await self.http.get(
+            f"{self.repo}/actions/runs", params={"per_page": FEED_PAGE}
+        )
+        return RepoActivity(
+            pulls=[
+                PullActivity(
+                    number=int(p["number"]),
+                    state="merged" if p.get("merged_at") else str(p["state"]),
+                    head_sha=str(p["head"]["sha"]),
+                    updated_at=str(p.get("updated_at") or ""),
+                    base_branch=str(p["base"]["ref"]),
+                )
+                for p in pulls
+            ],
+            runs=[
+                CiRun(
+                    id=str(r["id"]),
+                    head_sha=str(r["head_sha"]),
+                    state=_run_state(r),
+                    updated_at=str(r.get("updated_at") or ""),
+                )
+                for r in runs.get("workflow_runs") or []
+            ],
+            pulls_complete='rel="next"' not in pull_headers.get("link", ""),
+            runs_complete='rel="next"' not in run_headers.get("link", ""),
+        )
 
     async def check_log_tail(self, check: Check, *, max_chars: int) -> str:
         if check.log_ref is not None:

@@ -11,12 +11,15 @@ import httpx
 from integrations.forges.base import (
     Check,
     CheckState,
+    CiRun,
     EtagCache,
     ForgeError,
     InlineComment,
     MergeMethod,
     MergeOutcome,
+    PullActivity,
     PullRequestInfo,
+    RepoActivity,
     RepoRef,
     RestClient,
     Review,
@@ -46,6 +49,8 @@ REVIEW_STATES: dict[str, ReviewState] = {
 # changes; there is no quick action for it.
 PUBLISH_STATES = {"REQUEST_CHANGES": "requested_changes", "COMMENT": "reviewed"}
 NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+# One page of the repository feed: MRs and pipelines by update, newest first.
+FEED_PAGE = 100
 
 
 def default_api_url(ref: RepoRef) -> str:
@@ -177,8 +182,42 @@ class GitLabForge:
             state = JOB_STATES.get(job.get("status", ""), "pending")
             if state == "failure" and job.get("allow_failure"):
                 state = "success"
-            checks.append(Check(job["name"], state, str(job["id"]), ""))
+            checks.append(Check(job["name"], state, str(job["id"]), "", "gitlab-ci"))
         return checks
+
+    async def repo_activity(self) -> RepoActivity:
+        """The project's change feed: MRs and pipelines ordered by `updated_at`.
+
+        Pipelines are all of the project's CI, so on GitLab the feed sees every check.
+        """
+        query = {"order_by": "updated_at", "sort": "desc", "per_page": FEED_PAGE}
+        mrs, mr_headers = await self.http.get(
+            f"{self.project}/merge_requests", params={**query, "state": "all"}
+        )
+        pipelines, pipeline_headers = await self.http.get(f"{self.project}/pipelines", params=query)
+        return RepoActivity(
+            pulls=[
+                PullActivity(
+                    number=int(m["iid"]),
+                    state={"opened": "open", "locked": "open"}.get(m["state"], m["state"]),
+                    head_sha=str(m.get("sha") or ""),
+                    updated_at=str(m.get("updated_at") or ""),
+                    base_branch=str(m.get("target_branch") or ""),
+                )
+                for m in mrs
+            ],
+            runs=[
+                CiRun(
+                    id=str(p["id"]),
+                    head_sha=str(p["sha"]),
+                    state=JOB_STATES.get(str(p.get("status")), "pending"),
+                    updated_at=str(p.get("updated_at") or ""),
+                )
+                for p in pipelines
+            ],
+            pulls_complete=not _has_next(mr_headers),
+            runs_complete=not _has_next(pipeline_headers),
+        )
 
     async def check_log_tail(self, check: Check, *, max_chars: int) -> str:
         if check.log_ref is None:
@@ -365,6 +404,10 @@ class GitLabForge:
     async def approvals(self, number: int) -> int:
         body, _ = await self.http.get(f"{self._mr_path(number)}/approvals")
         return len(body.get("approved_by") or [])
+
+
+def _has_next(headers: httpx.Headers) -> bool:
+    return bool(NEXT_LINK.search(headers.get("link", "")) or headers.get("x-next-page"))
 
 
 def _plain(comment: InlineComment) -> str:

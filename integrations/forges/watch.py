@@ -6,24 +6,44 @@ the benchmark reports are those of the product code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from integrations.forges.base import Check, Forge, Review
+from integrations.forges.base import Check, Forge, PullRequestInfo, Review
 from schemas.workflow import PrSnapshotData
 
 # Completed checks rarely change (a re-run does): look again every this many polls.
 CHECKS_REFRESH_EVERY = 5
+# After the PR changed, reviews are read once more this much later (past the second of
+# the change, which is all `updated_at` tells).
+REVIEWS_AGAIN_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Seconds between polls: fast while CI runs, slower while nothing moves."""
+    """Seconds between looks: fast while CI runs, slower while nothing moves.
+
+    `next_interval` is one PR's own poll as it was before the repository feed; the feed
+    (integrations/forges/feed.py) uses the other fields.
+    """
 
     base_seconds: float = 30.0
     max_idle_seconds: float = 600.0
     # With webhooks arriving, polling is only a safety net for a lost delivery.
     webhook_safety_seconds: float = 21600.0
+    # The feed while nothing moves: it costs two requests whatever the number of PRs.
+    feed_max_idle_seconds: float = 120.0
+    # With webhooks the feed is the safety net, for every PR of the repository at once.
+    feed_webhook_seconds: float = 600.0
+    # One PR's own poll, now that the feed tells it what changed: a rare safety net...
+    safety_seconds: float = 7200.0
+    # ...but faster while checks that the feed does not list (commit statuses, other
+    # check apps) are pending.
+    unlisted_pending_seconds: float = 120.0
+    # A new head commit without checks counts as pending this long: CI registers its
+    # checks a moment after a push, and "no CI" would let the PR merge before it starts.
+    ci_grace_seconds: float = 60.0
 
     def next_interval(self, *, pending: bool, unchanged_polls: int, webhooks: bool) -> float:
         if webhooks:
@@ -31,6 +51,20 @@ class PollPolicy:
         if pending:
             return self.base_seconds
         return min(self.base_seconds * 2 ** min(unchanged_polls, 10), self.max_idle_seconds)
+
+    @classmethod
+    def scaled(cls, *, base: float, max_idle: float, webhook_safety: float) -> PollPolicy:
+        """The product's policy from its three settings (tests shrink `base` to 0.2 s)."""
+        return cls(
+            base_seconds=base,
+            max_idle_seconds=max_idle,
+            webhook_safety_seconds=webhook_safety,
+            feed_max_idle_seconds=min(4 * base, max_idle),
+            feed_webhook_seconds=min(20 * base, max_idle),
+            safety_seconds=max(12 * max_idle, base),
+            unlisted_pending_seconds=min(4 * base, max_idle),
+            ci_grace_seconds=2 * base,
+        )
 
 
 def checks_status(checks: Sequence[Check]) -> str:
@@ -64,41 +98,111 @@ def review_status(reviews: Sequence[Review]) -> tuple[str, str | None]:
     return ("pending" if commented else "none"), None
 
 
-class PrObserver:
-    """Polls one PR, skipping requests whose answer cannot have changed."""
+# Check apps whose runs the repository feed lists (GitHub Actions, GitLab pipelines).
+FEED_APPS = frozenset({"github-actions", "gitlab-ci"})
 
-    def __init__(self, forge: Forge, number: int) -> None:
+
+class PrObserver:
+    """Looks at one PR, skipping requests whose answer cannot have changed.
+
+    `observe()` with no arguments is a full poll: the PR, plus checks and reviews when they
+    may have changed. Callers that know more (the repository feed, a webhook) ask for less:
+    `pr=False` reuses the PR as last fetched, `checks=True`/`reviews=True` force a refetch.
+    """
+
+    def __init__(
+        self,
+        forge: Forge,
+        number: int,
+        *,
+        ci_grace: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.forge = forge
         self.number = number
+        self.ci_grace = ci_grace
+        self.clock = clock
+        self.pr: PullRequestInfo | None = None
         self._sha: str | None = None
         self._checks = "none"
+        self._listed = False  # every check of the head commit shows in the feed
+        self._head_seen_at = 0.0
         self._updated: str | None = None
         self._review: tuple[str, str | None] = ("none", None)
         self._polls = 0
-        # updated_at has one-second resolution: look again once after each change.
-        self._recheck_reviews = 0
+        # updated_at has one-second resolution: look again once, past that second, after
+        # each change (None: no second look owed).
+        self._reviews_again_at: float | None = None
 
     @property
     def pending(self) -> bool:
         return self._checks == "pending"
 
-    async def observe(self) -> PrSnapshotData:
-        pr = await self.forge.get_pr(self.number)
+    @property
+    def head_sha(self) -> str | None:
+        return self.pr.head_sha if self.pr is not None else None
+
+    @property
+    def in_grace(self) -> bool:
+        """No checks yet on a head commit younger than the grace period."""
+        return self.pending and not self._listed and self.grace_left() > 0
+
+    @property
+    def unlisted_pending(self) -> bool:
+        """Checks are pending that the repository feed would not report."""
+        return self.pending and not self._listed
+
+    @property
+    def polls(self) -> int:
+        return self._polls
+
+    def recheck_in(self) -> float | None:
+        """Seconds until the second look at reviews that a change of the PR calls for:
+        `updated_at` has one-second resolution, so a review submitted in the second of
+        the last change would not move it."""
+        if self._reviews_again_at is None:
+            return None
+        return max(self._reviews_again_at - self.clock(), 0.0)
+
+    def grace_left(self) -> float:
+        return self._head_seen_at + self.ci_grace - self.clock()
+
+    async def observe(
+        self, *, pr: bool = True, checks: bool = False, reviews: bool = False
+    ) -> PrSnapshotData:
+        if pr or self.pr is None:
+            self.pr = await self.forge.get_pr(self.number)
+        info = self.pr
         self._polls += 1
-        if pr.state != "open":
-            return PrSnapshotData(pr.state, None, self._checks, self._review[0], pr.head_sha)
+        if info.state != "open":
+            return PrSnapshotData(info.state, None, self._checks, self._review[0], info.head_sha)
+        if info.head_sha != self._sha:
+            self._head_seen_at = self.clock()
         # "none" is looked at again too: CI may register its checks a moment after a push.
-        refresh = self._polls % CHECKS_REFRESH_EVERY == 0
-        if pr.head_sha != self._sha or self._checks in ("pending", "none") or refresh:
-            self._checks = checks_status(await self.forge.checks(pr.head_sha))
-            self._sha = pr.head_sha
+        refresh = pr and self._polls % CHECKS_REFRESH_EVERY == 0
+        if (
+            checks
+            or info.head_sha != self._sha
+            or self._checks == "none"
+            or (pr and self.pending)
+            or refresh
+        ):
+            found = await self.forge.checks(info.head_sha)
+            self._checks = checks_status(found)
+            self._listed = bool(found) and all(c.app in FEED_APPS for c in found)
+            if not found and self.grace_left() > 0:
+                self._checks = "pending"  # not "no CI": its checks may not be registered yet
+            self._sha = info.head_sha
         # Submitting a review touches the PR's updated_at, so unchanged means no new review.
-        if pr.updated_at != self._updated or not pr.updated_at:
-            self._recheck_reviews = 2
-        if self._recheck_reviews > 0 or refresh:
+        changed = info.updated_at != self._updated or not info.updated_at
+        again = self._reviews_again_at is not None and self.clock() >= self._reviews_again_at
+        if reviews or changed or (pr and again) or refresh:
             self._review = review_status(await self.forge.reviews(self.number))
-            self._recheck_reviews -= 1
-            self._updated = pr.updated_at
+            self._updated = info.updated_at
+            if changed:
+                self._reviews_again_at = self.clock() + REVIEWS_AGAIN_SECONDS
+            elif again:
+                self._reviews_again_at = None
         return PrSnapshotData(
-            "open", pr.mergeable, self._checks, self._review[0], pr.head_sha, self._review[1]
+            "open", info.mergeable, self._checks, self._review[0], info.head_sha, self._review[1]
         )

@@ -134,6 +134,7 @@ class GitHubDouble:
             Route(r + "/commits/{sha}/check-runs", self.check_runs),
             Route(r + "/commits/{sha}/status", self.combined_status),
             Route(r + "/statuses/{sha}", self.create_status, methods=["POST"]),
+            Route(r + "/actions/runs", self.workflow_runs),
             Route(r + "/actions/jobs/{job:int}/logs", self.job_log_redirect),
             Route("/_logs/{job:int}", self.job_log),
             Route("/{owner}/{name}.git/{rest:path}", self.git, methods=["GET", "POST"]),
@@ -212,9 +213,21 @@ class GitHubDouble:
             status_code=status,
         )
 
-    def _pull_json(self, repo: GhRepo, pr: Pull) -> dict[str, Any]:
-        head_sha = g.sha_of(repo.path, f"refs/heads/{pr.head}") or ""
-        base_sha = g.sha_of(repo.path, f"refs/heads/{pr.base}") or ""
+    @staticmethod
+    def _branches(repo: GhRepo) -> dict[str, str]:
+        """Every branch's tip in one git call (lists would otherwise ask once per PR)."""
+        out = g.git(repo.path, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads")
+        tips = (line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+        return {ref.removeprefix("refs/heads/"): sha for sha, ref in tips}
+
+    def _pull_json(
+        self, repo: GhRepo, pr: Pull, tips: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        if tips is not None:
+            head_sha, base_sha = tips.get(pr.head, ""), tips.get(pr.base, "")
+        else:
+            head_sha = g.sha_of(repo.path, f"refs/heads/{pr.head}") or ""
+            base_sha = g.sha_of(repo.path, f"refs/heads/{pr.base}") or ""
         mergeable: bool | None = None
         if pr.state == "open" and head_sha and base_sha:
             key = (base_sha, head_sha)
@@ -455,14 +468,23 @@ class GitHubDouble:
             return self._answer(request, self._pull_json(repo, pr), status=201)
         state = request.query_params.get("state", "open")
         head_filter = request.query_params.get("head")
-        found = [
-            p
-            for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
-            if (state == "all" or (p.state == state))
-            and (head_filter is None or f"{repo.owner}:{p.head}" == head_filter)
-        ]
-        page, headers = self._page(request, [self._pull_json(repo, p) for p in found])
-        return self._answer(request, page, headers=headers)
+        # `sort`: created (default, by number here), updated; `direction` desc by default.
+        by_update = request.query_params.get("sort") == "updated"
+        found = sorted(
+            (
+                p
+                for p in repo.pulls.values()
+                if (state == "all" or (p.state == state))
+                and (head_filter is None or f"{repo.owner}:{p.head}" == head_filter)
+            ),
+            key=lambda p: (p.updated_at, p.number) if by_update else (p.number,),
+            reverse=request.query_params.get("direction", "desc") == "desc",
+        )
+        page, headers = self._page(request, found)
+        tips = self._branches(repo)
+        return self._answer(
+            request, [self._pull_json(repo, p, tips) for p in page], headers=headers
+        )
 
     async def pull(self, request: Request) -> Response:
         user, error = self._auth(request)
@@ -690,6 +712,48 @@ class GitHubDouble:
         repo.statuses.setdefault(sha, []).append(status)
         self.emit("status", repo, {"sha": sha, **status})
         return self._answer(request, status, status=201)
+
+    async def workflow_runs(self, request: Request) -> Response:
+        """GitHub Actions' workflow runs of the repository, newest first: here, one per
+        check run the double's CI (app `github-actions`) created."""
+        user, error = self._auth(request)
+        repo = self._repo(request)
+        if error or repo is None:
+            return error or self._error("Not Found", 404)
+        tips = self._branches(repo)
+        branch_of = {sha: branch for branch, sha in tips.items()}
+        runs = sorted(
+            (
+                run
+                for found in repo.check_runs.values()
+                for run in found
+                if (run.get("app") or {}).get("slug") == "github-actions"
+            ),
+            key=lambda run: -int(run["id"]),
+        )
+        items = [
+            {
+                "id": run["id"],
+                "name": run["name"],
+                "head_sha": run["head_sha"],
+                "head_branch": branch_of.get(run["head_sha"]),
+                "status": run["status"],
+                "conclusion": run["conclusion"],
+                "event": "push",
+                "created_at": run.get("started_at"),
+                "updated_at": run.get("completed_at") or run.get("started_at"),
+                "pull_requests": [
+                    {"number": p.number}
+                    for p in repo.pulls.values()
+                    if p.state == "open" and tips.get(p.head) == run["head_sha"]
+                ],
+            }
+            for run in runs
+        ]
+        page, headers = self._page(request, items)
+        return self._answer(
+            request, {"total_count": len(items), "workflow_runs": page}, headers=headers
+        )
 
     async def job_log_redirect(self, request: Request) -> Response:
         user, error = self._auth(request)

@@ -504,9 +504,15 @@ class GitLabDouble:
         query = request.query_params
         state, source = query.get("state", "all"), query.get("source_branch")
         target = query.get("target_branch")
+        # `order_by`: created_at (default; by iid here) or updated_at; `sort` desc by default.
+        by_update = query.get("order_by") == "updated_at"
         found = [
             self.mr_json(project, mr)
-            for mr in sorted(project.mrs.values(), key=lambda m: -m.iid)
+            for mr in sorted(
+                project.mrs.values(),
+                key=lambda m: (m.updated_at, m.iid) if by_update else (m.iid,),
+                reverse=query.get("sort", "desc") == "desc",
+            )
             if state in ("all", mr.state)
             and source in (None, mr.source)
             and target in (None, mr.target)
@@ -816,7 +822,8 @@ class GitLabDouble:
             and query.get("ref") in (None, p["ref"])
             and query.get("status") in (None, p["status"])
         ]
-        found.sort(key=lambda p: p["id"], reverse=query.get("sort", "desc") == "desc")
+        order = "updated_at" if query.get("order_by") == "updated_at" else "id"
+        found.sort(key=lambda p: (p[order], p["id"]), reverse=query.get("sort", "desc") == "desc")
         batch, headers = self.page(request, found)
         return self.answer(request, batch, headers=headers)
 

@@ -13,7 +13,7 @@ from tests.conftest import Optio
 from tests.forges.conftest import ALICE_TOKEN
 from tests.forges.git_http import commit_file
 from tests.forges.github_double import GhRepo, GitHubDouble
-from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+from tests.lifecycle_helpers import create_task, triggers, wait_for_log_text, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
@@ -78,11 +78,6 @@ echo "done: answer is $(cat answer)"
 """
 
 
-async def logs_text(optio: Optio, task_id: str) -> str:
-    logs = (await optio.client.get(f"/api/tasks/{task_id}/logs")).json()["logs"]
-    return "\n".join(entry["content"] for entry in logs)
-
-
 async def test_ci_failure_resumes_the_agent_with_the_failing_check_and_its_log(
     optio: Optio, github: GitHubDouble, make_repo: MakeRepo
 ) -> None:
@@ -97,10 +92,14 @@ async def test_ci_failure_resumes_the_agent_with_the_failing_check_and_its_log(
     assert ("needs_attention", "ci_failing") in steps
     assert ("queued", "auto_resume_ci-fix") in steps
     assert steps[-1] == ("completed", "auto_merged")
-    text = await logs_text(optio, task["id"])
-    assert "CI checks are failing on your PR" in text
-    assert "Failing check: test" in text and "answer is 41" in text  # the log tail
-    assert "##[error]Process completed with exit code 1." in text
+    await wait_for_log_text(
+        optio.client,
+        task["id"],
+        "CI checks are failing on your PR",
+        "Failing check: test",
+        "answer is 41",  # the log tail
+        "##[error]Process completed with exit code 1.",
+    )
 
 
 async def test_changes_requested_resume_then_approval_merges(
@@ -131,9 +130,13 @@ async def test_changes_requested_resume_then_approval_merges(
     assert steps.count(("queued", "auto_resume_review")) == 1  # once per review, not per poll
     assert steps[-1] == ("completed", "auto_merged")
     assert main_file(repo, "answer") == "42\n"
-    text = await logs_text(optio, task["id"])
-    assert "A reviewer requested changes" in text
-    assert "The answer is wrong." in text and "answer:1 - should be 42" in text
+    await wait_for_log_text(
+        optio.client,
+        task["id"],
+        "A reviewer requested changes",
+        "The answer is wrong.",
+        "answer:1 - should be 42",
+    )
 
 
 async def wait_for_trigger(
@@ -228,7 +231,7 @@ fi
     assert done["task"]["prNumber"] == 1 and len(repo.pulls) == 1
     assert ("needs_attention", "merge_conflicts") in await triggers(optio.client, task["id"])
     assert main_file(repo, "f") == "agent\n"
-    assert "merge conflicts" in await logs_text(optio, task["id"])
+    await wait_for_log_text(optio.client, task["id"], "merge conflicts")
 
 
 async def test_webhooks_make_the_reaction_immediate(

@@ -15,7 +15,7 @@ from tests.conftest import Optio, free_port
 from tests.forges.conftest import ALICE_TOKEN, HOOK_SECRET, OPTIO_TOKEN, serve
 from tests.forges.git_http import git
 from tests.forges.gitlab_double import GitLabDouble, Project
-from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+from tests.lifecycle_helpers import create_task, triggers, wait_for_log_text, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
@@ -66,11 +66,6 @@ async def as_alice(gitlab: GitLabDouble, method: str, path: str, **body: Any) ->
 def main_file(project: Project, path: str) -> str | None:
     done = git(project.path, "show", f"main:{path}", check=False)
     return done.stdout if done.returncode == 0 else None
-
-
-async def logs_text(optio: Optio, task_id: str) -> str:
-    logs = (await optio.client.get(f"/api/tasks/{task_id}/logs")).json()["logs"]
-    return "\n".join(entry["content"] for entry in logs)
 
 
 async def wait_for_trigger(
@@ -133,10 +128,14 @@ async def test_pipeline_failure_resumes_the_agent_with_the_failing_job_and_its_t
     assert ("needs_attention", "ci_failing") in steps
     assert ("queued", "auto_resume_ci-fix") in steps
     assert steps[-1] == ("completed", "auto_merged")
-    text = await logs_text(optio, task["id"])
-    assert "CI checks are failing on your PR" in text
-    assert "Failing check: test" in text and "answer is 41" in text  # the job trace's tail
-    assert "ERROR: Job failed: exit code 1" in text
+    await wait_for_log_text(
+        optio.client,
+        task["id"],
+        "CI checks are failing on your PR",
+        "Failing check: test",
+        "answer is 41",  # the job trace's tail
+        "ERROR: Job failed: exit code 1",
+    )
 
 
 async def test_changes_requested_resume_then_approval_merges(
@@ -183,9 +182,13 @@ async def test_changes_requested_resume_then_approval_merges(
     assert steps.count(("queued", "auto_resume_review")) == 1  # once per review, not per poll
     assert steps[-1] == ("completed", "auto_merged")
     assert main_file(project, "answer") == "42\n"
-    text = await logs_text(optio, task["id"])
-    assert "A reviewer requested changes" in text
-    assert "The answer is wrong." in text and "answer:1 - should be 42" in text
+    await wait_for_log_text(
+        optio.client,
+        task["id"],
+        "A reviewer requested changes",
+        "The answer is wrong.",
+        "answer:1 - should be 42",
+    )
 
 
 async def test_mr_closed_by_a_person_fails_the_task(

@@ -20,12 +20,11 @@ from tests.forges.test_github_e2e import (
     FIX_ON_RESUME,
     MakeRepo,
     connect,
-    logs_text,
     main_file,
     wait_for_checks,
     wait_for_trigger,
 )
-from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+from tests.lifecycle_helpers import create_task, triggers, wait_for_log_text, wait_for_state
 
 REVIEWER_TOKEN = "reviewer-token"
 REVIEWER = "optio-reviewer"
@@ -140,9 +139,9 @@ async def test_manual_review_blocks_the_parent_and_its_approval_lets_it_merge(
     assert repo.pulls[1].merged and main_file(repo, "f") == "ok\n"
     assert pushed_nothing(repo, review_id)
     # The context file: the task's prompt, the PR description and its diff.
-    text = await logs_text(optio, review_id)
-    assert "# Task: Write f" in text and "echo ok > f" in text
-    assert "## Diff" in text and "+ok" in text and "## Reviews" in text
+    await wait_for_log_text(
+        optio.client, review_id, "# Task: Write f", "echo ok > f", "## Diff", "+ok", "## Reviews"
+    )
     # The rendered review template is the subtask's prompt once it ran.
     assert (await get_task(optio, review_id))["prompt"].startswith("while [ ! -e")
 
@@ -169,9 +168,13 @@ async def test_requested_changes_resume_the_agent_with_the_inline_comments(
     assert (comment["path"], comment["line"], comment["body"]) == ("answer", 1, "should be 42")
 
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
-    text = await logs_text(optio, task["id"])
-    assert "A reviewer requested changes" in text
-    assert "The answer is wrong." in text and "answer:1 - should be 42" in text
+    await wait_for_log_text(
+        optio.client,
+        task["id"],
+        "A reviewer requested changes",
+        "The answer is wrong.",
+        "answer:1 - should be 42",
+    )
     assert main_file_on(repo, f"optio/task-{task['id']}", "answer") == "42\n"
     assert pushed_nothing(repo, review_id)
 

@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from core.errors import NotFoundError
@@ -19,11 +19,11 @@ from schemas.blueprint_runs import (
     InstantiateInput,
     InstantiateResult,
 )
-from schemas.workflow import RepoTaskInput
 from store.blueprints import TaskConfig
 from store.db import transaction
 from store.models import Task
 from store.templates import new_blueprint_task
+from temporal.starts import start_task_workflow
 
 
 class BlueprintActivities:
@@ -62,19 +62,21 @@ class BlueprintActivities:
                     ) from exc
             pending = task.state == TaskState.PENDING
         if pending:
-            await self._start_task(input.task_id)
+            await self._start_task(task)
         return InstantiateResult(task_id=input.task_id, created=True)
 
-    async def _start_task(self, task_id: str) -> None:
+    async def _start_task(self, task: Task) -> None:
         try:
-            await activity.client().start_workflow(
-                "RepoTaskWorkflow",
-                RepoTaskInput(task_id=task_id),
-                id=f"task-{task_id}",
+            await start_task_workflow(
+                activity.client(),
+                task_id=task.id,
+                state=task.state,
+                repo_url=task.repo_url,
+                workspace_id=task.workspace_id,
+                agent_type=task.agent_type,
                 task_queue=self.settings.task_queue,
                 # A retried activity finds the run it started, open or already closed.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
             pass

@@ -119,3 +119,28 @@ async def remove_dependency(session: AsyncSession, *, task: Task, depends_on_id:
         return False
     await session.delete(row)
     return True
+
+
+# A review subtask in one of these still speaks for the PR: a second request returns it.
+OPEN_REVIEW_STATES = (
+    TaskState.PENDING,
+    TaskState.QUEUED,
+    TaskState.PROVISIONING,
+    TaskState.RUNNING,
+    TaskState.NEEDS_ATTENTION,
+)
+
+
+async def open_review_of(session: AsyncSession, *, parent: Task) -> Task | None:
+    """The parent's oldest review subtask still under way, with the parent row locked.
+
+    On PostgreSQL the lock makes concurrent requests for a review take turns, so two
+    cannot both find none and create one each.
+    """
+    await session.execute(select(Task.id).where(Task.id == parent.id).with_for_update())
+    stmt = select(Task).where(
+        Task.parent_task_id == parent.id,
+        Task.task_type == "review",
+        Task.state.in_(OPEN_REVIEW_STATES),
+    )
+    return (await session.execute(stmt.order_by(Task.created_at))).scalars().first()

@@ -169,3 +169,11 @@ async def count_by_state(session: AsyncSession, *, workspace_id: str) -> dict[st
 
 def task_metadata(task: Task) -> dict[str, Any]:
     return dict(task.metadata_ or {})
+
+
+async def find_by_idempotency_key(
+    session: AsyncSession, *, workspace_id: str, key: str
+) -> Task | None:
+    """The task a POST with this Idempotency-Key created before, in this workspace."""
+    stmt = select(Task).where(Task.workspace_id == workspace_id, Task.idempotency_key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()

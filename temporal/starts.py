@@ -34,8 +34,14 @@ async def start_task_workflow(
     mode: StartMode = "fresh",
     prompt: str | None = None,
     user_id: str | None = None,
+    reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
 ) -> None:
-    """A new run of `task-<id>`; a run still open for the id is reused, never doubled."""
+    """A new run of `task-<id>`; a run still open for the id is reused, never doubled.
+
+    `reuse=REJECT_DUPLICATE` is for starts that must happen once ever (a retried
+    activity finds the run it started even when that run has closed): it raises
+    WorkflowAlreadyStartedError then.
+    """
     attributes = TypedSearchAttributes(
         [
             SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskState"), state),
@@ -50,7 +56,7 @@ async def start_task_workflow(
         RepoTaskInput(task_id=task_id, mode=mode, prompt=prompt, user_id=user_id),
         id=task_workflow_id(task_id),
         task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_reuse_policy=reuse,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=attributes,
     )

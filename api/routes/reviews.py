@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -14,20 +13,12 @@ from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, requi
 from core.errors import ConflictError
 from core.states import TaskState
 from schemas.workflow import ReviewInput
-from store.graph import next_subtask_order
+from store.graph import next_subtask_order, open_review_of
 from store.models import Task
 from store.tasks import get_task
 
 router = APIRouter(tags=["Reviews & PRs"])
 MEMBER = require_role("member")
-# A review subtask in one of these still speaks for the PR: a second request returns it.
-OPEN_REVIEW_STATES = (
-    TaskState.PENDING,
-    TaskState.QUEUED,
-    TaskState.PROVISIONING,
-    TaskState.RUNNING,
-    TaskState.NEEDS_ATTENTION,
-)
 
 
 @router.post("/api/tasks/{task_id}/review", status_code=201, dependencies=[MEMBER])
@@ -48,14 +39,7 @@ async def launch_review(
         raise ConflictError("The task has no open pull request to review")
     if parent.task_type == "review":
         raise ConflictError("A review subtask cannot itself be reviewed")
-    # PostgreSQL: one request at a time per parent, so two calls cannot both create one.
-    await session.execute(select(Task.id).where(Task.id == parent.id).with_for_update())
-    stmt = select(Task).where(
-        Task.parent_task_id == parent.id,
-        Task.task_type == "review",
-        Task.state.in_(OPEN_REVIEW_STATES),
-    )
-    review = (await session.execute(stmt.order_by(Task.created_at))).scalars().first()
+    review = await open_review_of(session, parent=parent)
     if review is not None:
         response.status_code = 200
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api import task_commands as commands
@@ -26,7 +25,14 @@ from schemas.tasks import (
 from store.blueprints import StandaloneTask, TaskConfig, find_kind, list_kind
 from store.graph import add_dependencies
 from store.models import Task
-from store.tasks import find_repo, get_task, list_events, list_logs, list_tasks
+from store.tasks import (
+    find_by_idempotency_key,
+    find_repo,
+    get_task,
+    list_events,
+    list_logs,
+    list_tasks,
+)
 
 router = APIRouter(tags=["Tasks"])
 MEMBER = require_role("member")
@@ -82,14 +88,9 @@ async def create(
     body: TaskCreate = kinds.parse(TaskCreate, raw)
     repo_url = await canonical_repo_url(body.repo_url)
     if idempotency_key:
-        existing = (
-            await session.execute(
-                select(Task).where(
-                    Task.workspace_id == principal.workspace_id,
-                    Task.idempotency_key == idempotency_key,
-                )
-            )
-        ).scalar_one_or_none()
+        existing = await find_by_idempotency_key(
+            session, workspace_id=principal.workspace_id, key=idempotency_key
+        )
         if existing is not None:
             response.status_code = 200
             return {"task": public(existing)}

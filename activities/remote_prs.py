@@ -110,8 +110,11 @@ class RemotePullRequests:
         return found
 
     @asynccontextmanager
-    async def forge(self, target: Target) -> AsyncIterator[GitHubForge | GitLabForge]:
-        token = await self._token(target)
+    async def forge(
+        self, target: Target, *, token: str | None = None
+    ) -> AsyncIterator[GitHubForge | GitLabForge]:
+        """The repo's forge with Optio's token, or with `token` (a reviewer's) when given."""
+        token = token or await self._token(target)
         forge = build_forge(repo=target.repo, token=token, cache=self.cache)
         try:
             yield forge

@@ -9,20 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from activities.forge_access import build_forge, is_remote
-from activities.remote_prs import RemotePullRequests, Target, _forge_failure, _rate_limited
+from activities.forge_access import is_remote
+from activities.remote_prs import RemotePullRequests, Target
 from core.settings import Settings
 from core.templating import TemplateError, render
 from integrations.forges.base import (
     ForgeError,
     InlineComment,
-    RateLimited,
     ReviewDraft,
     ReviewEvent,
     tail,
@@ -37,7 +35,7 @@ from schemas.workflow import (
     ReviewVerdictResult,
 )
 from store.db import transaction
-from store.graph import next_subtask_order
+from store.graph import new_review_subtask, next_subtask_order, open_review_of
 from store.models import Task
 from store.secrets import resolve_secret
 from store.tasks import find_repo
@@ -52,7 +50,6 @@ EVENTS: dict[str, ReviewEvent] = {
     "request_changes": "REQUEST_CHANGES",
     "comment": "COMMENT",
 }
-OPEN_STATES = {"pending", "queued", "provisioning", "running", "needs_attention"}
 # A reviewer account of its own: GitHub refuses to let a PR's author approve it.
 REVIEW_TOKEN_NAMES = {"github": "GITHUB_REVIEW_TOKEN", "gitlab": "GITLAB_REVIEW_TOKEN"}
 
@@ -68,11 +65,6 @@ Do not commit or push: Optio posts your verdict on the pull request. Write it as
 
 def review_workflow_id(review_task_id: str) -> str:
     return f"review-{review_task_id}"
-
-
-def placeholder_prompt(parent: Task) -> str:
-    """A review subtask's prompt until its run renders the review template."""
-    return f"Review pull request {parent.pr_url}"
 
 
 @dataclass(frozen=True)
@@ -165,32 +157,14 @@ class ReviewActivities:
             parent = await session.get(Task, input.parent_task_id)
             if parent is None or parent.pr_url is None:
                 return LaunchReviewResult(None, "The task has no pull request to review")
-            stmt = select(Task).where(
-                Task.parent_task_id == parent.id,
-                Task.task_type == "review",
-                Task.state.in_(OPEN_STATES),
-            )
-            review = (await session.execute(stmt)).scalars().first()
+            review = await open_review_of(session, parent=parent)
             if review is None:
-                review = Task(
-                    workspace_id=parent.workspace_id,
-                    title=f"Review: {parent.title}",
-                    prompt=placeholder_prompt(parent),
-                    repo_url=parent.repo_url,
-                    # The reviewer reads the PR's code: its branch is the base of the worktree.
-                    repo_branch=f"optio/task-{parent.id}",
-                    state="queued",
-                    agent_type=parent.agent_type,
-                    task_type="review",
-                    parent_task_id=parent.id,
-                    blocks_parent=True,
-                    subtask_order=await next_subtask_order(session, parent_id=parent.id),
-                    priority=10,
-                    max_retries=0,
+                review = new_review_subtask(
+                    session,
+                    parent=parent,
+                    order=await next_subtask_order(session, parent_id=parent.id),
                     created_by=input.user_id or parent.created_by,
-                    metadata_={"reviewOf": parent.id},
                 )
-                session.add(review)
                 await session.flush()
             review_id, parent_id = review.id, parent.id
         from workflows.review import ReviewWorkflow
@@ -256,19 +230,8 @@ class ReviewActivities:
                 if name
                 else None
             )
-        if token is None:
-            async with self.remote.forge(target) as forge:
-                yield forge
-            return
-        forge = build_forge(repo=target.repo, token=token, cache=self.remote.cache)
-        try:
+        async with self.remote.forge(target, token=token) as forge:
             yield forge
-        except RateLimited as exc:
-            raise _rate_limited(exc) from exc
-        except ForgeError as exc:
-            raise _forge_failure(exc) from exc
-        finally:
-            await forge.aclose()
 
 
 def _as_comment(draft: ReviewDraft) -> ReviewDraft:

@@ -144,3 +144,32 @@ async def open_review_of(session: AsyncSession, *, parent: Task) -> Task | None:
         Task.state.in_(OPEN_REVIEW_STATES),
     )
     return (await session.execute(stmt.order_by(Task.created_at))).scalars().first()
+
+
+def new_review_subtask(
+    session: AsyncSession, *, parent: Task, order: int, created_by: str | None
+) -> Task:
+    """A review subtask of `parent` that blocks it, added to the session (not flushed).
+
+    Its prompt is a placeholder until its run renders the review template.
+    """
+    review = Task(
+        workspace_id=parent.workspace_id,
+        title=f"Review: {parent.title}",
+        prompt=f"Review pull request {parent.pr_url}",
+        repo_url=parent.repo_url,
+        # The reviewer reads the PR's code: its branch is the base of the worktree.
+        repo_branch=f"optio/task-{parent.id}",
+        state=TaskState.QUEUED,
+        agent_type=parent.agent_type,
+        task_type="review",
+        parent_task_id=parent.id,
+        blocks_parent=True,
+        subtask_order=order,
+        priority=10,
+        max_retries=0,
+        created_by=created_by,
+        metadata_={"reviewOf": parent.id},
+    )
+    session.add(review)
+    return review

@@ -11,10 +11,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, require_role
 from core.errors import ConflictError
-from core.states import TaskState
 from schemas.workflow import ReviewInput
-from store.graph import next_subtask_order, open_review_of
-from store.models import Task
+from store.graph import new_review_subtask, next_subtask_order, open_review_of
 from store.tasks import get_task
 
 router = APIRouter(tags=["Reviews & PRs"])
@@ -43,25 +41,12 @@ async def launch_review(
     if review is not None:
         response.status_code = 200
     else:
-        review = Task(
-            workspace_id=parent.workspace_id,
-            title=f"Review: {parent.title}",
-            # The run renders the review template (activities/review.py) when it starts.
-            prompt=f"Review pull request {parent.pr_url}",
-            repo_url=parent.repo_url,
-            repo_branch=f"optio/task-{parent.id}",
-            state=TaskState.QUEUED,
-            agent_type=parent.agent_type,
-            task_type="review",
-            parent_task_id=parent.id,
-            blocks_parent=True,
-            subtask_order=await next_subtask_order(session, parent_id=parent.id),
-            priority=10,
-            max_retries=0,
+        review = new_review_subtask(
+            session,
+            parent=parent,
+            order=await next_subtask_order(session, parent_id=parent.id),
             created_by=principal.user_id,
-            metadata_={"reviewOf": parent.id},
         )
-        session.add(review)
     await session.commit()
     client = await state.temporal_client()
     try:

@@ -84,3 +84,28 @@ async def wait_for_log_text(
         await asyncio.sleep(0.1)
     missing = [needle for needle in needles if needle not in text]
     raise AssertionError(f"logs never showed {missing}: {text[-2000:]!r}")
+
+
+async def wait_for_trigger(
+    client: httpx.AsyncClient, task_id: str, step: tuple[str, str], timeout: float = 60
+) -> None:
+    """Until (toState, trigger) is among the task's recorded transitions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if step in await triggers(client, task_id):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{step} never happened: {await triggers(client, task_id)}")
+
+
+async def wait_for_checks(
+    client: httpx.AsyncClient, task_id: str, status: str, timeout: float = 60
+) -> None:
+    """Until the task's prChecksStatus is `status`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = (await client.get(f"/api/tasks/{task_id}")).json()["task"]
+        if task["prChecksStatus"] == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"checks never became {status}")

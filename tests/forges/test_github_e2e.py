@@ -13,7 +13,14 @@ from tests.conftest import Optio
 from tests.forges.conftest import ALICE_TOKEN
 from tests.forges.git_http import commit_file
 from tests.forges.github_double import GhRepo, GitHubDouble
-from tests.lifecycle_helpers import create_task, triggers, wait_for_log_text, wait_for_state
+from tests.lifecycle_helpers import (
+    create_task,
+    triggers,
+    wait_for_checks,
+    wait_for_log_text,
+    wait_for_state,
+    wait_for_trigger,
+)
 
 MakeRepo = Callable[..., Path]
 
@@ -110,7 +117,7 @@ async def test_changes_requested_resume_then_approval_merges(
     url = await connect(optio, github, repo, autoMerge=True, autoResume=True, requireApproval=True)
     task = await create_task(optio.client, url, FIX_ON_RESUME)
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
-    await wait_for_checks(optio, task["id"], "passing")
+    await wait_for_checks(optio.client, task["id"], "passing")
     assert repo.pulls[1].state == "open"  # passing CI alone does not merge: approval needed
     await alice_review(
         github,
@@ -120,9 +127,9 @@ async def test_changes_requested_resume_then_approval_merges(
         body="The answer is wrong.",
         comments=[{"path": "answer", "line": 1, "body": "should be 42"}],
     )
-    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_review"))
+    await wait_for_trigger(optio.client, task["id"], ("queued", "auto_resume_review"))
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=60)
-    await wait_for_checks(optio, task["id"], "passing")
+    await wait_for_checks(optio.client, task["id"], "passing")
     assert repo.pulls[1].state == "open"  # alice's requested changes still stand
     await alice_review(github, repo, 1, event="APPROVE", body="")
     await wait_for_state(optio.client, task["id"], "completed", timeout=60)
@@ -137,33 +144,6 @@ async def test_changes_requested_resume_then_approval_merges(
         "The answer is wrong.",
         "answer:1 - should be 42",
     )
-
-
-async def wait_for_trigger(
-    optio: Optio, task_id: str, step: tuple[str, str], timeout: float = 60
-) -> None:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if step in await triggers(optio.client, task_id):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{step} never happened: {await triggers(optio.client, task_id)}")
-
-
-async def wait_for_checks(optio: Optio, task_id: str, status: str, timeout: float = 60) -> None:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task = (await optio.client.get(f"/api/tasks/{task_id}")).json()["task"]
-        if task["prChecksStatus"] == status:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"checks never became {status}")
 
 
 async def test_pr_closed_by_a_person_fails_the_task(
@@ -192,7 +172,7 @@ async def test_the_auto_resume_cap_hands_over_to_a_person(
     repo.ci_command = "false"
     url = await connect(optio, github, repo, autoMerge=True, autoResume=True, maxAutoResumes=1)
     task = await create_task(optio.client, url, "echo $RANDOM$RANDOM > f")
-    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_ci-fix"))
+    await wait_for_trigger(optio.client, task["id"], ("queued", "auto_resume_ci-fix"))
     await wait_for_state(optio.client, task["id"], "needs_attention", timeout=90)
     await asyncio.sleep(0.5)
     task_now = (await optio.client.get(f"/api/tasks/{task['id']}")).json()["task"]
@@ -226,7 +206,7 @@ fi
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
     commit_file(repo.path, branch="main", path="f", content="person\n", message="person")
     gate.touch()
-    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_conflicts"))
+    await wait_for_trigger(optio.client, task["id"], ("queued", "auto_resume_conflicts"))
     done = await wait_for_state(optio.client, task["id"], "completed", timeout=90)
     assert done["task"]["prNumber"] == 1 and len(repo.pulls) == 1
     assert ("needs_attention", "merge_conflicts") in await triggers(optio.client, task["id"])

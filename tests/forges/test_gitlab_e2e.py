@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,14 @@ from tests.conftest import Optio, free_port
 from tests.forges.conftest import ALICE_TOKEN, HOOK_SECRET, OPTIO_TOKEN, serve
 from tests.forges.git_http import git
 from tests.forges.gitlab_double import GitLabDouble, Project
-from tests.lifecycle_helpers import create_task, triggers, wait_for_log_text, wait_for_state
+from tests.lifecycle_helpers import (
+    create_task,
+    triggers,
+    wait_for_checks,
+    wait_for_log_text,
+    wait_for_state,
+    wait_for_trigger,
+)
 
 MakeRepo = Callable[..., Path]
 
@@ -66,27 +72,6 @@ async def as_alice(gitlab: GitLabDouble, method: str, path: str, **body: Any) ->
 def main_file(project: Project, path: str) -> str | None:
     done = git(project.path, "show", f"main:{path}", check=False)
     return done.stdout if done.returncode == 0 else None
-
-
-async def wait_for_trigger(
-    optio: Optio, task_id: str, step: tuple[str, str], timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if step in await triggers(optio.client, task_id):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{step} never happened: {await triggers(optio.client, task_id)}")
-
-
-async def wait_for_checks(optio: Optio, task_id: str, status: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task = (await optio.client.get(f"/api/tasks/{task_id}")).json()["task"]
-        if task["prChecksStatus"] == status:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"checks never became {status}")
 
 
 async def test_happy_path_to_auto_merge(
@@ -148,7 +133,7 @@ async def test_changes_requested_resume_then_approval_merges(
     )
     task = await create_task(optio.client, url, FIX_ON_RESUME)
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
-    await wait_for_checks(optio, task["id"], "passing")
+    await wait_for_checks(optio.client, task["id"], "passing")
     assert project.mrs[1].state == "opened"  # a passing pipeline alone does not merge
     # Alice is asked for a review, comments on a line and submits "Request changes".
     await as_alice(gitlab, "PUT", "/merge_requests/1", reviewer_ids=[gitlab.user_ids["alice"]])
@@ -170,9 +155,9 @@ async def test_changes_requested_resume_then_approval_merges(
         note="The answer is wrong.",
         reviewer_state="requested_changes",
     )
-    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_review"))
+    await wait_for_trigger(optio.client, task["id"], ("queued", "auto_resume_review"))
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=60)
-    await wait_for_checks(optio, task["id"], "passing")
+    await wait_for_checks(optio.client, task["id"], "passing")
     await asyncio.sleep(1)  # a few polls: alice's requested changes still stand
     assert project.mrs[1].state == "opened"
     assert project.mrs[1].reviewers == {"alice": "requested_changes"}
@@ -216,7 +201,7 @@ async def test_webhooks_make_the_reaction_immediate(
     url = await connect(optio, gitlab, project, autoMerge=True)
     task = await create_task(optio.client, url, "echo ok > f")
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
-    await wait_for_checks(optio, task["id"], "pending")
+    await wait_for_checks(optio.client, task["id"], "pending")
     gate.touch()
     await wait_for_state(optio.client, task["id"], "completed", timeout=30)
     assert (await triggers(optio.client, task["id"]))[-1] == ("completed", "auto_merged")

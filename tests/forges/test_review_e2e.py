@@ -21,10 +21,15 @@ from tests.forges.test_github_e2e import (
     MakeRepo,
     connect,
     main_file,
+)
+from tests.lifecycle_helpers import (
+    create_task,
+    triggers,
     wait_for_checks,
+    wait_for_log_text,
+    wait_for_state,
     wait_for_trigger,
 )
-from tests.lifecycle_helpers import create_task, triggers, wait_for_log_text, wait_for_state
 
 REVIEWER_TOKEN = "reviewer-token"
 REVIEWER = "optio-reviewer"
@@ -110,7 +115,7 @@ async def test_manual_review_blocks_the_parent_and_its_approval_lets_it_merge(
     )
     task = await create_task(optio.client, url, "echo ok > f", title="Write f")
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
-    await wait_for_checks(optio, task["id"], "passing")
+    await wait_for_checks(optio.client, task["id"], "passing")
     assert repo.pulls[1].state == "open"  # passing CI alone does not merge: approval needed
 
     launched = await optio.client.post(f"/api/tasks/{task['id']}/review")
@@ -159,7 +164,7 @@ async def test_requested_changes_resume_the_agent_with_the_inline_comments(
     assert launched.status_code == 201, launched.text
     review_id = launched.json()["reviewTaskId"]
 
-    await wait_for_trigger(optio, task["id"], ("queued", "auto_resume_review"), timeout=90)
+    await wait_for_trigger(optio.client, task["id"], ("queued", "auto_resume_review"), timeout=90)
     done = await wait_for_state(optio.client, review_id, "completed", "failed", timeout=60)
     assert done["task"]["state"] == "completed", await triggers(optio.client, review_id)
     [posted] = repo.reviews[1]

@@ -238,12 +238,12 @@ async def optio(api_only: Optio) -> AsyncIterator[Optio]:
         )
         async with worker:
             yield api_only
-            await _cancel_open_workflows(api_only)
+            await cancel_open_workflows(api_only)
     await engine.dispose()
-    _stop_sandboxes(api_only.settings)
+    stop_sandboxes(api_only.settings)
 
 
-async def _cancel_open_workflows(optio: Optio) -> None:
+async def cancel_open_workflows(optio: Optio) -> None:
     """Leave no running workflow (or limiter) behind for the next test."""
     query = f"TaskQueue = '{optio.settings.task_queue}' AND ExecutionStatus = 'Running'"
     async for execution in optio.temporal.list_workflows(query):
@@ -253,7 +253,7 @@ async def _cancel_open_workflows(optio: Optio) -> None:
             pass  # it finished on its own meanwhile
 
 
-def _stop_sandboxes(settings: Settings) -> None:
+def stop_sandboxes(settings: Settings) -> None:
     from integrations.launchers.local import LocalLauncher
 
     LocalLauncher(runs_root=settings.runs_dir).stop_all(grace=1.0)

@@ -8,16 +8,16 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.service import RPCError
 
 from core.settings import Settings
 from store.db import create_engine, session_factory
 from store.models import AgentRun, PullRequest
-from tests.conftest import Optio
+from tests.conftest import Optio, cancel_open_workflows, stop_sandboxes
 from tests.lifecycle_helpers import create_task, triggers, wait_for_logs, wait_for_state
 
 MakeRepo = Callable[..., Path]
@@ -72,23 +72,23 @@ class WorkerProcess:
                 self.process.wait()
 
 
-@pytest.fixture
-async def worker(api_only: Optio, tmp_path: Path) -> AsyncIterator[WorkerProcess]:
-    process = WorkerProcess(api_only.settings, tmp_path / "worker.log")
+@asynccontextmanager
+async def running_worker(optio: Optio, log: Path) -> AsyncIterator[WorkerProcess]:
+    """An `optio worker` process; afterwards no workflow or sandbox of the test is left."""
+    process = WorkerProcess(optio.settings, log)
     process.start()
     try:
         yield process
     finally:
         process.stop()
-        query = f"TaskQueue = '{api_only.settings.task_queue}' AND ExecutionStatus = 'Running'"
-        async for execution in api_only.temporal.list_workflows(query):
-            try:
-                await api_only.temporal.get_workflow_handle(execution.id).terminate("test over")
-            except RPCError:
-                pass  # it finished on its own meanwhile
-        from integrations.launchers.local import LocalLauncher
+        await cancel_open_workflows(optio)
+        stop_sandboxes(optio.settings)
 
-        LocalLauncher(runs_root=api_only.settings.runs_dir).stop_all(grace=1.0)
+
+@pytest.fixture
+async def worker(api_only: Optio, tmp_path: Path) -> AsyncIterator[WorkerProcess]:
+    async with running_worker(api_only, tmp_path / "worker.log") as process:
+        yield process
 
 
 def count_pushes_hook(repo: Path, log: Path) -> None:

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
-from temporalio.service import RPCError
 
 from api.task_commands import workflow_id
 from core.settings import Settings
 from tests.conftest import Optio, free_port
-from tests.e2e.test_crash_safety import WorkerProcess
+from tests.e2e.test_crash_safety import WorkerProcess, running_worker
 from tests.forges.conftest import HOOK_SECRET, OPTIO_TOKEN, serve
 from tests.forges.git_http import git
 from tests.forges.github_double import GitHubDouble
@@ -55,21 +54,8 @@ async def worker(
     secret = {"name": "GITHUB_TOKEN", "value": OPTIO_TOKEN}
     response = await api_only.client.post("/api/secrets", json=secret)
     assert response.status_code == 201, response.text
-    process = WorkerProcess(api_only.settings, tmp_path / "worker.log")
-    process.start()
-    try:
+    async with running_worker(api_only, tmp_path / "worker.log") as process:
         yield process
-    finally:
-        process.stop()
-        query = f"TaskQueue = '{api_only.settings.task_queue}' AND ExecutionStatus = 'Running'"
-        async for execution in api_only.temporal.list_workflows(query):
-            try:
-                await api_only.temporal.get_workflow_handle(execution.id).terminate("test over")
-            except RPCError:
-                pass  # it finished on its own meanwhile
-        from integrations.launchers.local import LocalLauncher
-
-        LocalLauncher(runs_root=api_only.settings.runs_dir).stop_all(grace=1.0)
 
 
 async def merge_attempts(optio: Optio, task_id: str) -> list[int]:

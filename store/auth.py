@@ -160,26 +160,32 @@ async def local_admin_id(session: AsyncSession) -> str | None:
     ).scalar_one_or_none()
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _stale(last_used_at: datetime | None, now: datetime) -> bool:
+    if last_used_at is None:
+        return True
+    return now - last_used_at >= LAST_USED_RESOLUTION
+
+
 async def resolve_credential(
     session: AsyncSession, *, token: str, requested_workspace_id: str | None
 ) -> Principal | None:
     """Map a raw token (PAT or session) to a principal, or None when it is not valid."""
     digest = hash_token(token)
     now = utcnow()
-    user_id = (
+    key = (
         await session.execute(
-            select(ApiKey.user_id).where(
+            select(ApiKey.user_id, ApiKey.last_used_at).where(
                 ApiKey.hashed_key == digest,
                 ApiKey.revoked_at.is_(None),
                 (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
             )
         )
-    ).scalar_one_or_none()
-    if user_id is not None:
-        await session.execute(
-            update(ApiKey).where(ApiKey.hashed_key == digest).values(last_used_at=now)
-        )
-    else:
+    ).one_or_none()
+    user_id = key.user_id if key is not None else None
+    if user_id is None:
         user_id = await _session_user(session, digest=digest, now=now)
     if user_id is None:
         return None
@@ -190,6 +196,12 @@ async def resolve_credential(
     if membership is None:
         return None
     workspace_id, role = membership
+    if key is not None and _stale(key.last_used_at, now):
+        # Last, and at most once a minute per key: every request writing it would make
+        # all API calls queue for SQLite's single writer.
+        await session.execute(
+            update(ApiKey).where(ApiKey.hashed_key == digest).values(last_used_at=now)
+        )
     return Principal(
         user_id=user.id, workspace_id=workspace_id, role=role, display_name=user.display_name
     )

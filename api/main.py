@@ -20,12 +20,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url_resolved)
-        app.state.optio = AppState(
+        state = app.state.optio = AppState(
             settings=settings, engine=engine, sessions=session_factory(engine)
         )
+        state.starts.run_sweeps()
         try:
             yield
         finally:
+            await state.starts.close()
             await engine.dispose()
 
     app = FastAPI(

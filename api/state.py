@@ -1,4 +1,4 @@
-"""What the lifespan owns: settings, the DB engine and the Temporal client."""
+"""What the lifespan owns: settings, the DB engine, the Temporal client, task starts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.task_starts import TaskStarts
 from core.errors import ServiceUnavailableError
 from core.settings import Settings
 
@@ -18,7 +19,15 @@ class AppState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     temporal: Client | None = None
+    starts: TaskStarts = field(init=False)
     _connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.starts = TaskStarts(
+            sessions=self.sessions,
+            client=self.temporal_client,
+            task_queue=self.settings.task_queue,
+        )
 
     async def temporal_client(self) -> Client:
         """The client, connecting on first use so the API can start before Temporal."""

@@ -180,6 +180,10 @@ class Task(TimestampMixin, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # Highest transition sequence recorded; the idempotency key of record_transition.
     transition_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by the API as it commits a task whose workflow it starts right after; cleared by
+    # the workflow's first transition. Still set after a while: the start was lost (the
+    # API stopped in between) and api/task_starts.py makes it again.
+    start_requested_at: Mapped[datetime | None] = mapped_column(index=True)
     last_activity_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

@@ -61,6 +61,7 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
     to_state = TaskState(data.to_state)
     task.state = to_state
     task.transition_seq = max(task.transition_seq, data.seq)
+    task.start_requested_at = None  # the workflow runs: the API's start arrived
     if to_state == TaskState.RUNNING:
         task.started_at = task.started_at or now
         task.last_activity_at = now

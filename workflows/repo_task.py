@@ -885,6 +885,16 @@ class RepoTaskWorkflow:
         workflow.upsert_search_attributes([STATE_KEY.value_set(to_state)])
 
     async def _on_cancel(self) -> None:
+        if self._state == "unknown" and workflow.patched("cancel-before-load"):
+            # Cancelled before the task was loaded (a cancel right behind the start): load
+            # it now, or the row would stay `pending` with nobody left to move it.
+            try:
+                snap = await self._quick(
+                    TaskActivities.load_task, LoadTaskInput(task_id=self._task_id)
+                )
+            except ActivityError:
+                return  # the row is gone: nothing to record
+            self._state, self._seq = snap.state, snap.seq
         if self._run_id is not None:
             await workflow.execute_activity_method(
                 AgentRunActivities.stop_agent_run,

@@ -11,7 +11,7 @@ from api import task_commands as commands
 from api import task_kinds as kinds
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_urls import canonical_repo_url
-from core.errors import InvalidInputError, ServiceUnavailableError
+from core.errors import InvalidInputError
 from core.states import LIVE_STATES, TaskState
 from schemas.tasks import (
     ResumeBody,
@@ -33,6 +33,7 @@ from store.tasks import (
     list_logs,
     list_tasks,
 )
+from store.types import utcnow
 
 router = APIRouter(tags=["Tasks"])
 MEMBER = require_role("member")
@@ -108,6 +109,7 @@ async def create(
         created_by=principal.user_id,
         state=TaskState.PENDING,
         idempotency_key=idempotency_key,
+        start_requested_at=utcnow(),
     )
     session.add(task)
     try:
@@ -118,15 +120,9 @@ async def create(
     except IntegrityError as exc:
         await session.rollback()
         raise InvalidInputError("A task with this Idempotency-Key is being created") from exc
-    client = await _client_or_undo(state, session, task)
-    try:
-        await commands.start_run(
-            client, task=task, task_queue=state.settings.task_queue, mode="fresh"
-        )
-    except Exception as exc:
-        await session.delete(task)
-        await session.commit()
-        raise ServiceUnavailableError(f"Could not start the task's workflow: {exc}") from exc
+    # Committed with start_requested_at: the workflow starts right after this answer,
+    # and a lost start is made again by the sweep (api/task_starts.py).
+    state.starts.request(task)
     return {"task": public(task)}
 
 
@@ -137,16 +133,6 @@ async def _other_kind(
     if await session.get(Task, task_id) is not None:
         return None
     return await find_kind(session, row_id=task_id, workspace_id=principal.workspace_id)
-
-
-async def _client_or_undo(state: StateDep, session: SessionDep, task: Task) -> Any:
-    try:
-        return await state.temporal_client()
-    except ServiceUnavailableError:
-        # Nothing half-written: without a workflow the row must not exist.
-        await session.delete(task)
-        await session.commit()
-        raise
 
 
 @router.get("/api/tasks/{task_id}")
@@ -176,6 +162,7 @@ async def update(
         return {"task": await kinds.update_kind(session, other, raw)}
     body: TaskUpdate = kinds.parse(TaskUpdate, raw)
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await state.starts.ensure_started(task)
     changes = body.model_dump(exclude_unset=True)
     for name, value in changes.items():
         setattr(task, "metadata_" if name == "metadata" else name, value)
@@ -196,6 +183,7 @@ async def delete(
         await kinds.delete_kind(state, session, other)
         return Response(status_code=204)
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await state.starts.ensure_started(task)
     client = await state.temporal_client()
     if await commands.is_running(client, task.id):
         await client.get_workflow_handle(commands.workflow_id(task.id)).cancel()
@@ -243,6 +231,7 @@ async def cancel(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await state.starts.ensure_started(task)
     if task.state == TaskState.CANCELLED:
         return {"task": public(task)}  # a retried cancel is a no-op
     await commands.cancel(await state.temporal_client(), task=task)
@@ -257,6 +246,7 @@ async def retry(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await state.starts.ensure_started(task)
     before = task.transition_seq
     await commands.retry(
         await state.temporal_client(),
@@ -299,6 +289,7 @@ async def _resume(
     force_restart: bool,
 ) -> dict[str, Any]:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await state.starts.ensure_started(task)
     before = task.transition_seq
     await commands.resume(
         await state.temporal_client(),
@@ -316,6 +307,7 @@ async def force_redo(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await state.starts.ensure_started(task)
     await commands.force_redo(
         await state.temporal_client(),
         task=task,

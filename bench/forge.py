@@ -10,8 +10,10 @@ per `pr_event` signal. Requests are real HTTP exchanges with the double (in proc
 ASGI); only the clock is simulated, so an hour takes seconds.
 
 During the measured hour a share of the PRs get a push whose GitHub Actions run takes a
-few minutes and then fails or passes (with webhooks: `push` and `pull_request` deliveries
-for the push, `check_run` for the result, each a second later). Reported: forge requests in
+few minutes and then fails or passes (with webhooks, each a second later: `push`,
+`pull_request` (`synchronize`) and `check_run` (`created`, in progress) for the push,
+`check_run` (`completed`, with its conclusion) for the result, carrying what the webhook
+route takes from real payloads: `api/routes/webhooks.pr_event`). Reported: forge requests in
 the hour (all, and those charged to the rate limit: a 304 is free on GitHub), and the delay
 from a CI failure to the watch seeing it, which is when the workflow resumes the agent
 (the reaction itself, fetching the failing logs and recording two transitions, adds about
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import heapq
+import math
 import random
 import tempfile
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from api.routes.webhooks import pr_event
 from integrations.forges.base import EtagCache, RepoRef
 from integrations.forges.feed import RepoFeed
 from integrations.forges.github import GitHubForge
@@ -109,6 +113,12 @@ def _start_run(double: GitHubDouble, repo: GhRepo, sha: str) -> dict[str, Any]:
     return run
 
 
+def _check_run_event(run: dict[str, Any], action: str) -> PrEvent:
+    """The signal a `check_run` delivery becomes (`api/routes/webhooks.pr_event`)."""
+    payload = {"action": action, "check_run": dict(run)}
+    return pr_event("github", "check_run", None, payload)
+
+
 async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: int) -> Result:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,19 +161,24 @@ async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: in
             watch.waiting = 1
             while True:
                 if watch.needs_look(now):
-                    saw(n, await watch.look(now), now)
+                    await watch.look(now)
                 snapshot = watch.snapshot
                 assert snapshot is not None
+                saw(n, snapshot, now)  # with or without a look: deliveries may have told
                 if known[n] is not None and snapshot == known[n]:
                     break
                 known[n] = snapshot  # returned: the workflow reacts, the next round starts
                 watch.begin_round(now, known=snapshot, events=[])
-            if n not in round_end and watch.due - now >= feed.policy.safety_seconds / 2:
+            if (
+                n not in round_end
+                and math.isfinite(watch.due)
+                and watch.due - now >= feed.policy.safety_seconds / 2
+            ):
                 # Steady state: PRs opened at different times poll at different phases.
                 watch.due = now + rng.uniform(0, watch.due - now)
             round_end[n] = now + WATCH_ROUND_SECONDS
             at(round_end[n], "round", n)
-            at(watch.due, "due", n)
+            at(watch.due, "due", n)  # never, when the PR needs no poll of its own
 
         async def wake(n: int, now: float) -> None:
             """A waiting round wakes (a feed mark, or its own poll is due) and looks if it
@@ -216,10 +231,14 @@ async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: in
                 sha = sha.strip()
                 g.git(repo.path, "update-ref", f"refs/heads/{pr.head}", sha)
                 pr.updated_at = iso(now)
-                _start_run(double, repo, sha)  # registered before the push answers
+                run = _start_run(double, repo, sha)  # registered before the push answers
                 at(now + rng.uniform(120, 480), "ci_done", n)
                 if mode.webhooks:
-                    inbox[n] += [PrEvent("push", head_sha=sha), PrEvent("pull_request", None, sha)]
+                    inbox[n] += [
+                        PrEvent("push", head_sha=sha),
+                        PrEvent("pull_request", head_sha=sha, action="synchronize"),
+                        _check_run_event(run, "created"),
+                    ]
                     at(now + WEBHOOK_DELAY, "hook", n)
             elif kind == "ci_done":
                 tip = g.sha_of(repo.path, f"refs/heads/{repo.pulls[n].head}")
@@ -229,7 +248,7 @@ async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: in
                 if failing:
                     failed_at[n] = now
                 if mode.webhooks:
-                    inbox[n].append(PrEvent("check_run", None, str(tip)))
+                    inbox[n].append(_check_run_event(run, "completed"))
                     at(now + WEBHOOK_DELAY, "hook", n)
             elif kind == "hook" and inbox[n]:
                 # The signal cancels the round; a fresh one starts with nothing known.

@@ -388,6 +388,16 @@ class PrEvent:
     delivery_id: str | None = None
     # The commit the delivery is about (PR head, check run, push `after`, pipeline sha).
     head_sha: str | None = None
+    # What the delivery says happened, when the watch can apply it without asking the
+    # forge (GitHub only; None elsewhere, and in signals recorded before these fields):
+    # the payload's `action` (`synchronize` is a push to the PR's branch)...
+    action: str | None = None
+    # ...and for a `check_run`, the run itself: its id, name, app slug and state
+    # (pending | success | failure, as `Check.state`).
+    check_id: str | None = None
+    check_name: str | None = None
+    check_app: str | None = None
+    check_state: str | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ from api.deps import StateDep
 from core.errors import InvalidInputError, UnauthorizedError
 from core.settings import Settings
 from core.states import TaskState
+from integrations.forges.github import run_state
 from schemas.workflow import PrEvent
 from store.db import transaction
 from store.models import ForgeDelivery, Repo, Task
@@ -96,7 +97,27 @@ def _head_sha(platform: str, payload: dict[str, Any]) -> str | None:
             if payload.get("object_kind") == "pipeline"
             else payload.get("after") or payload.get("sha") or payload.get("checkout_sha")
         )
-    return str(found) if isinstance(found, str) and found else None
+    if isinstance(found, str) and found.strip("0"):
+        return found
+    return None  # none, or a deleted branch (`after` is all zeros)
+
+
+def pr_event(platform: str, kind: str, delivery: str | None, payload: dict[str, Any]) -> PrEvent:
+    """The `pr_event` signal for a delivery: what it is about and, on GitHub, what it says
+    happened (the action; a check run's id, name, app and state), so the watch can take
+    it in without asking the forge. GitLab's deliveries are refetched (fields left None)."""
+    event = PrEvent(kind=kind, delivery_id=delivery, head_sha=_head_sha(platform, payload))
+    if platform != "github":
+        return event
+    if isinstance(payload.get("action"), str):
+        event.action = payload["action"]
+    run = payload.get("check_run") if kind == "check_run" else None
+    if isinstance(run, dict) and run.get("id") is not None and isinstance(run.get("name"), str):
+        event.check_id = str(run["id"])
+        event.check_name = run["name"]
+        event.check_app = str((run.get("app") or {}).get("slug") or "")
+        event.check_state = run_state(run)
+    return event
 
 
 async def _secret(session: Any, *, settings: Settings, repo: Repo) -> str | None:
@@ -185,12 +206,10 @@ async def _receive(
             tasks.extend((await session.execute(stmt)).scalars())
     client = await state.temporal_client()
     kind = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event") or ""
-    head_sha = _head_sha(platform, payload)
+    event = pr_event(platform, kind, delivery, payload)
     for task in tasks:
         try:
-            await client.get_workflow_handle(f"task-{task.id}").signal(
-                "pr_event", PrEvent(kind=kind, delivery_id=delivery, head_sha=head_sha)
-            )
+            await client.get_workflow_handle(f"task-{task.id}").signal("pr_event", event)
         except RPCError:
             pass  # the workflow moved on; polling covers anything missed
     return {"accepted": True, "tasks": len(tasks)}

@@ -10,14 +10,19 @@ pending checks keep a faster poll of their own), for mergeability (re-read when 
 branch moves) and for anything lost.
 
 A `PrWatch` (one per PR) outlives the watch activity's rounds, so a new round, or one
-started by a webhook, refetches only what may have changed. With webhooks the feed is
-itself the safety net for every PR at once, every `feed_webhook_seconds`.
+started by a webhook, refetches only what may have changed. With webhooks a delivery
+says what happened and requests are made only for what a decision needs (`PrWatch.apply`):
+a push is taken as is, a check run started or failed too, a passing verdict is verified
+by one look (a merge may follow). The feed is then the safety net for every PR at once,
+every `feed_webhook_seconds`: it wakes a PR only for what no delivery explained
+(`explained`), and a PR whose checks it lists all needs no poll of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import zlib
 from collections import OrderedDict
@@ -27,6 +32,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from integrations.forges.base import (
+    Check,
+    CheckState,
     CiRun,
     Forge,
     ForgeError,
@@ -42,6 +49,9 @@ log = logging.getLogger(__name__)
 # What a look at one PR refetches: the PR itself, its checks, its reviews.
 PR, CHECKS, REVIEWS = "pr", "checks", "reviews"
 EVERYTHING = frozenset({PR, CHECKS, REVIEWS})
+# Marked with PR and CHECKS: deliveries say the checks pass, a look verifies it (a merge
+# may follow). Commit statuses are skipped there if the repository is known not to use them.
+VERIFY = "verify"
 MAX_VIEW_PULLS = 5000
 MAX_WATCHES = 5000
 # A rate-limit pause never exceeds this (GitHub's reset is at most an hour away).
@@ -75,6 +85,11 @@ REVIEW_EVENTS = frozenset(
 )
 PR_EVENTS = frozenset({"pull_request", "Merge Request Hook", "push", "Push Hook"})
 PUSH_EVENTS = frozenset({"push", "Push Hook"})
+CHECK_STATES: dict[str | None, CheckState] = {
+    "pending": "pending",
+    "success": "success",
+    "failure": "failure",
+}
 
 
 # ---- what changed, and whom to wake (pure) ----------------------------------------------
@@ -143,6 +158,68 @@ def whom_to_wake(
     return wake
 
 
+def explained(
+    parts: frozenset[str],
+    *,
+    seen: PullActivity | None,
+    runs: Iterable[CiRun],
+    known: PrSnapshotData | None,
+    updated_at: str | None,
+    pushed: bool,
+) -> frozenset[str]:
+    """What a feed change still calls for at a PR that deliveries told about since the
+    previous feed look: nothing the PR's watch already knows. The PR part goes when its
+    head and state are the watch's and `updated_at` is the one the watch accounted for or
+    was moved by a push a delivery told about (`pushed`); the checks part when the feed's
+    runs for the watch's head end in the status the watch has."""
+    if known is None:
+        return parts
+    left = set(parts)
+    if (
+        seen is not None
+        and seen.head_sha == known.head_sha
+        and seen.state == known.state
+        and (seen.updated_at == updated_at or pushed)
+    ):
+        left.discard(PR)
+    states = [r.state for r in runs if r.head_sha == known.head_sha]
+    if states and _verdict(states) == known.checks_status:
+        left.discard(CHECKS)
+    return frozenset(left)
+
+
+def _verdict(states: Sequence[CheckState]) -> str:
+    """`watch.checks_status` for runs: pending until all completed, then pass/fail."""
+    if "pending" in states:
+        return "pending"
+    return "passing" if all(s == "success" for s in states) else "failing"
+
+
+def head_move(event: PrEvent) -> str | None:
+    """The PR's new head commit when the delivery is a push to its branch (GitHub's `push`
+    or `pull_request` `synchronize`; GitLab's `Push Hook`), else None."""
+    if not event.head_sha:
+        return None
+    if event.kind in PUSH_EVENTS or (
+        event.kind == "pull_request" and event.action == "synchronize"
+    ):
+        return event.head_sha
+    return None
+
+
+def reported_check(event: PrEvent) -> Check | None:
+    """The check run a `check_run` delivery carries (GitHub), else None."""
+    if (
+        event.kind != "check_run"
+        or not event.head_sha
+        or not event.check_name
+        or event.check_state not in CHECK_STATES
+    ):
+        return None
+    state = CHECK_STATES[event.check_state]
+    return Check(event.check_name, state, event.check_id, "", event.check_app or "")
+
+
 def parts_for(events: Iterable[PrEvent], *, head_sha: str | None) -> frozenset[str]:
     """What webhook deliveries say may have changed (all of it when unsure)."""
     parts: set[str] = set()
@@ -184,6 +261,8 @@ class PrWatch:
         self.woken = asyncio.Event()
         self.waiting = 0  # watch activities waiting on this PR now
         self.left_at = float("-inf")  # when the last one returned
+        self.delivered_at = float("-inf")  # when deliveries about this PR were last applied
+        self.planned_with_webhooks = False  # `due` assumes webhooks arrive
 
     @property
     def base_branch(self) -> str | None:
@@ -199,15 +278,55 @@ class PrWatch:
             return
         continuous = self.waiting > 0 or now - self.left_at <= CONTINUITY_SECONDS
         if events and len(events) < MAX_EVENTS and continuous and self.snapshot is not None:
-            self.mark(parts_for(events, head_sha=self.observer.head_sha))
+            self.delivered_at = now
+            self.mark(self.apply(events, now))
         else:
             self.mark(EVERYTHING)
+
+    def apply(self, events: Sequence[PrEvent], now: float) -> frozenset[str]:
+        """Take in what the deliveries say happened, and return what must still be fetched.
+
+        A push names the new head: taken as is (checks pending, mergeability unknown). A
+        check run started or finished on the head updates its known runs: pending, or
+        failing, with no request; passing is verified by a look at the checks and the PR
+        (a merge may follow). A check run on an older head is moot. Any other delivery
+        refetches what it may have changed (`parts_for`).
+        """
+        observer = self.observer
+        parts: set[str] = set()
+        # A push and the check runs it starts arrive together: the head first.
+        ordered = sorted(events, key=lambda e: head_move(e) is None)
+        for event in ordered:
+            if event.kind == "status":
+                self.feed.statuses_used = True
+            sha = head_move(event)
+            if sha is not None and observer.pr is not None:
+                if sha != observer.head_sha:
+                    observer.head_moved(sha)
+                continue
+            check = reported_check(event)
+            if check is not None and event.head_sha is not None:
+                if event.head_sha == observer.head_sha:
+                    if observer.check_reported(event.head_sha, check):
+                        parts |= {PR, CHECKS, VERIFY}
+                    continue
+                if observer.knows_head(event.head_sha):
+                    continue  # CI of a commit the PR has moved past
+            parts |= parts_for([event], head_sha=observer.head_sha)
+        if observer.pr is not None:
+            self.snapshot = observer.snapshot()
+            self.due = min(self.due, now + self.own_interval())
+        return frozenset(parts)
 
     def mark(self, parts: Iterable[str]) -> None:
         self.stale |= set(parts)
         self.woken.set()
 
     def needs_look(self, now: float) -> bool:
+        if self.planned_with_webhooks and not self.feed.webhooks:
+            # Webhooks stopped arriving: the own poll they made unnecessary is due now.
+            self.planned_with_webhooks = False
+            self.due = min(self.due, now)
         return self.snapshot is None or bool(self.stale) or now >= self.due
 
     async def look(self, now: float) -> PrSnapshotData:
@@ -219,34 +338,55 @@ class PrWatch:
             parts.add(PR)
         self.stale.clear()
         self.woken.clear()
+        feed, observer = self.feed, self.observer
+        observer.webhooks = feed.webhooks
         try:
-            snapshot = await self.observer.observe(
-                pr=PR in parts, checks=CHECKS in parts, reviews=REVIEWS in parts
+            snapshot = await observer.observe(
+                pr=PR in parts,
+                checks=CHECKS in parts,
+                reviews=REVIEWS in parts,
+                # Verifying what deliveries said, commit statuses are skipped if the
+                # repository is known not to use them: none seen on any fetch, and no
+                # `status` delivery (one would say they are in use).
+                statuses=not (VERIFY in parts and feed.statuses_used is False),
             )
         except BaseException:
             self.stale |= parts
             raise
+        if observer.statuses_seen is not None:
+            feed.statuses_used = bool(feed.statuses_used) or observer.statuses_seen
         self.snapshot = snapshot
         interval = self.own_interval()
-        if interval >= self.feed.policy.safety_seconds:
+        if interval >= self.feed.policy.safety_seconds and math.isfinite(interval):
             # Spread the safety polls so PRs first seen together do not all ask together.
             interval *= 0.75 + 0.5 * jitter(self.number + self.observer.polls, 1.0)
         self.due = now + interval
+        self.planned_with_webhooks = feed.webhooks
         return snapshot
 
     def own_interval(self) -> float:
         policy, observer, snapshot = self.feed.policy, self.observer, self.snapshot
-        if snapshot is not None and snapshot.state == "open" and snapshot.mergeable is None:
+        webhooks = self.feed.webhooks
+        if (
+            snapshot is not None
+            and snapshot.state == "open"
+            and snapshot.mergeable is None
+            and not (webhooks and observer.mergeable_unread)
+        ):
             # Forges compute mergeability in the background and send no webhook when
-            # they are done: an unknown answer is looked at again soon.
+            # they are done: an unknown answer is looked at again soon. (Unknown because
+            # a push delivery made it so, it is read when a decision needs it: with the
+            # look that verifies passing checks.)
             return policy.base_seconds
         if observer.in_grace:
             return max(observer.grace_left(), 0.001)
         again = observer.recheck_in()
-        if again is not None and not self.feed.webhooks:
+        if again is not None and not webhooks:
             return max(again, 0.001)
-        if self.feed.webhooks:
-            return policy.webhook_safety_seconds
+        if webhooks:
+            # The feed's safety look covers the PR and GitHub Actions / GitLab pipelines;
+            # commit statuses and other check apps keep a rare poll of their own.
+            return math.inf if observer.listed else policy.webhook_safety_seconds
         if observer.unlisted_pending:
             return policy.unlisted_pending_seconds
         if observer.pending:
@@ -279,8 +419,12 @@ class RepoFeed:
         self.watches: OrderedDict[int, PrWatch] = OrderedDict()
         self.bases: dict[str, str | None] = {}
         self.next_poll = 0.0
+        self.polled_at = float("-inf")  # the last look at the feed
         self.next_base_check = 0.0
         self.blocked_until = 0.0
+        # Whether the repository uses commit statuses (GitHub): None until a fetch of
+        # checks says, True once one is seen or a `status` delivery arrives.
+        self.statuses_used: bool | None = None
         self.quiet_polls = 0
         self.polls = 0
         self.ready = asyncio.Event()
@@ -348,6 +492,9 @@ class RepoFeed:
             for number, watch in self.watches.items()
         }
         wake = whom_to_wake(changes, heads)
+        if self.webhooks:
+            wake = self._unexplained(wake, since=self.polled_at)
+        self.polled_at = now
         for number, parts in wake.items():
             self.watches[number].mark(parts)
         for number, watch in self.watches.items():
@@ -358,6 +505,33 @@ class RepoFeed:
         self.quiet_polls = 0 if wake or moved else self.quiet_polls + 1
         self.next_poll = max(now + self.interval(now), self.blocked_until)
         return wake
+
+    def _unexplained(
+        self, wake: dict[int, frozenset[str]], *, since: float
+    ) -> dict[int, frozenset[str]]:
+        """With webhooks: drop what deliveries since the previous look already told the
+        PR's watch (`explained`). A PR that moved without a delivery is looked at fully."""
+        assert self.view is not None
+        left: dict[int, frozenset[str]] = {}
+        for number, parts in wake.items():
+            watch = self.watches[number]
+            seen = self.view.pulls.get(number)
+            if watch.delivered_at >= since:
+                observer = watch.observer
+                remaining = explained(
+                    parts,
+                    seen=seen,
+                    runs=self.view.runs.values(),
+                    known=watch.snapshot,
+                    updated_at=observer.updated_at,
+                    pushed=observer.explained,
+                )
+                if PR in parts and PR not in remaining and seen is not None:
+                    observer.adopt_updated_at(seen.updated_at)
+                parts = remaining
+            if parts:
+                left[number] = parts
+        return left
 
     def _feed_head(self, number: int) -> str | None:
         seen = self.view.pulls.get(number) if self.view else None

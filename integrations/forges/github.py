@@ -59,7 +59,8 @@ def _pr(data: dict[str, Any]) -> PullRequestInfo:
     )
 
 
-def _run_state(run: dict[str, Any]) -> CheckState:
+def run_state(run: dict[str, Any]) -> CheckState:
+    """A check run's or workflow run's state (the REST answer's or a webhook payload's)."""
     if run.get("status") != "completed":
         return "pending"
     return "success" if run.get("conclusion") in OK_CONCLUSIONS else "failure"
@@ -136,7 +137,9 @@ class GitHubForge:
         body, _ = await self.http.get(f"{self.repo}/pulls/{number}")
         return _pr(body)
 
-    async def checks(self, sha: str) -> list[Check]:
+    async def checks(self, sha: str, *, statuses: bool = True) -> list[Check]:
+        """The commit's check runs and, unless `statuses` is False (the repository is known
+        not to use them), its commit statuses: one request more."""
         found: list[Check] = []
         page = 1
         while True:
@@ -148,10 +151,12 @@ class GitHubForge:
                 output = run.get("output") or {}
                 summary = "\n".join(x for x in (output.get("summary"), output.get("text")) if x)
                 app = str((run.get("app") or {}).get("slug") or "")
-                found.append(Check(run["name"], _run_state(run), str(run["id"]), summary, app))
+                found.append(Check(run["name"], run_state(run), str(run["id"]), summary, app))
             if len(runs) < 100 or page * 100 >= int(body.get("total_count") or 0):
                 break
             page += 1
+        if not statuses:
+            return found
         status, _ = await self.http.get(f"{self.repo}/commits/{sha}/status")
         for item in status.get("statuses") or []:
             state = STATUS_STATES.get(item.get("state", ""), "pending")
@@ -187,7 +192,7 @@ class GitHubForge:
                 CiRun(
                     id=str(r["id"]),
                     head_sha=str(r["head_sha"]),
-                    state=_run_state(r),
+                    state=run_state(r),
                     updated_at=str(r.get("updated_at") or ""),
                 )
                 for r in runs.get("workflow_runs") or []

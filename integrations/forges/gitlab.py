@@ -170,7 +170,8 @@ class GitLabForge:
         body, _ = await self.http.get(self._mr_path(number))
         return _mr(body)
 
-    async def checks(self, sha: str) -> list[Check]:
+    async def checks(self, sha: str, *, statuses: bool = True) -> list[Check]:
+        """The jobs of the newest pipeline for `sha` (`statuses`, GitHub's, does not apply)."""
         pipelines, _ = await self.http.get(
             f"{self.project}/pipelines", params={"sha": sha, "order_by": "id", "sort": "desc"}
         )

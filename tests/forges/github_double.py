@@ -363,6 +363,7 @@ class GitHubDouble:
             "pull_requests": [],
         }
         repo.check_runs.setdefault(sha, []).append(run)
+        self._emit_check_run(repo, run, "created")
         task = asyncio.get_running_loop().create_task(self._run_ci(repo, run, repo.ci_command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -377,15 +378,16 @@ class GitHubDouble:
     def complete_check(self, repo: GhRepo, run: dict[str, Any], conclusion: str) -> None:
         run.update(status="completed", conclusion=conclusion, completed_at=now_iso())
         run["output"] = {"title": conclusion, "summary": f"test {conclusion}", "text": None}
+        self._emit_check_run(repo, run, "completed")
+
+    def _emit_check_run(self, repo: GhRepo, run: dict[str, Any], action: str) -> None:
         numbers = [
             {"number": p.number}
             for p in repo.pulls.values()
             if p.state == "open" and g.sha_of(repo.path, f"refs/heads/{p.head}") == run["head_sha"]
         ]
         self.emit(
-            "check_run",
-            repo,
-            {"action": "completed", "check_run": {**run, "pull_requests": numbers}},
+            "check_run", repo, {"action": action, "check_run": {**run, "pull_requests": numbers}}
         )
 
     # ---- REST endpoints --------------------------------------------------------------

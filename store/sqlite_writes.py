@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import os
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ class WriteGate:
         )
         self._lock_file = lock_file
         self._fd: int | None = None
+        # Its own thread for a blocking flock: in the shared default executor it could wait
+        # behind slow work (git) while every writer of the process queues behind it.
+        self._waiter: ThreadPoolExecutor | None = None
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -100,7 +104,11 @@ class WriteGate:
             return
         except BlockingIOError:
             pass
-        waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+        if self._waiter is None:
+            self._waiter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-flock")
+        waiting = asyncio.get_running_loop().run_in_executor(
+            self._waiter, fcntl.flock, fd, fcntl.LOCK_EX
+        )
         try:
             await asyncio.shield(waiting)
         except BaseException:

@@ -94,3 +94,43 @@ async def test_record(optio: Optio, make_repo: MakeRepo) -> None:
     await save(optio, f"task-{parent['id']}", "pipeline_parent")
     await save(optio, f"pipeline-{parent['id']}", "two_steps")
     await save(optio, f"limiter-global-{optio.settings.task_queue}", "global")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_record_cancel_before_load(optio: Optio, make_repo: MakeRepo) -> None:
+    """A cancel that reaches the workflow before it loaded its task (`cancel-before-load`)."""
+    from api.task_starts import TaskStarts
+    from store.db import create_engine, session_factory, transaction
+    from store.models import Task
+    from store.types import utcnow
+
+    engine = create_engine(optio.settings.database_url_resolved)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            task = Task(workspace_id=optio.workspace_id, title="t", prompt="sleep 30",
+                        repo_url=str(make_repo()), agent_type="script", state="pending",
+                        start_requested_at=utcnow())  # fmt: skip
+            session.add(task)
+
+        async def client():  # type: ignore[no-untyped-def]
+            return optio.temporal
+
+        starts = TaskStarts(
+            sessions=session_factory(engine), client=client, task_queue=optio.settings.task_queue
+        )
+        await starts.ensure_started(task)
+        await optio.temporal.get_workflow_handle(f"task-{task.id}").cancel()
+        await wait_for_state(optio.client, task.id, "cancelled")
+    finally:
+        await engine.dispose()
+    await asyncio.sleep(1)
+    history = await optio.temporal.get_workflow_handle(f"task-{task.id}").fetch_history()
+    markers = [
+        payload.data
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        for details in event.marker_recorded_event_attributes.details.values()
+        for payload in details.payloads
+    ]
+    assert any(b"cancel-before-load" in data for data in markers), markers
+    await save(optio, f"task-{task.id}", "cancel_before_load")

@@ -114,7 +114,7 @@ class PullRequestActivities:
                         pr = PullRequest(
                             workspace_id=task.workspace_id,
                             repo_url=task.repo_url,
-                            number=await next_number(session, repo_url=task.repo_url),
+                            number=next_number(repo_url=task.repo_url),
                             task_id=task.id,
                             head_branch=branch,
                             base_branch=task.repo_branch,
@@ -122,6 +122,8 @@ class PullRequestActivities:
                             body=input.summary or "",
                         )
                         session.add(pr)
+                        await session.flush()
+                        await session.refresh(pr, attribute_names=["number"])
                     pr.head_sha = sha
                     pr.additions, pr.deletions = stats.additions, stats.deletions
                     pr.changed_files = stats.changed_files

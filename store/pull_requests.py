@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import PullRequest
@@ -29,9 +29,15 @@ async def latest_pr_for_task(session: AsyncSession, *, task_id: str) -> PullRequ
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def next_number(session: AsyncSession, *, repo_url: str) -> int:
-    stmt = select(func.max(PullRequest.number)).where(PullRequest.repo_url == repo_url)
-    return int((await session.execute(stmt)).scalar_one() or 0) + 1
+def next_number(*, repo_url: str) -> ScalarSelect[int]:
+    """The repository's next PR number, computed by the INSERT itself: on SQLite the
+    statement holds the write lock while it reads, so concurrent opens cannot both take
+    the same number (on PostgreSQL the unique constraint turns a collision into a retry)."""
+    return (
+        select(func.coalesce(func.max(PullRequest.number), 0) + 1)
+        .where(PullRequest.repo_url == repo_url)
+        .scalar_subquery()
+    )
 
 
 async def get_pr(session: AsyncSession, *, repo_url: str, number: int) -> PullRequest | None:

@@ -1,0 +1,45 @@
+"""Local PR numbers: concurrent opens in one repository each get their own number."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from store.db import create_engine, session_factory, transaction
+from store.models import PullRequest
+from store.pull_requests import next_number
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_concurrent_opens_take_distinct_numbers_without_collisions(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+
+    async def open_pr(n: int) -> int:
+        async with transaction(sessions) as session:
+            pr = PullRequest(
+                workspace_id="w",
+                repo_url="/repos/app.git",
+                number=next_number(repo_url="/repos/app.git"),
+                head_branch=f"optio/task-{n}",
+                base_branch="main",
+                title=f"PR {n}",
+            )
+            session.add(pr)
+            await session.flush()
+            await session.refresh(pr, attribute_names=["number"])
+            await asyncio.sleep(0)  # other opens run meanwhile
+            return pr.number
+
+    try:
+        # On SQLite the number is read under the write lock: no IntegrityError to retry.
+        numbers = await asyncio.gather(*(open_pr(n) for n in range(12)))
+    except IntegrityError as exc:  # pragma: no cover - the failure this test is about
+        pytest.fail(f"two opens took the same number: {exc}")
+    finally:
+        await engine.dispose()
+    assert sorted(numbers) == list(range(1, 13))

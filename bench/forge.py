@@ -12,12 +12,13 @@ ASGI); only the clock is simulated, so an hour takes seconds.
 During the measured hour a share of the PRs get a push whose GitHub Actions run takes a
 few minutes and then fails or passes (with webhooks, each a second later: `push`,
 `pull_request` (`synchronize`) and `check_run` (`created`, in progress) for the push,
-`check_run` (`completed`, with its conclusion) for the result, carrying what the webhook
-route takes from real payloads: `api/routes/webhooks.pr_event`). Reported: forge requests in
-the hour (all, and those charged to the rate limit: a 304 is free on GitHub), and the delay
-from a CI failure to the watch seeing it, which is when the workflow resumes the agent
-(the reaction itself, fetching the failing logs and recording two transitions, adds about
-a second: see docs/forges.md).
+`check_run` (`completed`, with its conclusion) and `check_suite` (`completed`) for the
+result, carrying what the webhook route takes from real payloads:
+`api/routes/webhooks.pr_event`). Reported: forge requests in the hour (all, and those
+charged to the rate limit: a 304 is free on GitHub), and the delay from a CI failure to
+the watch seeing it, which is when the workflow resumes the agent (the reaction itself,
+fetching the failing logs and recording two transitions, adds about a second: see
+docs/forges.md).
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ def _start_run(double: GitHubDouble, repo: GhRepo, sha: str) -> dict[str, Any]:
     }
     repo.check_runs.setdefault(sha, []).append(run)
     return run
+
+
+def _suite_completed(run: dict[str, Any]) -> PrEvent:
+    """The `check_suite` `completed` delivery that follows the suite's last run."""
+    suite = {key: run[key] for key in ("head_sha", "status", "conclusion", "app")}
+    return pr_event("github", "check_suite", None, {"action": "completed", "check_suite": suite})
 
 
 def _check_run_event(run: dict[str, Any], action: str) -> PrEvent:
@@ -248,7 +255,7 @@ async def simulate(mode: Mode, *, prs: int, active: float, fail: float, seed: in
                 if failing:
                     failed_at[n] = now
                 if mode.webhooks:
-                    inbox[n].append(_check_run_event(run, "completed"))
+                    inbox[n] += [_check_run_event(run, "completed"), _suite_completed(run)]
                     at(now + WEBHOOK_DELAY, "hook", n)
             elif kind == "hook" and inbox[n]:
                 # The signal cancels the round; a fresh one starts with nothing known.

@@ -104,8 +104,9 @@ def _head_sha(platform: str, payload: dict[str, Any]) -> str | None:
 
 def pr_event(platform: str, kind: str, delivery: str | None, payload: dict[str, Any]) -> PrEvent:
     """The `pr_event` signal for a delivery: what it is about and, on GitHub, what it says
-    happened (the action; a check run's id, name, app and state), so the watch can take
-    it in without asking the forge. GitLab's deliveries are refetched (fields left None)."""
+    happened (the action; a check run's id, name, app and state; a check suite's app), so
+    the watch can take it in without asking the forge. GitLab's deliveries are refetched
+    (fields left None)."""
     event = PrEvent(kind=kind, delivery_id=delivery, head_sha=_head_sha(platform, payload))
     if platform != "github":
         return event
@@ -117,6 +118,9 @@ def pr_event(platform: str, kind: str, delivery: str | None, payload: dict[str, 
         event.check_name = run["name"]
         event.check_app = str((run.get("app") or {}).get("slug") or "")
         event.check_state = run_state(run)
+    suite = payload.get("check_suite") if kind == "check_suite" else None
+    if isinstance(suite, dict):
+        event.check_app = str((suite.get("app") or {}).get("slug") or "")
     return event
 
 

@@ -220,6 +220,16 @@ def reported_check(event: PrEvent) -> Check | None:
     return Check(event.check_name, state, event.check_id, "", event.check_app or "")
 
 
+def suite_told(event: PrEvent) -> bool:
+    """A `check_suite` `completed` delivery naming its commit and app (GitHub)."""
+    return (
+        event.kind == "check_suite"
+        and event.action == "completed"
+        and bool(event.head_sha)
+        and bool(event.check_app)
+    )
+
+
 def parts_for(events: Iterable[PrEvent], *, head_sha: str | None) -> frozenset[str]:
     """What webhook deliveries say may have changed (all of it when unsure)."""
     parts: set[str] = set()
@@ -304,6 +314,10 @@ class PrWatch:
                 if sha != observer.head_sha:
                     observer.head_moved(sha)
                 continue
+            if suite_told(event) and observer.suite_settled(
+                str(event.head_sha), str(event.check_app)
+            ):
+                continue  # the suite's check runs were delivered one by one already
             check = reported_check(event)
             if check is not None and event.head_sha is not None:
                 if event.head_sha == observer.head_sha:

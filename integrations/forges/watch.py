@@ -236,6 +236,14 @@ class PrObserver:
         runs[key] = check
         return self._settle(sha) == "passing" and self._checks != "passing"
 
+    def suite_settled(self, sha: str, app: str) -> bool:
+        """Every run of `app` known on the head commit `sha` has completed: a suite's
+        `completed` delivery then says nothing the runs' own deliveries did not."""
+        if sha != self._sha or sha != self.head_sha:
+            return False
+        runs = [c for c in self._runs.get(sha, {}).values() if c.app == app]
+        return bool(runs) and all(c.state != "pending" for c in runs)
+
     def _remember(self, sha: str, runs: dict[tuple[str, str], Check]) -> None:
         self._runs.pop(sha, None)
         self._runs[sha] = runs

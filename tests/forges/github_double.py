@@ -379,16 +379,31 @@ class GitHubDouble:
         run.update(status="completed", conclusion=conclusion, completed_at=now_iso())
         run["output"] = {"title": conclusion, "summary": f"test {conclusion}", "text": None}
         self._emit_check_run(repo, run, "completed")
+        # One run per suite here: the suite completes with it (GitHub sends repository
+        # webhooks only the suite's `completed`, not `requested`).
+        suite = {
+            "id": run["id"],
+            "head_sha": run["head_sha"],
+            "status": "completed",
+            "conclusion": conclusion,
+            "app": run["app"],
+            "pull_requests": self._open_pulls_at(repo, run["head_sha"]),
+        }
+        self.emit("check_suite", repo, {"action": "completed", "check_suite": suite})
 
     def _emit_check_run(self, repo: GhRepo, run: dict[str, Any], action: str) -> None:
-        numbers = [
-            {"number": p.number}
-            for p in repo.pulls.values()
-            if p.state == "open" and g.sha_of(repo.path, f"refs/heads/{p.head}") == run["head_sha"]
-        ]
+        numbers = self._open_pulls_at(repo, run["head_sha"])
         self.emit(
             "check_run", repo, {"action": action, "check_run": {**run, "pull_requests": numbers}}
         )
+
+    @staticmethod
+    def _open_pulls_at(repo: GhRepo, sha: str) -> list[dict[str, int]]:
+        return [
+            {"number": p.number}
+            for p in repo.pulls.values()
+            if p.state == "open" and g.sha_of(repo.path, f"refs/heads/{p.head}") == sha
+        ]
 
     # ---- REST endpoints --------------------------------------------------------------
 

@@ -364,7 +364,7 @@ async def test_the_webhook_route_fills_the_check_run_fields(double: GitHubDouble
     sha = str(sha_of(repo.path, "refs/heads/optio/task-1"))
     run = repo.check_runs[sha][0]
     double.complete_check(repo, run, "failure")
-    event, body = double.deliveries[-1]  # what GitHub would POST
+    event, body = double.deliveries[-2]  # what GitHub would POST: the run, then its suite
     assert event == "check_run"
     got = pr_event("github", event, "d-1", body)
     assert (got.kind, got.delivery_id, got.head_sha, got.action) == (
@@ -378,6 +378,14 @@ async def test_the_webhook_route_fills_the_check_run_fields(double: GitHubDouble
         "test",
         "github-actions",
         "failure",
+    )
+    suite_event, suite_body = double.deliveries[-1]
+    suite = pr_event("github", suite_event, "d-2", suite_body)
+    assert (suite.kind, suite.action, suite.head_sha, suite.check_app) == (
+        "check_suite",
+        "completed",
+        sha,
+        "github-actions",
     )
     started = {"action": "created", "check_run": {**run, "status": "queued", "conclusion": None}}
     assert pr_event("github", "check_run", None, started).check_state == "pending"
@@ -401,3 +409,48 @@ def test_deliveries_without_the_new_fields_refetch_as_before(double: GitHubDoubl
     assert watch.stale == set()
     assert parts_for([PrEvent("check_run", None, "a")], head_sha="a") == {CHECKS}
     assert parts_for([PrEvent("pull_request", None, "a")], head_sha="a") == {PR}
+
+
+def check_suite_completed(run: dict[str, Any]) -> PrEvent:
+    """The signal the webhook route makes of a `check_suite` `completed` delivery."""
+    suite = {key: run[key] for key in ("head_sha", "status", "conclusion", "app")}
+    return pr_event("github", "check_suite", None, {"action": "completed", "check_suite": suite})
+
+
+async def test_a_suite_completed_after_its_runs_were_delivered_costs_nothing(
+    double: GitHubDouble,
+) -> None:
+    clock = Clock()
+    feed = await hooked(double, clock, (1,))
+    watch = feed.watch(1)
+    repo = double.repos["acme/app"]
+    sha = push(double, 1)
+    run = start_run(double, sha)
+    watch.begin_round(1.0, known=None, events=[*pushed(sha), check_run(run, "created")])
+    double.complete_check(repo, run, "failure")
+    spent = requests(feed)
+    watch.begin_round(
+        200.0, known=None, events=[check_run(run, "completed"), check_suite_completed(run)]
+    )
+    assert not watch.needs_look(200.0) and requests(feed) == spent
+    assert watch.snapshot is not None and watch.snapshot.checks_status == "failing"
+    await feed.forge.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_suite_completed_whose_run_delivery_was_lost_is_looked_at(
+    double: GitHubDouble,
+) -> None:
+    clock = Clock()
+    feed = await hooked(double, clock, (1,))
+    watch = feed.watch(1)
+    repo = double.repos["acme/app"]
+    sha = push(double, 1)
+    run = start_run(double, sha)
+    watch.begin_round(1.0, known=None, events=[*pushed(sha), check_run(run, "created")])
+    double.complete_check(repo, run, "failure")
+    # The run's `completed` delivery is lost; the suite's arrives.
+    watch.begin_round(200.0, known=None, events=[check_suite_completed(run)])
+    assert watch.needs_look(200.0) and CHECKS in watch.stale
+    looked = await watch.look(200.0)
+    assert looked.checks_status == "failing"
+    await feed.forge.aclose()  # type: ignore[attr-defined]

@@ -32,6 +32,8 @@ from store.models import Repo, Task
 HEARTBEAT_EVERY = 10.0
 # How long a first watch waits for the feed's first look (its baseline) before polling.
 FEED_READY_SECONDS = 10.0
+# A feed unused this long is dropped (kept meanwhile: its ETags make the next look free).
+FEED_IDLE_SECONDS = 3600.0
 MAX_FAILING_CHECKS = 3
 LOG_TAIL_CHARS = 3000
 MAX_INLINE_COMMENTS = 20
@@ -81,6 +83,8 @@ class RemotePullRequests:
         self.cache = EtagCache()
         # One change feed per repository and token, with every PR's watch: see feed.py.
         self.feeds: dict[tuple[str, str, str, str], RepoFeed] = {}
+        self._feed_used: dict[tuple[str, str, str, str], float] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def _token(self, target: Target) -> str | None:
         async with self.sessions() as session:
@@ -103,11 +107,26 @@ class RemotePullRequests:
     def feed(self, target: Target, token: str | None) -> RepoFeed:
         repo = target.repo
         key = (repo.git_platform, repo.repo_url, repo.forge_api_url or "", str(hash(token)))
+        now = time.monotonic()
+        self._prune_feeds(now)
         found = self.feeds.get(key)
         if found is None:
             forge = build_forge(repo=repo, token=token, cache=self.cache)
             found = self.feeds[key] = RepoFeed(forge, self._policy())
+        self._feed_used[key] = now
         return found
+
+    def _prune_feeds(self, now: float) -> None:
+        """A feed nobody has watched through for FEED_IDLE_SECONDS goes (a repository with
+        no open PR left, a rotated token), with its HTTP client."""
+        for key, used in list(self._feed_used.items()):
+            feed = self.feeds[key]
+            if now - used < FEED_IDLE_SECONDS or feed.busy:
+                continue
+            del self.feeds[key], self._feed_used[key]
+            closing = asyncio.get_running_loop().create_task(feed.forge.aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     @asynccontextmanager
     async def forge(

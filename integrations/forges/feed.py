@@ -459,6 +459,12 @@ class RepoFeed:
         self.watches.move_to_end(number)
         return found
 
+    @property
+    def busy(self) -> bool:
+        """A watch is waiting on it, or its loop still runs."""
+        running = self._task is not None and not self._task.done()
+        return running or any(w.waiting for w in self.watches.values())
+
     def forget(self, number: int) -> None:
         """The PR is merged or closed: nobody will watch it again."""
         watch = self.watches.get(number)

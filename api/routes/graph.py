@@ -310,6 +310,7 @@ async def cancel_active(
     client = await state.temporal_client()
     cancelled = 0
     for task in live:
+        await state.starts.ensure_started(task)  # a cancel must not overtake the start
         await commands.cancel(client, task=task)
         cancelled += 1
     return {"cancelled": cancelled, "total": len(live)}

@@ -378,7 +378,8 @@ class GitHubDouble:
     def complete_check(self, repo: GhRepo, run: dict[str, Any], conclusion: str) -> None:
         run.update(status="completed", conclusion=conclusion, completed_at=now_iso())
         run["output"] = {"title": conclusion, "summary": f"test {conclusion}", "text": None}
-        self._emit_check_run(repo, run, "completed")
+        numbers = self._open_pulls_at(repo, run["head_sha"])
+        self._emit_check_run(repo, run, "completed", numbers)
         # One run per suite here: the suite completes with it (GitHub sends repository
         # webhooks only the suite's `completed`, not `requested`).
         suite = {
@@ -387,22 +388,30 @@ class GitHubDouble:
             "status": "completed",
             "conclusion": conclusion,
             "app": run["app"],
-            "pull_requests": self._open_pulls_at(repo, run["head_sha"]),
+            "pull_requests": numbers,
         }
         self.emit("check_suite", repo, {"action": "completed", "check_suite": suite})
 
-    def _emit_check_run(self, repo: GhRepo, run: dict[str, Any], action: str) -> None:
-        numbers = self._open_pulls_at(repo, run["head_sha"])
+    def _emit_check_run(
+        self,
+        repo: GhRepo,
+        run: dict[str, Any],
+        action: str,
+        numbers: list[dict[str, int]] | None = None,
+    ) -> None:
+        if numbers is None:
+            numbers = self._open_pulls_at(repo, run["head_sha"])
         self.emit(
             "check_run", repo, {"action": action, "check_run": {**run, "pull_requests": numbers}}
         )
 
     @staticmethod
     def _open_pulls_at(repo: GhRepo, sha: str) -> list[dict[str, int]]:
+        heads = g.refs(repo.path)  # one git call, however many PRs
         return [
             {"number": p.number}
             for p in repo.pulls.values()
-            if p.state == "open" and g.sha_of(repo.path, f"refs/heads/{p.head}") == sha
+            if p.state == "open" and heads.get(f"refs/heads/{p.head}") == sha
         ]
 
     # ---- REST endpoints --------------------------------------------------------------

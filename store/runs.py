@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -76,13 +76,25 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
     )
     result = await session.execute(stmt)
     latest: datetime = max(e.timestamp for e in events)
-    await session.execute(
-        update(AgentRun).where(AgentRun.id == run.id).values(last_output_at=latest)
-    )
-    await session.execute(
-        update(Task).where(Task.id == run.task_id).values(last_activity_at=utcnow())
-    )
+    if _moved_on(run.last_output_at, latest):
+        # At most every ACTIVITY_RESOLUTION: each batch writing two more rows would keep
+        # the database's writer busy for timestamps nobody reads to the second.
+        await session.execute(
+            update(AgentRun).where(AgentRun.id == run.id).values(last_output_at=latest)
+        )
+        await session.execute(
+            update(Task).where(Task.id == run.task_id).values(last_activity_at=utcnow())
+        )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+ACTIVITY_RESOLUTION = timedelta(seconds=5)
+
+
+def _moved_on(recorded: datetime | None, latest: datetime) -> bool:
+    if recorded is None or recorded.tzinfo is None or latest.tzinfo is None:
+        return True
+    return latest - recorded >= ACTIVITY_RESOLUTION
 
 
 async def finish_run(

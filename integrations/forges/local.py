@@ -28,6 +28,7 @@ from integrations.git import (
 )
 
 OUTPUT_TAIL_CHARS = 4000
+CHECKS_NICENESS = 10
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 
@@ -255,10 +256,15 @@ def run_checks(
             cwd=tmp,
         )
         run_git(["checkout", "--quiet", "--detach", sha], cwd=src)
+        # The repository's checks are user code, like an agent: they run below the control
+        # plane in the CPU queue (runner/__main__.py), so the API stays responsive.
+        argv = ["bash", "-c", command]
+        if (nice := shutil.which("nice")) is not None:
+            argv = [nice, "-n", str(CHECKS_NICENESS), *argv]
         # Output goes to a file: a pipe held open by an escaped grandchild would hang us.
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                ["bash", "-c", command],
+                argv,
                 cwd=src,
                 env=git_env(),
                 stdin=subprocess.DEVNULL,

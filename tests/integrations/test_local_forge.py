@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from integrations.forges.local import (
+    CHECKS_NICENESS,
     DiffStats,
     check_mergeable,
     diff_stats,
@@ -216,6 +218,14 @@ def test_run_checks_pass_on_head_checkout(tmp_path: Path) -> None:
     assert result.output_tail == "a\nb\nc\n"
     assert list(scratch.iterdir()) == []
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_run_checks_run_below_the_control_plane(tmp_path: Path) -> None:
+    repo = make_pr_repo(tmp_path)
+    result = run_checks(
+        repo=repo, head="main", command="nice", scratch_dir=tmp_path / "scratch", timeout=60
+    )
+    assert int(result.output_tail) == min(os.nice(0) + CHECKS_NICENESS, 19)
 
 
 def test_run_checks_failure_and_output_tail(tmp_path: Path) -> None:

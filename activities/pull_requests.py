@@ -35,7 +35,7 @@ from schemas.workflow import (
 )
 from store.db import transaction
 from store.models import PullRequest, Repo, Task
-from store.pull_requests import find_open_pr, latest_pr_for_task, next_number
+from store.pull_requests import find_open_pr, latest_pr_for_task, lock_numbers, next_number
 from store.tasks import find_repo
 from store.types import utcnow
 
@@ -111,6 +111,7 @@ class PullRequestActivities:
                 async with transaction(self.sessions) as session:
                     pr = await find_open_pr(session, repo_url=task.repo_url, head_branch=branch)
                     if pr is None:
+                        await lock_numbers(session, repo_url=task.repo_url)
                         pr = PullRequest(
                             workspace_id=task.workspace_id,
                             repo_url=task.repo_url,

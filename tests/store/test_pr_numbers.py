@@ -9,10 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from store.db import create_engine, session_factory, transaction
 from store.models import PullRequest
-from store.pull_requests import next_number
+from store.pull_requests import lock_numbers, next_number
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_concurrent_opens_take_distinct_numbers_without_collisions(
     database_url: str,
 ) -> None:
@@ -21,6 +20,8 @@ async def test_concurrent_opens_take_distinct_numbers_without_collisions(
 
     async def open_pr(n: int) -> int:
         async with transaction(sessions) as session:
+            await lock_numbers(session, repo_url="/repos/app.git")
+            await asyncio.sleep(0)  # other opens run meanwhile
             pr = PullRequest(
                 workspace_id="w",
                 repo_url="/repos/app.git",
@@ -36,7 +37,8 @@ async def test_concurrent_opens_take_distinct_numbers_without_collisions(
             return pr.number
 
     try:
-        # On SQLite the number is read under the write lock: no IntegrityError to retry.
+        # Read under the write lock (SQLite) or the repository's advisory lock (PostgreSQL):
+        # no IntegrityError to retry.
         numbers = await asyncio.gather(*(open_pr(n) for n in range(12)))
     except IntegrityError as exc:  # pragma: no cover - the failure this test is about
         pytest.fail(f"two opens took the same number: {exc}")

@@ -69,11 +69,7 @@ class BlueprintActivities:
         try:
             await start_task_workflow(
                 activity.client(),
-                task_id=task.id,
-                state=task.state,
-                repo_url=task.repo_url,
-                workspace_id=task.workspace_id,
-                agent_type=task.agent_type,
+                task,
                 task_queue=self.settings.task_queue,
                 # A retried activity finds the run it started, open or already closed.
                 reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,

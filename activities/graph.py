@@ -93,10 +93,6 @@ class GraphActivities:
             return
         await start_task_workflow(
             activity.client(),
-            task_id=task.id,
-            state=task.state,
-            repo_url=task.repo_url,
-            workspace_id=task.workspace_id,
-            agent_type=task.agent_type,
+            task,
             task_queue=activity.info().task_queue,
         )

@@ -58,11 +58,7 @@ async def start_run(
 ) -> None:
     await start_task_workflow(
         client,
-        task_id=task.id,
-        state=task.state,
-        repo_url=task.repo_url,
-        workspace_id=task.workspace_id,
-        agent_type=task.agent_type,
+        task,
         task_queue=task_queue,
         mode=mode,
         prompt=prompt,

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -27,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.errors import ServiceUnavailableError
 from store.models import Task
+from store.tasks import awaiting_start, clear_start_request
 from store.types import utcnow
 from temporal.starts import start_task_workflow
 
@@ -41,7 +41,9 @@ SWEEP_BATCH = 500
 
 @dataclass(frozen=True)
 class StartRequest:
-    task_id: str
+    """The task's fields a start needs, copied off its row (`TaskToStart`)."""
+
+    id: str
     state: str
     repo_url: str
     workspace_id: str
@@ -69,13 +71,13 @@ class TaskStarts:
     def request(self, task: Task) -> None:
         """Start the task's workflow now, in the background, retrying until it is started."""
         request = StartRequest.of(task)
-        if request.task_id in self._inflight:
+        if request.id in self._inflight:
             return
         starting = asyncio.get_running_loop().create_task(
-            self._start_until_done(request), name=f"start task-{request.task_id}"
+            self._start_until_done(request), name=f"start task-{request.id}"
         )
-        self._inflight[request.task_id] = starting
-        starting.add_done_callback(lambda _: self._inflight.pop(request.task_id, None))
+        self._inflight[request.id] = starting
+        starting.add_done_callback(lambda _: self._inflight.pop(request.id, None))
 
     async def ensure_started(self, task: Task) -> None:
         """Before a command goes to the task's workflow: the start it may be waiting for."""
@@ -108,14 +110,7 @@ class TaskStarts:
         """Start the workflows of tasks still marked after `older_than` seconds."""
         cutoff = utcnow() - timedelta(seconds=older_than)
         async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Task)
-                    .where(Task.start_requested_at.is_not(None), Task.start_requested_at < cutoff)
-                    .order_by(Task.start_requested_at)
-                    .limit(SWEEP_BATCH)
-                )
-            ).scalars()
+            rows = await awaiting_start(session, requested_before=cutoff, limit=SWEEP_BATCH)
             requests = [StartRequest.of(t) for t in rows if t.id not in self._inflight]
         started = 0
         for request in requests:
@@ -123,7 +118,7 @@ class TaskStarts:
                 await self._start(request)
                 started += 1
             except Exception as exc:
-                log.warning("could not start task-%s, next sweep retries: %s", request.task_id, exc)
+                log.warning("could not start task-%s, next sweep retries: %s", request.id, exc)
                 break  # Temporal is down: the rest would fail the same way
         if started:
             log.info("started %d task workflow(s) whose start had been lost", started)
@@ -159,7 +154,7 @@ class TaskStarts:
                 await self._start(request)
                 return
             except Exception as exc:
-                log.warning("starting task-%s failed, retrying: %s", request.task_id, exc)
+                log.warning("starting task-%s failed, retrying: %s", request.id, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
@@ -168,11 +163,7 @@ class TaskStarts:
         try:
             await start_task_workflow(
                 client,
-                task_id=request.task_id,
-                state=request.state,
-                repo_url=request.repo_url,
-                workspace_id=request.workspace_id,
-                agent_type=request.agent_type,
+                request,
                 task_queue=self._task_queue,
                 mode="fresh",
                 # The id was never used before this task: a closed run under it means
@@ -181,6 +172,4 @@ class TaskStarts:
             )
         except WorkflowAlreadyStartedError:
             async with self._sessions() as session, session.begin():
-                await session.execute(
-                    update(Task).where(Task.id == request.task_id).values(start_requested_at=None)
-                )
+                await clear_start_request(session, task_id=request.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -45,6 +46,24 @@ async def list_tasks(
         stmt = stmt.where(Task.state == state)
     stmt = stmt.order_by(Task.created_at.desc(), Task.id).limit(limit).offset(offset)
     return list((await session.execute(stmt)).scalars())
+
+
+async def awaiting_start(
+    session: AsyncSession, *, requested_before: datetime, limit: int
+) -> list[Task]:
+    """Tasks (of every workspace) whose workflow start was asked for before the cutoff and
+    not yet confirmed by a first transition: api/task_starts.py makes those starts again."""
+    stmt = (
+        select(Task)
+        .where(Task.start_requested_at.is_not(None), Task.start_requested_at < requested_before)
+        .order_by(Task.start_requested_at)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def clear_start_request(session: AsyncSession, *, task_id: str) -> None:
+    await session.execute(update(Task).where(Task.id == task_id).values(start_requested_at=None))
 
 
 async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> bool:

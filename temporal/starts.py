@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributeKey,
@@ -22,14 +24,25 @@ def pipeline_workflow_id(parent_task_id: str) -> str:
     return f"pipeline-{parent_task_id}"
 
 
+class TaskToStart(Protocol):
+    """What a start needs of a task (a `store.models.Task` row has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def repo_url(self) -> str: ...
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def agent_type(self) -> str: ...
+
+
 async def start_task_workflow(
     client: Client,
+    task: TaskToStart,
     *,
-    task_id: str,
-    state: str,
-    repo_url: str,
-    workspace_id: str,
-    agent_type: str,
     task_queue: str,
     mode: StartMode = "fresh",
     prompt: str | None = None,
@@ -44,17 +57,19 @@ async def start_task_workflow(
     """
     attributes = TypedSearchAttributes(
         [
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskState"), state),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioRepo"), repo_url),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioWorkspace"), workspace_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskState"), task.state),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioRepo"), task.repo_url),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("OptioWorkspace"), task.workspace_id
+            ),
             SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskType"), "repo-task"),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioAgent"), agent_type),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OptioAgent"), task.agent_type),
         ]
     )
     await client.start_workflow(
         "RepoTaskWorkflow",
-        RepoTaskInput(task_id=task_id, mode=mode, prompt=prompt, user_id=user_id),
-        id=task_workflow_id(task_id),
+        RepoTaskInput(task_id=task.id, mode=mode, prompt=prompt, user_id=user_id),
+        id=task_workflow_id(task.id),
         task_queue=task_queue,
         id_reuse_policy=reuse,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

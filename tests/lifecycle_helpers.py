@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import git
+from api.task_starts import TaskStarts
+from store.db import transaction
+from store.models import Task
+from store.types import utcnow
+from tests.conftest import Optio, git
 
 
 async def create_task(
@@ -109,3 +115,36 @@ async def wait_for_checks(
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"checks never became {status}")
+
+
+async def commit_unstarted_task(
+    sessions: async_sessionmaker[AsyncSession],
+    optio: Optio,
+    repo: Path,
+    script: str,
+    *,
+    requested_at: datetime | None = None,
+) -> Task:
+    """A task row as an API commits it before starting its workflow: marked with
+    `start_requested_at`, and no workflow yet."""
+    async with transaction(sessions) as session:
+        task = Task(
+            workspace_id=optio.workspace_id,
+            title="not started yet",
+            prompt=script,
+            repo_url=str(repo),
+            agent_type="script",
+            state="pending",
+            start_requested_at=requested_at or utcnow(),
+        )
+        session.add(task)
+    return task
+
+
+def task_starts(optio: Optio, sessions: async_sessionmaker[AsyncSession]) -> TaskStarts:
+    """An API process's task starter, on the test's Temporal client."""
+
+    async def client() -> Any:
+        return optio.temporal
+
+    return TaskStarts(sessions=sessions, client=client, task_queue=optio.settings.task_queue)

@@ -252,17 +252,23 @@ async def test_a_push_delivery_costs_no_request(double: GitHubDouble) -> None:
     await feed.forge.aclose()  # type: ignore[attr-defined]
 
 
-async def test_a_failing_check_run_delivery_reports_failing_without_a_request(
-    double: GitHubDouble,
-) -> None:
-    clock = Clock()
-    feed = await hooked(double, clock, (1,))
+async def failed_after_push(double: GitHubDouble) -> tuple[RepoFeed, PrWatch, dict[str, Any]]:
+    """PR 1's watch told of a push and its CI run starting, and that run since failed on
+    GitHub (no delivery about the failure applied yet)."""
+    feed = await hooked(double, Clock(), (1,))
     watch = feed.watch(1)
     sha = push(double, 1)
     run = start_run(double, sha)
     watch.begin_round(1.0, known=None, events=[*pushed(sha), check_run(run, "created")])
-    spent = requests(feed)
     double.complete_check(double.repos["acme/app"], run, "failure")
+    return feed, watch, run
+
+
+async def test_a_failing_check_run_delivery_reports_failing_without_a_request(
+    double: GitHubDouble,
+) -> None:
+    feed, watch, run = await failed_after_push(double)
+    spent = requests(feed)
     watch.begin_round(200.0, known=None, events=[check_run(run, "completed")])
     assert not watch.needs_look(200.0) and requests(feed) == spent
     assert watch.snapshot is not None and watch.snapshot.checks_status == "failing"
@@ -420,14 +426,7 @@ def check_suite_completed(run: dict[str, Any]) -> PrEvent:
 async def test_a_suite_completed_after_its_runs_were_delivered_costs_nothing(
     double: GitHubDouble,
 ) -> None:
-    clock = Clock()
-    feed = await hooked(double, clock, (1,))
-    watch = feed.watch(1)
-    repo = double.repos["acme/app"]
-    sha = push(double, 1)
-    run = start_run(double, sha)
-    watch.begin_round(1.0, known=None, events=[*pushed(sha), check_run(run, "created")])
-    double.complete_check(repo, run, "failure")
+    feed, watch, run = await failed_after_push(double)
     spent = requests(feed)
     watch.begin_round(
         200.0, known=None, events=[check_run(run, "completed"), check_suite_completed(run)]
@@ -440,14 +439,7 @@ async def test_a_suite_completed_after_its_runs_were_delivered_costs_nothing(
 async def test_a_suite_completed_whose_run_delivery_was_lost_is_looked_at(
     double: GitHubDouble,
 ) -> None:
-    clock = Clock()
-    feed = await hooked(double, clock, (1,))
-    watch = feed.watch(1)
-    repo = double.repos["acme/app"]
-    sha = push(double, 1)
-    run = start_run(double, sha)
-    watch.begin_round(1.0, known=None, events=[*pushed(sha), check_run(run, "created")])
-    double.complete_check(repo, run, "failure")
+    feed, watch, run = await failed_after_push(double)
     # The run's `completed` delivery is lost; the suite's arrives.
     watch.begin_round(200.0, known=None, events=[check_suite_completed(run)])
     assert watch.needs_look(200.0) and CHECKS in watch.stale

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Optio
-from tests.lifecycle_helpers import create_task, wait_for_state
+from tests.lifecycle_helpers import (
+    commit_unstarted_task,
+    create_task,
+    task_starts,
+    wait_for_state,
+)
 from tests.workflows.test_replay import HISTORIES
 
 MakeRepo = Callable[..., Path]
@@ -98,27 +103,17 @@ async def test_record(optio: Optio, make_repo: MakeRepo) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_record_cancel_before_load(optio: Optio, make_repo: MakeRepo) -> None:
-    """A cancel that reaches the workflow before it loaded its task (`cancel-before-load`)."""
-    from api.task_starts import TaskStarts
-    from store.db import create_engine, session_factory, transaction
-    from store.models import Task
-    from store.types import utcnow
+    """A cancel that reaches the workflow before it loaded its task (`cancel-before-load`).
+
+    It races the workflow's first task: when the load wins, the marker check fails and
+    nothing is saved; run it again."""
+    from store.db import create_engine, session_factory
 
     engine = create_engine(optio.settings.database_url_resolved)
     try:
-        async with transaction(session_factory(engine)) as session:
-            task = Task(workspace_id=optio.workspace_id, title="t", prompt="sleep 30",
-                        repo_url=str(make_repo()), agent_type="script", state="pending",
-                        start_requested_at=utcnow())  # fmt: skip
-            session.add(task)
-
-        async def client():  # type: ignore[no-untyped-def]
-            return optio.temporal
-
-        starts = TaskStarts(
-            sessions=session_factory(engine), client=client, task_queue=optio.settings.task_queue
-        )
-        await starts.ensure_started(task)
+        sessions = session_factory(engine)
+        task = await commit_unstarted_task(sessions, optio, make_repo(), "sleep 30")
+        await task_starts(optio, sessions).ensure_started(task)
         await optio.temporal.get_workflow_handle(f"task-{task.id}").cancel()
         await wait_for_state(optio.client, task.id, "cancelled")
     finally:

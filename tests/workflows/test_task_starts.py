@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from api.task_starts import TaskStarts
-from store.db import create_engine, session_factory, transaction
+from store.db import create_engine, session_factory
 from store.models import Task
 from store.types import utcnow
 from tests.conftest import Optio
-from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+from tests.lifecycle_helpers import (
+    commit_unstarted_task,
+    create_task,
+    task_starts,
+    triggers,
+    wait_for_state,
+)
 
 MakeRepo = Callable[..., Path]
 
@@ -26,23 +31,11 @@ async def test_a_lost_start_is_made_by_the_sweep(optio: Optio, make_repo: MakeRe
     sessions = session_factory(engine)
     try:
         # As an API that stopped between committing the row and starting its workflow.
-        async with transaction(sessions) as session:
-            task = Task(
-                workspace_id=optio.workspace_id,
-                title="orphan",
-                prompt="echo ok > f",
-                repo_url=str(repo),
-                agent_type="script",
-                state="pending",
-                start_requested_at=utcnow() - timedelta(minutes=5),
-            )
-            session.add(task)
+        task = await commit_unstarted_task(
+            sessions, optio, repo, "echo ok > f", requested_at=utcnow() - timedelta(minutes=5)
+        )
         young = await create_task(optio.client, repo, "echo young > g")
-
-        async def client():  # type: ignore[no-untyped-def]
-            return optio.temporal
-
-        starts = TaskStarts(sessions=sessions, client=client, task_queue=optio.settings.task_queue)
+        starts = task_starts(optio, sessions)
         # Only what is older than the sweep's age is taken: the young task is the
         # business of the API that created it.
         assert await starts.sweep(older_than=60) == 1
@@ -65,17 +58,7 @@ async def test_a_cancel_is_not_overtaken_by_a_start_still_on_its_way(
     engine = create_engine(optio.settings.database_url_resolved)
     try:
         # Committed by another API process whose start has not reached Temporal yet.
-        async with transaction(session_factory(engine)) as session:
-            task = Task(
-                workspace_id=optio.workspace_id,
-                title="about to start",
-                prompt="sleep 30",
-                repo_url=str(repo),
-                agent_type="script",
-                state="pending",
-                start_requested_at=utcnow(),
-            )
-            session.add(task)
+        task = await commit_unstarted_task(session_factory(engine), optio, repo, "sleep 30")
     finally:
         await engine.dispose()
     response = await optio.client.post(f"/api/tasks/{task.id}/cancel")

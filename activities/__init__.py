@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.agent_runs import AgentRunActivities
 from activities.blueprints import BlueprintActivities
 from activities.graph import GraphActivities
-from activities.limiter import acquire_slot, find_closed_workflows
+from activities.limiter import acquire_slot, find_closed_workflows, release_slot
 from activities.pull_requests import PullRequestActivities
 from activities.review import ReviewActivities
 from activities.standalone_runs import StandaloneRunActivities
@@ -30,6 +30,7 @@ def build_activities(
     reviews = ReviewActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
+        release_slot,
         find_closed_workflows,
         tasks.load_task,
         tasks.record_transition,

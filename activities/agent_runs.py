@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeats import Heartbeats
 from activities.review import MAX_TURNS_REVIEW, ReviewActivities, ReviewRun
 from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
@@ -235,8 +236,9 @@ class AgentRunActivities:
         """Launch the sandbox (once) and wait until its worktree is ready."""
         spec = self.launcher.existing_spec(input.run_id) or await self._new_spec(input)
         run_dir = await asyncio.to_thread(self.launcher.launch, spec)
+        heartbeats = Heartbeats()
         while True:
-            activity.heartbeat()
+            heartbeats.beat()
             status = self.launcher.poll(run_dir)
             if status.result is not None and not status.result.prepared:
                 return PrepareResult(ready=False, error=status.result.error or "Preparation failed")
@@ -253,9 +255,10 @@ class AgentRunActivities:
         """Wait for the agent's result, heartbeating; stop it when it stalls or is cancelled."""
         run_dir = self.launcher.run_dir(input.run_id)
         stall = timedelta(milliseconds=input.stall_threshold_ms)
+        heartbeats = Heartbeats()
         try:
             while True:
-                activity.heartbeat()
+                heartbeats.beat()
                 status = self.launcher.poll(run_dir)
                 if status.state != "running":
                     return await self._finish(input.run_id, status)

@@ -11,6 +11,7 @@ from schemas.workflow import (
     ClosedWorkflowsInput,
     ClosedWorkflowsResult,
     LimiterState,
+    ReleaseSlotInput,
 )
 
 
@@ -25,6 +26,19 @@ async def acquire_slot(input: AcquireSlotInput) -> None:
         start_signal="request",
         start_signal_args=[input.request],
     )
+
+
+@activity.defn
+async def release_slot(input: ReleaseSlotInput) -> None:
+    """Hand a slot back. Sent from an activity rather than as the task workflow's own
+    signal command: that would add two events and a workflow task to every task's history."""
+    handle = activity.client().get_workflow_handle(input.limiter_id)
+    try:
+        await handle.signal("release", input.release)
+    except RPCError as exc:
+        # No limiter (yet, or any more): nobody holds a slot there to give back.
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 @activity.defn

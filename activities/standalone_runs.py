@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeats import Heartbeats
 from core.budget import budget_reason, over_budget
 from core.params_schema import ParamsError, validate_params
 from core.prompt_chain import render_user_template
@@ -140,9 +141,10 @@ class StandaloneRunActivities:
         run_dir = await asyncio.to_thread(self.launcher.launch, spec)
         stall = timedelta(milliseconds=input.stall_threshold_ms)
         next_budget_check = 0.0
+        heartbeats = Heartbeats()
         try:
             while True:
-                activity.heartbeat()
+                heartbeats.beat()
                 status = self.launcher.poll(run_dir)
                 if status.state != "running":
                     return await self._outcome(input.run_id, status)

@@ -315,6 +315,12 @@ class AcquireSlotInput:
 
 
 @dataclass
+class ReleaseSlotInput:
+    limiter_id: str
+    release: SlotRelease
+
+
+@dataclass
 class ClosedWorkflowsInput:
     workflow_ids: list[str]
 

@@ -16,7 +16,7 @@ from core.settings import Settings
 from integrations.launchers.local import LocalLauncher
 from store.db import create_engine, session_factory
 from temporal.setup import ensure_search_attributes
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=build_activities(settings=settings, sessions=sessions),
         activity_executor=executor,
         max_concurrent_activities=400,

@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from activities.agent_runs import AgentRunActivities
     from activities.graph import GraphActivities
-    from activities.limiter import acquire_slot
+    from activities.limiter import acquire_slot, release_slot
     from activities.pull_requests import PullRequestActivities
     from activities.review import ReviewActivities
     from activities.tasks import TaskActivities
@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         PriorityChange,
         PrSnapshotData,
         RedoInput,
+        ReleaseSlotInput,
         ReleaseWorktreeInput,
         RepoTaskInput,
         ResumeCommand,
@@ -152,6 +153,7 @@ class RepoTaskWorkflow:
         self._entering: str | None = None
         self._local_quick = False
         self._one_slot_request = False
+        self._fewer_trips = False
         self._waiting_scope: str | None = None
         self._skip_backoff = False
         self._backing_off = False
@@ -271,8 +273,18 @@ class RepoTaskWorkflow:
         # Quick database and limiter steps run as local activities: no server round trip
         # and no task queue hop each. Decided once, at the start, so that a run begun by
         # an older worker keeps its regular activities when a newer one replays it.
-        self._local_quick = workflow.patched("local-quick-activities")
-        self._one_slot_request = workflow.patched("one-slot-request")
+        #
+        # "fewer-round-trips" implies every patch before it, so a new run records one
+        # patch marker (and one TemporalChangeVersion upsert) instead of one per patch.
+        # Its own changes: the steps between the agent and the PR's end run as local
+        # activities, the slot goes back through an activity rather than a signal command,
+        # and search attributes the start already set are not set again.
+        self._fewer_trips = workflow.patched("fewer-round-trips")
+        if self._fewer_trips:
+            self._local_quick = self._one_slot_request = True
+        else:
+            self._local_quick = workflow.patched("local-quick-activities")
+            self._one_slot_request = workflow.patched("one-slot-request")
         try:
             await self._run(input)
         except BaseException as err:
@@ -296,8 +308,8 @@ class RepoTaskWorkflow:
                 TaskFinished(task_id=self._task_id, state=self._state),
             )
             # Added after histories were recorded: runs started before it replay unchanged.
-            if workflow.patched("release-worktree"):
-                await workflow.execute_activity_method(
+            if self._fewer_trips or workflow.patched("release-worktree"):
+                await self._step(
                     TaskActivities.release_worktree,
                     ReleaseWorktreeInput(task_id=self._task_id),
                     start_to_close_timeout=timedelta(minutes=2),
@@ -343,15 +355,20 @@ class RepoTaskWorkflow:
             self._priority = snap.priority
         if input.carried is None:
             self._state, self._seq = snap.state, snap.seq
-        workflow.upsert_search_attributes(
-            [
-                REPO_KEY.value_set(snap.repo_url),
-                WORKSPACE_KEY.value_set(snap.workspace_id),
-                TYPE_KEY.value_set("repo-task"),
-                AGENT_KEY.value_set(snap.agent_type),
-                STATE_KEY.value_set(self._state),
-            ]
-        )
+        wanted = [
+            REPO_KEY.value_set(snap.repo_url),
+            WORKSPACE_KEY.value_set(snap.workspace_id),
+            TYPE_KEY.value_set("repo-task"),
+            AGENT_KEY.value_set(snap.agent_type),
+            STATE_KEY.value_set(self._state),
+        ]
+        if self._fewer_trips:
+            # The API sets them at the start and continue-as-new carries them over:
+            # only a change (an edited task, a state moved meanwhile) is worth an upsert.
+            current = workflow.info().typed_search_attributes
+            wanted = [pair for pair in wanted if current.get(pair.key) != pair.value]
+        if wanted:
+            workflow.upsert_search_attributes(wanted)
         if input.carried is not None:
             rerun = await self._watch_pr()
         else:
@@ -448,7 +465,7 @@ class RepoTaskWorkflow:
         # the same Temporal, or a test) would otherwise hold or starve each other's slots.
         global_limiter = (
             f"{GLOBAL_LIMITER}-{workflow.info().task_queue}"
-            if workflow.patched("limiter-per-task-queue")
+            if self._fewer_trips or workflow.patched("limiter-per-task-queue")
             else GLOBAL_LIMITER
         )
         repo_limiter = f"limiter-repo-{snap.repo_key}"
@@ -523,7 +540,7 @@ class RepoTaskWorkflow:
             output_tokens=result.output_tokens,
             model_used=result.model,
         )
-        opened = await workflow.execute_activity_method(
+        opened = await self._step(
             PullRequestActivities.open_pull_request,
             OpenPrInput(task_id=snap.task_id, summary=result.summary),
             start_to_close_timeout=timedelta(minutes=2),
@@ -704,7 +721,7 @@ class RepoTaskWorkflow:
     async def _finish_pr(self, *, merged: bool) -> None:
         """Close the linked issue; best effort, a forge outage must not block completion."""
         try:
-            await workflow.execute_activity_method(
+            await self._step(
                 PullRequestActivities.finish_pull_request,
                 FinishPrInput(task_id=self._task_id, merged=merged),
                 start_to_close_timeout=timedelta(minutes=2),
@@ -825,14 +842,44 @@ class RepoTaskWorkflow:
         if request_id is None:
             return
         self._grants.discard(request_id)
+        release = SlotRelease(workflow_id=workflow.info().workflow_id, request_id=request_id)
         try:
-            await workflow.get_external_workflow_handle(limiter_id).signal(
-                SlotLimiterSignals.RELEASE,
-                SlotRelease(workflow_id=workflow.info().workflow_id, request_id=request_id),
-            )
+            if self._fewer_trips:
+                await workflow.execute_local_activity(
+                    release_slot,
+                    ReleaseSlotInput(limiter_id=limiter_id, release=release),
+                    start_to_close_timeout=QUICK,
+                    retry_policy=RetryPolicy(maximum_attempts=5),
+                )
+            else:
+                await workflow.get_external_workflow_handle(limiter_id).signal(
+                    SlotLimiterSignals.RELEASE, release
+                )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("could not release slot %s on %s", request_id, limiter_id)
         except Exception:
             # The limiter sweeps holders whose workflow has moved on; nothing is lost.
             workflow.logger.warning("could not release slot %s on %s", request_id, limiter_id)
+
+    async def _step(
+        self,
+        fn: Callable[[Any, ArgT], Awaitable[RetT]],
+        arg: ArgT,
+        *,
+        start_to_close_timeout: timedelta,
+        retry_policy: RetryPolicy,
+    ) -> RetT:
+        """A step of seconds at most (open or finish a PR, drop a worktree): local in runs
+        that decided on fewer round trips, each a whole server round trip otherwise."""
+        if self._fewer_trips:
+            return await workflow.execute_local_activity_method(
+                fn, arg, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
+            )
+        return await workflow.execute_activity_method(
+            fn, arg, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
+        )
 
     async def _quick(self, fn: Callable[[Any, ArgT], Awaitable[RetT]], arg: ArgT) -> RetT:
         """A short database step (a few ms): local when this run decided so at its start."""
@@ -885,7 +932,9 @@ class RepoTaskWorkflow:
         workflow.upsert_search_attributes([STATE_KEY.value_set(to_state)])
 
     async def _on_cancel(self) -> None:
-        if self._state == "unknown" and workflow.patched("cancel-before-load"):
+        if self._state == "unknown" and (
+            self._fewer_trips or workflow.patched("cancel-before-load")
+        ):
             # Cancelled before the task was loaded (a cancel right behind the start): load
             # it now, or the row would stay `pending` with nobody left to move it.
             try:

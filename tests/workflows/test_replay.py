@@ -5,8 +5,8 @@ with `workflow.patched(...)`. Record new histories after such a guarded change, 
 add scenarios, beside the old ones (which keep guarding the old code paths):
     OPTIO_RECORD_HISTORIES=1 OPTIO_RECORD_SUFFIX=<what changed> \
     .venv/bin/pytest tests/workflows/test_record_histories.py
-Unsuffixed files predate local activities; `__local_activities` and `__one_slot_request`
-were recorded after those patches.
+Unsuffixed files predate local activities; `__local_activities`, `__one_slot_request`
+and `__fewer_round_trips` were recorded after those patches (docs/temporal.md).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 STORED = sorted(HISTORIES.glob("*.json"))
@@ -31,4 +31,4 @@ def test_histories_are_stored() -> None:
 @pytest.mark.parametrize("path", STORED, ids=[p.stem for p in STORED])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    await Replayer(workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER).replay_workflow(history)

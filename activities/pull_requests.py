@@ -21,7 +21,7 @@ from activities.remote_prs import RemotePullRequests, Target
 from core.settings import Settings
 from integrations.forges import local as forge
 from integrations.forges.base import tail
-from integrations.git import GitError, branch_exists, head_sha, resolve_local_repo
+from integrations.git import GitError, branch_head, head_sha, resolve_local_repo
 from schemas.workflow import (
     FinishPrInput,
     MergePrInput,
@@ -96,7 +96,8 @@ class PullRequestActivities:
             return await self.remote.open(target, summary=input.summary)
         repo = _forge_repo(task.repo_url)
         branch = f"optio/task-{task.id}"
-        if not await asyncio.to_thread(branch_exists, repo=repo, branch=branch):
+        sha = await asyncio.to_thread(branch_head, repo=repo, branch=branch)
+        if sha is None:
             return OpenPrResult(opened=False, reason=f"The agent pushed no branch {branch}")
         stats = await asyncio.to_thread(
             forge.diff_stats, repo=repo, base=task.repo_branch, head=branch
@@ -105,7 +106,6 @@ class PullRequestActivities:
             return OpenPrResult(
                 opened=False, reason=f"The agent made no changes on {branch}; nothing to review"
             )
-        sha = await asyncio.to_thread(head_sha, repo=repo, ref=branch)
         for _ in range(5):
             try:
                 async with transaction(self.sessions) as session:
@@ -130,7 +130,10 @@ class PullRequestActivities:
                     pr.changed_files = stats.changed_files
                     number = pr.number
                 return OpenPrResult(
-                    opened=True, pr_url=local_pr_url(task.repo_url, number), pr_number=number
+                    opened=True,
+                    pr_url=local_pr_url(task.repo_url, number),
+                    pr_number=number,
+                    snapshot=await self._snapshot(task.id, run_checks=False),
                 )
             except IntegrityError:
                 continue  # another PR took the number at the same moment: take the next
@@ -148,11 +151,14 @@ class PullRequestActivities:
         while True:
             activity.heartbeat()
             snapshot = await self._snapshot(input.task_id)
+            assert snapshot is not None  # checks are run, never skipped
             if snapshot != input.known or time.monotonic() >= deadline:
                 return snapshot
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
-    async def _snapshot(self, task_id: str) -> PrSnapshotData:
+    async def _snapshot(self, task_id: str, *, run_checks: bool = True) -> PrSnapshotData | None:
+        """The PR as it stands, running the repo's testCommand on a new head; None when
+        that is needed but not `run_checks` (the watch will run them)."""
         task = await self._task(task_id)
         repo = _forge_repo(task.repo_url)
         async with self.sessions() as session:
@@ -168,6 +174,8 @@ class PullRequestActivities:
         test_command = settings_repo.test_command if settings_repo else None
         checks = pr.checks_status if test_command else "none"
         if test_command and pr.checks_sha != sha:
+            if not run_checks:
+                return None
             checks = await self._run_checks(pr_id=pr.id, repo=repo, sha=sha, command=test_command)
         mergeable = (
             await asyncio.to_thread(forge.check_mergeable, repo=repo, base=pr.base_branch, head=sha)

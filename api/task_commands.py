@@ -7,6 +7,7 @@ and leaves every transition to the workflow.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -38,9 +39,12 @@ from schemas.workflow import (
 from store.models import Task
 from temporal.starts import pipeline_workflow_id, start_task_workflow, task_workflow_id
 
+log = logging.getLogger(__name__)
+
 WORKFLOW_NAME = "RepoTaskWorkflow"
 SETTLE_SECONDS = 10.0
 QUERY_TIMEOUT = timedelta(seconds=2)
+UPDATE_ATTEMPTS = 5
 
 
 def workflow_id(task_id: str) -> str:
@@ -80,19 +84,33 @@ async def run_update(
     client: Client, *, task_id: str, update: str, arg: Any | None = None
 ) -> CommandResult:
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(task_id))
-    try:
-        args = [] if arg is None else [arg]
-        result = await handle.execute_update(update, args=args, result_type=CommandResult)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError):
-            raise ConflictError(cause.message) from exc
-        raise
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ConflictError("The task's workflow is not running") from exc
-        raise
-    return result
+    args = [] if arg is None else [arg]
+    for attempt in range(UPDATE_ATTEMPTS):
+        try:
+            return await handle.execute_update(update, args=args, result_type=CommandResult)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError):
+                raise ConflictError(cause.message) from exc
+            raise
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ConflictError("The task's workflow is not running") from exc
+            if not _workflow_not_ready(exc):
+                raise
+            # The workflow task that carried the update failed and is being retried (say,
+            # the run ended while a cancelled activity reported back): the update was
+            # dropped with it. What its handler did is idempotent (merging twice is a
+            # no-op, transitions are keyed by sequence), so sending it again is safe.
+            log.info("update %s of task %s: workflow not ready, sending it again", update, task_id)
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise ServiceUnavailableError("The task's workflow is busy; try again")
+
+
+def _workflow_not_ready(exc: RPCError) -> bool:
+    return exc.status == RPCStatusCode.FAILED_PRECONDITION and any(
+        detail.type_url.endswith("WorkflowNotReadyFailure") for detail in exc.grpc_status.details
+    )
 
 
 async def cancel(client: Client, *, task: Task) -> None:

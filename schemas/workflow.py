@@ -166,14 +166,6 @@ class OpenPrInput:
 
 
 @dataclass
-class OpenPrResult:
-    opened: bool
-    pr_url: str | None = None
-    pr_number: int | None = None
-    reason: str | None = None
-
-
-@dataclass
 class PrSnapshotData:
     state: str  # open | merged | closed
     mergeable: bool | None
@@ -182,6 +174,17 @@ class PrSnapshotData:
     head_sha: str | None
     # The review the status comes from, so each requested change is reacted to once.
     review_id: str | None = None
+
+
+@dataclass
+class OpenPrResult:
+    opened: bool
+    pr_url: str | None = None
+    pr_number: int | None = None
+    reason: str | None = None
+    # The PR right after opening, when nothing is left to wait for (the local forge with
+    # no testCommand): the workflow decides on it without a watch round.
+    snapshot: PrSnapshotData | None = None
 
 
 @dataclass

@@ -558,11 +558,17 @@ class RepoTaskWorkflow:
         self._has_pr = True
         await self._transition(S.PR_OPENED, "pr_detected", patch=fields)
         self._memory_checks, self._memory_review = None, None
+        if self._fewer_trips and opened.snapshot is not None:
+            # Opening told everything there is to know for now (no checks to wait for):
+            # decide at once instead of a watch round that would only say it again.
+            outcome = await self._react(opened.snapshot)
+            if outcome is not None:
+                return outcome.rerun
+            return await self._watch_pr(known=opened.snapshot)
         return await self._watch_pr()
 
-    async def _watch_pr(self) -> Rerun | None:
+    async def _watch_pr(self, known: PrSnapshotData | None = None) -> Rerun | None:
         snap = self._require_snap()
-        known: PrSnapshotData | None = None
         for _ in range(MAX_WATCH_ROUNDS):
             self._pr_poke = False
             events, self._pr_events = self._pr_events, []
@@ -758,14 +764,25 @@ class RepoTaskWorkflow:
         self, method: str, *, trigger: str, user_id: str | None = None
     ) -> Outcome | None:
         snap = self._require_snap()
-        merged = await workflow.execute_activity_method(
-            PullRequestActivities.merge_pull_request,
-            MergePrInput(task_id=snap.task_id, method=method),
-            start_to_close_timeout=timedelta(minutes=5),
-            # A worker that dies mid-merge is noticed in seconds; the retry finds it merged.
-            heartbeat_timeout=timedelta(seconds=20),
-            retry_policy=DB_RETRY,
-        )
+        if self._fewer_trips:
+            # One git merge or one forge call: a local step. A worker that dies mid-merge
+            # loses its workflow task; the next worker runs the step again and finds the
+            # PR merged (merging twice is a no-op).
+            merged = await self._step(
+                PullRequestActivities.merge_pull_request,
+                MergePrInput(task_id=snap.task_id, method=method),
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=DB_RETRY,
+            )
+        else:
+            merged = await workflow.execute_activity_method(
+                PullRequestActivities.merge_pull_request,
+                MergePrInput(task_id=snap.task_id, method=method),
+                start_to_close_timeout=timedelta(minutes=5),
+                # A worker that dies mid-merge is noticed in seconds; the retry finds it merged.
+                heartbeat_timeout=timedelta(seconds=20),
+                retry_policy=DB_RETRY,
+            )
         if merged.merged:
             await self._finish_pr(merged=True)
             await self._transition(

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.routes.tasks import public
-from core.errors import NotFoundError
+from core.errors import ConflictError, NotFoundError
 from core.states import TaskState
 from schemas.tasks import MergeBody
 from store.models import Task
@@ -30,13 +30,25 @@ async def merge(
         raise NotFoundError("No task of this workspace has that pull request")
     if task.state == TaskState.COMPLETED and task.pr_state == "merged":
         return {"merged": True, "task": public(task)}  # a retried merge
-    await commands.merge(
-        await state.temporal_client(),
-        task=task,
-        method=body.merge_method,
-        user_id=principal.user_id,
-    )
+    try:
+        await commands.merge(
+            await state.temporal_client(),
+            task=task,
+            method=body.merge_method,
+            user_id=principal.user_id,
+        )
+    except ConflictError:
+        # A first attempt whose answer was lost may have merged it and ended the run (the
+        # row says so before the run ends).
+        again = await commands.settle(state.sessions, task_id=task.id, changed=_merged, timeout=0)
+        if again is None or not _merged(again):
+            raise
+        return {"merged": True, "task": public(again)}
     settled = await commands.settle(
         state.sessions, task_id=task.id, changed=lambda t: t.state == TaskState.COMPLETED
     )
     return {"merged": True, "task": public(settled or task)}
+
+
+def _merged(task: Task) -> bool:
+    return task.state == TaskState.COMPLETED and task.pr_state == "merged"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Optio
-from tests.lifecycle_helpers import create_task, wait_for_state
+from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
@@ -112,11 +112,17 @@ async def test_search_attributes_filter_tasks(optio: Optio, make_repo: MakeRepo)
 
 async def test_history_is_small_and_names_its_steps(optio: Optio, make_repo: MakeRepo) -> None:
     repo = make_repo()
-    await optio.client.post("/api/repos", json={"repoUrl": str(repo), "autoMerge": True})
+    # With a testCommand the PR is watched while its checks run (without one, opening
+    # the PR tells all there is to know and no watch round is needed).
+    body = {"repoUrl": str(repo), "autoMerge": True, "testCommand": "true"}
+    await optio.client.post("/api/repos", json=body)
     big_output = 'for i in $(seq 1 2000); do echo "line $i of plenty of agent output"; done'
     task = await create_task(optio.client, repo, f"{big_output}\necho x > x")
     await wait_for_state(optio.client, task["id"], "completed")
-    history = await optio.temporal.get_workflow_handle(f"task-{task['id']}").fetch_history()
+    handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
+    # The row says completed while the run's last workflow task records its last steps.
+    await asyncio.wait_for(handle.result(), timeout=30)
+    history = await handle.fetch_history()
     names = {
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
@@ -139,3 +145,27 @@ async def test_history_is_small_and_names_its_steps(optio: Optio, make_repo: Mak
     } <= names
     assert len(history.to_json()) < 100_000  # logs never travel through Temporal
     assert "plenty of agent output" not in history.to_json()
+
+
+async def test_pr_without_checks_is_decided_without_a_watch_round(
+    optio: Optio, make_repo: MakeRepo
+) -> None:
+    """Opening a PR with no testCommand tells all there is to know: the run merges it at
+    once, and its only regular activities are the agent's (fewer-round-trips patch)."""
+    repo = make_repo()
+    await optio.client.post("/api/repos", json={"repoUrl": str(repo), "autoMerge": True})
+    task = await create_task(optio.client, repo, "echo x > x")
+    await wait_for_state(optio.client, task["id"], "completed")
+    handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
+    await asyncio.wait_for(handle.result(), timeout=30)
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled == ["prepare_worktree", "run_agent"]
+    assert (await triggers(optio.client, task["id"]))[-2:] == [
+        ("pr_opened", "pr_detected"),
+        ("completed", "auto_merged"),
+    ]

@@ -390,6 +390,16 @@ def head_sha(*, repo: Path, ref: str = "HEAD") -> str:
     return run_git(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo)
 
 
+def branch_head(*, repo: Path, branch: str) -> str | None:
+    """The commit `branch` points at, or None if there is no such branch: one process."""
+    res = run_git_result(
+        ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
+        cwd=repo,
+        ok_codes=(0, 1),
+    )
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
 def branch_exists(*, repo: Path, branch: str) -> bool:
     res = run_git_result(
         ["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo, ok_codes=(0, 1)
@@ -402,7 +412,8 @@ def remove_worktree(*, mirror: Path, worktree_path: Path) -> None:
         wanted = worktree_path.resolve()
         if any(wt.path.resolve() == wanted for wt in list_worktrees(mirror)):
             run_git(["worktree", "remove", "--force", "--force", str(worktree_path)], cwd=mirror)
-        elif (worktree_path / ".git").is_file():
+            return  # `worktree remove` also dropped its registration: nothing to prune
+        if (worktree_path / ".git").is_file():
             # Half-registered leftover of a crashed `worktree add`.
             shutil.rmtree(worktree_path, ignore_errors=True)
         run_git(["worktree", "prune"], cwd=mirror)

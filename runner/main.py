@@ -25,7 +25,6 @@ from integrations.git import (
     GitError,
     commit_all,
     ensure_mirror,
-    head_sha,
     prepare_worktree,
     push_branch,
 )
@@ -241,7 +240,7 @@ class Run:
             auth = await push_authorization(spec)
             # A fresh start from the base branch replaces whatever an earlier attempt
             # pushed; resuming from the existing branch only ever fast-forwards it.
-            await in_thread(
+            sha = await in_thread(
                 lambda: push_branch(
                     worktree=self.worktree,
                     remote_url=spec.repo_url,
@@ -251,7 +250,6 @@ class Run:
                     lease=self.start_sha,
                 )
             )
-            sha = await in_thread(lambda: head_sha(repo=self.worktree))
         except (GitError, httpx.HTTPError) as exc:
             fields = result.model_dump(exclude={"success", "error"})
             return self.fail(f"Publishing the branch failed: {exc}", **fields)

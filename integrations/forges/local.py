@@ -132,6 +132,18 @@ def _rebase(
         run_git(["worktree", "prune"], cwd=repo)
 
 
+_GIT_DIRS: dict[Path, Path] = {}
+
+
+def _git_dir(repo: Path) -> Path:
+    """The repository's git dir, asked of git once per process (a process per merge
+    otherwise); asked again if it has gone, as when a repository is recreated."""
+    known = _GIT_DIRS.get(repo)
+    if known is None or not known.is_dir():
+        known = _GIT_DIRS[repo] = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=repo))
+    return known
+
+
 def merge(
     *,
     repo: Path,
@@ -144,8 +156,7 @@ def merge(
 ) -> MergeResult:
     """Merge head into base; merges into one repository are serialised across processes,
     so many PRs auto-merging at once each land on the base they were checked against."""
-    git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=repo))
-    with open(git_dir / "optio-merge.lock", "a") as lock:
+    with open(_git_dir(repo) / "optio-merge.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return _merge_locked(
@@ -172,14 +183,16 @@ def _merge_locked(
     author_email: str,
 ) -> MergeResult:
     base_ref = f"refs/heads/{base}"
-    base_sha = head_sha(repo=repo, ref=base_ref)
-    head_commit = head_sha(repo=repo, ref=head)
+    # Three lookups, one process: a missing ref fails the whole call with git's message.
+    base_sha, head_commit, base_tree = run_git(
+        ["rev-parse", f"{base_ref}^{{commit}}", f"{head}^{{commit}}", f"{base_ref}^{{tree}}"],
+        cwd=repo,
+    ).split()
     if is_merged(repo=repo, base=base_sha, head=head_commit):
         return MergeResult(merged=True, sha=base_sha, already_merged=True)
     tree, conflicts = _merge_tree(repo, base_sha, head_commit)
     if conflicts:
         return MergeResult(merged=False, sha=None, conflict_files=conflicts)
-    base_tree = run_git(["rev-parse", f"{base_sha}^{{tree}}"], cwd=repo)
     if method != "merge" and tree == base_tree:
         # Squash and rebase leave head unreachable from base; a merge that would change
         # nothing is how a repeated request recognises it already happened.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -52,6 +53,14 @@ def _prepare(settings: Settings, *, run_migrations: bool) -> None:
         _fail(str(exc))
 
 
+def settle_heap() -> None:
+    """Hide what the imports built from the garbage collector: it lives as long as the
+    process, and a full collection would otherwise walk all of it every time, a pause of
+    tens of milliseconds in the middle of a request."""
+    gc.collect()
+    gc.freeze()
+
+
 @app.command()
 def up() -> None:
     """Start Temporal (unless OPTIO_TEMPORAL_ADDRESS is set), the worker and the API."""
@@ -76,8 +85,10 @@ def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> 
     if port_in_use(settings.api_host, settings.api_port):
         _fail(f"API port {settings.api_host}:{settings.api_port} is already in use")
     logging.basicConfig(level=logging.INFO)
+    app = create_app(settings)
+    settle_heap()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
@@ -95,6 +106,7 @@ def worker(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) 
     settings = _settings()
     _prepare(settings, run_migrations=not no_migrate)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settle_heap()
     try:
         asyncio.run(run_worker(settings))
     except RuntimeError as exc:

@@ -47,6 +47,10 @@ def dev_server_command(settings: Settings) -> list[str]:
         "--sqlite-pragma",
         "synchronous=normal",
         "--ui-disable-news-fetch",
+        # A worker that schedules an activity on its own task queue gets the activity
+        # task back in the same call: no separate match and poll per activity.
+        "--dynamic-config-value",
+        "system.enableActivityEagerExecution=true",
         "--log-level",
         "warn",
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,7 +45,13 @@ def build_worker(
     )
 
 
+# The worker orchestrates in the background; the API answers people. Under full load
+# the API goes first in the CPU queue (agents and checks sit lower still, at 10 more).
+WORKER_NICENESS = 5
+
+
 async def run_worker(settings: Settings) -> None:
+    os.nice(WORKER_NICENESS)
     client = await connect(settings)
     await ensure_search_attributes(client, namespace=settings.temporal_namespace)
     stop = asyncio.Event()
@@ -53,7 +60,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     # Activities are async and push git and file work to threads: give them enough.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
-    engine = create_engine(settings.database_url_resolved)
+    engine = create_engine(settings.database_url_resolved, pre_ping=False)
     # The first agent run should not wait for the runner's imports.
     await asyncio.to_thread(LocalLauncher(runs_root=settings.runs_dir).warm)
     try:

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from integrations.git import (
+    SPARE_WORKTREES,
     GitError,
     branch_exists,
     commit_all,
     ensure_mirror,
     head_sha,
     is_git_url,
+    list_worktrees,
     prepare_worktree,
     push_branch,
     remove_worktree,
@@ -371,3 +373,61 @@ def test_push_branch_force(tmp_path: Path) -> None:
         rewritten
     )
     assert head_sha(repo=origin, ref="refs/heads/optio/t1") == rewritten
+
+
+def test_released_worktree_is_reused_clean_by_the_next_task(tmp_path: Path, mirror: Path) -> None:
+    first = tmp_path / "wt" / "task-1"
+    prepare_worktree(
+        mirror=mirror,
+        worktree_path=first,
+        branch="optio/task-1",
+        base_branch="main",
+        from_existing_branch=False,
+    )
+    commit_file(first, "one.txt", "one\n")
+    (first / "junk.txt").write_text("left behind\n")
+    (first / "base.txt").write_text("edited, never committed\n")
+    remove_worktree(mirror=mirror, worktree_path=first)
+    assert not first.exists()
+    assert len(list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())) == 1
+
+    second = tmp_path / "wt" / "task-2"
+    sha = prepare_worktree(
+        mirror=mirror,
+        worktree_path=second,
+        branch="optio/task-2",
+        base_branch="main",
+        from_existing_branch=False,
+    )
+    assert sha == head_sha(repo=mirror, ref="main") == head_sha(repo=second)
+    assert git(second, "rev-parse", "--abbrev-ref", "HEAD").strip() == "optio/task-2"
+    assert git(second, "status", "--porcelain", "--ignored") == ""
+    assert (second / "base.txt").read_text() == "base\n"
+    assert not (second / "one.txt").exists() and not (second / "junk.txt").exists()
+    # The first task's branch was freed: a retry can check it out again.
+    again = prepare_worktree(
+        mirror=mirror,
+        worktree_path=first,
+        branch="optio/task-1",
+        base_branch="main",
+        from_existing_branch=True,
+    )
+    assert (first / "one.txt").read_text() == "one\n" and again == head_sha(repo=first)
+
+
+def test_spare_worktrees_are_bounded(tmp_path: Path, mirror: Path) -> None:
+    paths = [tmp_path / "wt" / f"task-{n}" for n in range(SPARE_WORKTREES + 2)]
+    for n, path in enumerate(paths):
+        prepare_worktree(
+            mirror=mirror,
+            worktree_path=path,
+            branch=f"optio/task-{n}",
+            base_branch="main",
+            from_existing_branch=False,
+        )
+    for path in paths:
+        remove_worktree(mirror=mirror, worktree_path=path)
+    spares = list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())
+    assert len(spares) == SPARE_WORKTREES
+    registered = {wt.path.resolve() for wt in list_worktrees(mirror)}
+    assert registered == {spare.resolve() for spare in spares}

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import OptioError
@@ -48,6 +49,18 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated:
+        # The database went away (a restart): the pool has dropped its connections and
+        # the next request gets a fresh one.
+        log.warning("database connection lost: %s", type(exc.orig).__name__)
+        response = error_response(503, "The database connection was lost; try again")
+        response.headers["Retry-After"] = "1"
+        return response
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "Internal server error")
@@ -57,4 +70,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(OptioError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(Exception, _unexpected)

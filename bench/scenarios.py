@@ -181,7 +181,9 @@ async def post_latency(driver: Driver, count: int, *, settle_timeout_s: float) -
     if len(errors) == count:
         raise BenchError(f"every POST /api/tasks failed; the first: {errors[0]}")
     ids = {p.task["id"] for p in posted if p.task}
-    log(f"latency: posted; waiting for {len(ids)} tasks to drain")
+    slowest = sorted(range(len(posted)), key=lambda n: posted[n].latency_s, reverse=True)[:5]
+    shown = ", ".join(f"#{n + 1} {posted[n].latency_s * 1000:.0f} ms" for n in slowest)
+    log(f"latency: posted; the slowest: {shown}; waiting for {len(ids)} tasks to drain")
     outcomes = await driver.wait_settled(ids, timeout_s=settle_timeout_s, label="latency drain")
     return LatencyResult([p.latency_s * 1000 for p in posted if not p.error], errors, outcomes)
 

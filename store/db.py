@@ -17,20 +17,19 @@ from sqlalchemy.ext.asyncio import (
 from store.sqlite_writes import queue_writers
 
 
-def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """`pre_ping` tests each pooled connection with a round trip before handing it out,
-    so that a request after a database restart does not fail. The worker turns it off:
-    an activity that meets a dead connection fails, the pool drops every connection of
-    that generation, and Temporal's retry gets a fresh one. That saves some 27 round
-    trips per task (measured with PostgreSQL's statement counts in the lifecycle bench)."""
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """A pooled engine. Pooled PostgreSQL connections are not tested before use
+    (`pool_pre_ping`, a round trip at every checkout: some 27 per task in the worker and
+    two per API request, measured in the lifecycle bench). After a database restart the
+    first use of a dead connection fails, SQLAlchemy drops every connection of that
+    generation, an activity is retried by Temporal and the API answers 503 "try again"
+    (api/errors.py)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _tune_sqlite(engine)
         queue_writers(engine)
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
-    )
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

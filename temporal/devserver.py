@@ -28,8 +28,15 @@ def find_binary(name: str) -> Path:
     return Path(found)
 
 
+# The API answers people; the embedded server, like the worker, does background work
+# and goes behind it in the CPU queue when the machine is full (docs/deployment.md).
+DEV_SERVER_NICENESS = 5
+
+
 def dev_server_command(settings: Settings) -> list[str]:
+    nice = shutil.which("nice")
     command = [
+        *([nice, "-n", str(DEV_SERVER_NICENESS)] if nice else []),
         str(find_binary("temporal")),
         "server",
         "start-dev",

@@ -60,7 +60,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     # Activities are async and push git and file work to threads: give them enough.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
-    engine = create_engine(settings.database_url_resolved, pre_ping=False)
+    engine = create_engine(settings.database_url_resolved)
     # The first agent run should not wait for the runner's imports.
     await asyncio.to_thread(LocalLauncher(runs_root=settings.runs_dir).warm)
     try:

@@ -375,30 +375,32 @@ def test_push_branch_force(tmp_path: Path) -> None:
     assert head_sha(repo=origin, ref="refs/heads/optio/t1") == rewritten
 
 
-def test_released_worktree_is_reused_clean_by_the_next_task(tmp_path: Path, mirror: Path) -> None:
-    first = tmp_path / "wt" / "task-1"
-    prepare_worktree(
+def fresh_task_worktree(mirror: Path, path: Path, branch: str) -> str:
+    return prepare_worktree(
         mirror=mirror,
-        worktree_path=first,
-        branch="optio/task-1",
+        worktree_path=path,
+        branch=branch,
         base_branch="main",
         from_existing_branch=False,
     )
+
+
+def spares(mirror: Path) -> list[Path]:
+    return list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())
+
+
+def test_released_worktree_is_reused_clean_by_the_next_task(tmp_path: Path, mirror: Path) -> None:
+    first = tmp_path / "wt" / "task-1"
+    fresh_task_worktree(mirror, first, "optio/task-1")
     commit_file(first, "one.txt", "one\n")
     (first / "junk.txt").write_text("left behind\n")
     (first / "base.txt").write_text("edited, never committed\n")
     remove_worktree(mirror=mirror, worktree_path=first)
     assert not first.exists()
-    assert len(list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())) == 1
+    assert len(spares(mirror)) == 1
 
     second = tmp_path / "wt" / "task-2"
-    sha = prepare_worktree(
-        mirror=mirror,
-        worktree_path=second,
-        branch="optio/task-2",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    sha = fresh_task_worktree(mirror, second, "optio/task-2")
     assert sha == head_sha(repo=mirror, ref="main") == head_sha(repo=second)
     assert git(second, "rev-parse", "--abbrev-ref", "HEAD").strip() == "optio/task-2"
     assert git(second, "status", "--porcelain", "--ignored") == ""
@@ -418,16 +420,10 @@ def test_released_worktree_is_reused_clean_by_the_next_task(tmp_path: Path, mirr
 def test_spare_worktrees_are_bounded(tmp_path: Path, mirror: Path) -> None:
     paths = [tmp_path / "wt" / f"task-{n}" for n in range(SPARE_WORKTREES + 2)]
     for n, path in enumerate(paths):
-        prepare_worktree(
-            mirror=mirror,
-            worktree_path=path,
-            branch=f"optio/task-{n}",
-            base_branch="main",
-            from_existing_branch=False,
-        )
+        fresh_task_worktree(mirror, path, f"optio/task-{n}")
     for path in paths:
         remove_worktree(mirror=mirror, worktree_path=path)
-    spares = list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())
-    assert len(spares) == SPARE_WORKTREES
+    kept = spares(mirror)
+    assert len(kept) == SPARE_WORKTREES
     registered = {wt.path.resolve() for wt in list_worktrees(mirror)}
-    assert registered == {spare.resolve() for spare in spares}
+    assert registered == {spare.resolve() for spare in kept}

@@ -62,7 +62,11 @@ async def worker(
 async def merge_steps(optio: Optio, task_id: str) -> list[str]:
     """How each merge in the task's workflow history ran: "local" for a local activity's
     marker, "activity" for a regular activity that was started."""
-    history = await optio.temporal.get_workflow_handle(workflow_id(task_id)).fetch_history()
+    handle = optio.temporal.get_workflow_handle(workflow_id(task_id))
+    # The row says completed while the run's last workflow task still runs its last local
+    # activities; their markers are written when that workflow task completes.
+    await asyncio.wait_for(handle.result(), timeout=60)
+    history = await handle.fetch_history()
     scheduled: dict[int, str] = {}
     steps = []
     for event in history.events:

@@ -133,7 +133,7 @@ class PullRequestActivities:
                     opened=True,
                     pr_url=local_pr_url(task.repo_url, number),
                     pr_number=number,
-                    snapshot=await self._snapshot(task.id, run_checks=False),
+                    snapshot=await self._snapshot(task, run_checks=False),
                 )
             except IntegrityError:
                 continue  # another PR took the number at the same moment: take the next
@@ -150,19 +150,18 @@ class PullRequestActivities:
         interval = self.settings.pr_watch_interval_ms / 1000
         while True:
             activity.heartbeat()
-            snapshot = await self._snapshot(input.task_id)
+            snapshot = await self._snapshot(await self._task(input.task_id))
             assert snapshot is not None  # checks are run, never skipped
             if snapshot != input.known or time.monotonic() >= deadline:
                 return snapshot
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
-    async def _snapshot(self, task_id: str, *, run_checks: bool = True) -> PrSnapshotData | None:
+    async def _snapshot(self, task: Task, *, run_checks: bool = True) -> PrSnapshotData | None:
         """The PR as it stands, running the repo's testCommand on a new head; None when
         that is needed but not `run_checks` (the watch will run them)."""
-        task = await self._task(task_id)
         repo = _forge_repo(task.repo_url)
         async with self.sessions() as session:
-            pr = await latest_pr_for_task(session, task_id=task_id)
+            pr = await latest_pr_for_task(session, task_id=task.id)
             settings_repo = await find_repo(
                 session, workspace_id=task.workspace_id, repo_url=task.repo_url
             )

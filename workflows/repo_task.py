@@ -764,25 +764,17 @@ class RepoTaskWorkflow:
         self, method: str, *, trigger: str, user_id: str | None = None
     ) -> Outcome | None:
         snap = self._require_snap()
-        if self._fewer_trips:
-            # One git merge or one forge call: a local step. A worker that dies mid-merge
-            # loses its workflow task; the next worker runs the step again and finds the
-            # PR merged (merging twice is a no-op).
-            merged = await self._step(
-                PullRequestActivities.merge_pull_request,
-                MergePrInput(task_id=snap.task_id, method=method),
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=DB_RETRY,
-            )
-        else:
-            merged = await workflow.execute_activity_method(
-                PullRequestActivities.merge_pull_request,
-                MergePrInput(task_id=snap.task_id, method=method),
-                start_to_close_timeout=timedelta(minutes=5),
-                # A worker that dies mid-merge is noticed in seconds; the retry finds it merged.
-                heartbeat_timeout=timedelta(seconds=20),
-                retry_policy=DB_RETRY,
-            )
+        # One git merge or one forge call. As a local step, a worker that dies mid-merge
+        # loses its workflow task and the next worker runs the step again; as a regular
+        # activity (runs begun before fewer-round-trips) it is noticed by its heartbeat.
+        # Either way the retry finds the PR merged (merging twice is a no-op).
+        merged = await self._step(
+            PullRequestActivities.merge_pull_request,
+            MergePrInput(task_id=snap.task_id, method=method),
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=20),
+            retry_policy=DB_RETRY,
+        )
         if merged.merged:
             await self._finish_pr(merged=True)
             await self._transition(
@@ -887,15 +879,21 @@ class RepoTaskWorkflow:
         *,
         start_to_close_timeout: timedelta,
         retry_policy: RetryPolicy,
+        heartbeat_timeout: timedelta | None = None,
     ) -> RetT:
-        """A step of seconds at most (open or finish a PR, drop a worktree): local in runs
-        that decided on fewer round trips, each a whole server round trip otherwise."""
+        """A step of seconds at most (open, merge or finish a PR, drop a worktree): local in
+        runs that decided on fewer round trips, each a whole server round trip otherwise
+        (where `heartbeat_timeout` applies; local activities do not heartbeat)."""
         if self._fewer_trips:
             return await workflow.execute_local_activity_method(
                 fn, arg, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
             )
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
+            fn,
+            arg,
+            start_to_close_timeout=start_to_close_timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=retry_policy,
         )
 
     async def _quick(self, fn: Callable[[Any, ArgT], Awaitable[RetT]], arg: ArgT) -> RetT:

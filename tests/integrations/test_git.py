@@ -43,6 +43,20 @@ def git(cwd: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def fresh_task_worktree(mirror: Path, path: Path, branch: str) -> str:
+    return prepare_worktree(
+        mirror=mirror,
+        worktree_path=path,
+        branch=branch,
+        base_branch="main",
+        from_existing_branch=False,
+    )
+
+
+def spares(mirror: Path) -> list[Path]:
+    return list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())
+
+
 def commit_file(repo: Path, name: str, content: str, message: str = "change") -> str:
     (repo / name).write_text(content)
     git(repo, "add", name)
@@ -162,13 +176,7 @@ def test_ensure_mirror_keeps_branches_checked_out_in_worktrees(tmp_path: Path) -
     cache = tmp_path / "cache"
     mirror = ensure_mirror(repo_url=str(origin), cache_dir=cache)
     wt = tmp_path / "wt"
-    prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    fresh_task_worktree(mirror, wt, "optio/t1")
     work = commit_file(wt, "w.txt", "work\n")
 
     ensure_mirror(repo_url=str(origin), cache_dir=cache)
@@ -202,13 +210,7 @@ def mirror(tmp_path: Path) -> Path:
 
 def test_prepare_worktree_from_base(tmp_path: Path, mirror: Path) -> None:
     wt = tmp_path / "wt"
-    sha = prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    sha = fresh_task_worktree(mirror, wt, "optio/t1")
     assert sha == head_sha(repo=mirror, ref="main")
     assert git(wt, "symbolic-ref", "--short", "HEAD") == "optio/t1"
     assert (wt / "base.txt").exists() and not (wt / "existing.txt").exists()
@@ -253,38 +255,20 @@ def test_prepare_worktree_from_existing_branch(tmp_path: Path, mirror: Path) -> 
 
 
 def test_prepare_worktree_restarts_existing_branch_from_base(tmp_path: Path, mirror: Path) -> None:
-    sha = prepare_worktree(
-        mirror=mirror,
-        worktree_path=tmp_path / "wt",
-        branch="existing",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    sha = fresh_task_worktree(mirror, tmp_path / "wt", "existing")
     assert sha == head_sha(repo=mirror, ref="main")
 
 
 def test_optio_files_are_never_committed(tmp_path: Path, mirror: Path) -> None:
     wt = tmp_path / "wt"
-    prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    fresh_task_worktree(mirror, wt, "optio/t1")
     (wt / ".optio").mkdir()
     (wt / ".optio" / "state.json").write_text("{}")
     (wt / ".optio-run-token").write_text("secret")
     assert not commit_all(worktree=wt, message="m", author_name="A", author_email="a@x")
 
     # A retry keeps the runner's control files in place.
-    prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    fresh_task_worktree(mirror, wt, "optio/t1")
     assert (wt / ".optio-run-token").read_text() == "secret"
     excludes = (mirror / "info" / "exclude").read_text().splitlines()
     assert excludes.count(".optio/") == 1 and excludes.count(".optio-run-token") == 1
@@ -292,13 +276,7 @@ def test_optio_files_are_never_committed(tmp_path: Path, mirror: Path) -> None:
 
 def test_commit_all(tmp_path: Path, mirror: Path) -> None:
     wt = tmp_path / "wt"
-    before = prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    before = fresh_task_worktree(mirror, wt, "optio/t1")
     assert not commit_all(worktree=wt, message="nothing", author_name="A", author_email="a@x")
     assert head_sha(repo=wt) == before
 
@@ -312,13 +290,7 @@ def test_commit_all(tmp_path: Path, mirror: Path) -> None:
 
 def test_remove_worktree_is_idempotent(tmp_path: Path, mirror: Path) -> None:
     wt = tmp_path / "wt"
-    prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    fresh_task_worktree(mirror, wt, "optio/t1")
     (wt / "dirty.txt").write_text("x")
     remove_worktree(mirror=mirror, worktree_path=wt)
     assert not wt.exists()
@@ -334,13 +306,7 @@ def test_push_branch(tmp_path: Path, bare: bool) -> None:
     origin = make_repo(tmp_path / "origin.git" if bare else tmp_path / "origin", bare=bare)
     mirror = ensure_mirror(repo_url=str(origin), cache_dir=tmp_path / "cache")
     wt = tmp_path / "wt"
-    prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    fresh_task_worktree(mirror, wt, "optio/t1")
     commit_file(wt, "feature.txt", "feature\n")
 
     sha = push_branch(worktree=wt, remote_url=str(origin), branch="optio/t1")
@@ -355,13 +321,7 @@ def test_push_branch_force(tmp_path: Path) -> None:
     origin = make_repo(tmp_path / "origin.git", bare=True)
     mirror = ensure_mirror(repo_url=str(origin), cache_dir=tmp_path / "cache")
     wt = tmp_path / "wt"
-    prepare_worktree(
-        mirror=mirror,
-        worktree_path=wt,
-        branch="optio/t1",
-        base_branch="main",
-        from_existing_branch=False,
-    )
+    fresh_task_worktree(mirror, wt, "optio/t1")
     commit_file(wt, "one.txt", "1\n")
     push_branch(worktree=wt, remote_url=str(origin), branch="optio/t1")
     git(wt, "reset", "-q", "--hard", "HEAD^")
@@ -373,20 +333,6 @@ def test_push_branch_force(tmp_path: Path) -> None:
         rewritten
     )
     assert head_sha(repo=origin, ref="refs/heads/optio/t1") == rewritten
-
-
-def fresh_task_worktree(mirror: Path, path: Path, branch: str) -> str:
-    return prepare_worktree(
-        mirror=mirror,
-        worktree_path=path,
-        branch=branch,
-        base_branch="main",
-        from_existing_branch=False,
-    )
-
-
-def spares(mirror: Path) -> list[Path]:
-    return list(mirror.with_name(mirror.name.removesuffix(".git") + ".spare").iterdir())
 
 
 def test_released_worktree_is_reused_clean_by_the_next_task(tmp_path: Path, mirror: Path) -> None:

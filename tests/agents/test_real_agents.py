@@ -6,6 +6,7 @@ workflow, runner, git and API are the real ones, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -41,6 +42,19 @@ async def create(optio: Optio, repo: Path, prompt: str, agent: str, **fields: An
 async def logs(optio: Optio, task_id: str) -> list[dict[str, Any]]:
     response = await optio.client.get(f"/api/tasks/{task_id}/logs")
     entries: list[dict[str, Any]] = response.json()["logs"]
+    return entries
+
+
+async def settled_logs(optio: Optio, task_id: str) -> list[dict[str, Any]]:
+    """The task's logs once its runner has delivered them all: the last batches may
+    arrive after the task completed (the runner drains its spool after its result)."""
+    entries = await logs(optio, task_id)
+    for _ in range(50):
+        await asyncio.sleep(0.2)
+        again = await logs(optio, task_id)
+        if len(again) == len(entries):
+            return again
+        entries = again
     return entries
 
 
@@ -140,7 +154,7 @@ async def test_codex_edits_through_apply_patch_and_completes(
     assert done["modelUsed"] == "gpt-5.5" and done["sessionId"]
     bodies = [r["body"] for r in model_endpoint.api_requests("openai")]
     assert any(i.get("type") == "custom_tool_call" for i in bodies[-1]["input"])
-    entries = await logs(optio, task_id)
+    entries = await settled_logs(optio, task_id)
     assert any(e["logType"] == "tool_use" and e["content"].endswith("/hello.txt") for e in entries)
 
 

@@ -15,7 +15,7 @@ AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
 # of those imports compiles the source again.
 PACKAGES := activities api cli core integrations runner schemas store temporal worker workflows
 
-.PHONY: run test lint typecheck pytest bench install clean agents compile
+.PHONY: run test lint typecheck pytest bench install clean agents compile sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) sandbox
+
+# Every agent, script and check runs inside bubblewrap (docs/deployment.md). As root with
+# apt we install it; otherwise we say what to do (`optio up` refuses to start without it).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing bubblewrap (the agents' sandbox)"; \
+			(apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+			 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null)); \
+		else \
+			echo "bubblewrap (bwrap) is required to run agents: install it, e.g. 'sudo apt-get install -y bubblewrap'"; \
+			exit 1; \
+		fi; }
 
 # Without npm the real-agent tests skip themselves; everything else still runs.
 $(AGENTS_STAMP):
@@ -37,7 +50,7 @@ $(AGENTS_STAMP):
 
 agents: $(AGENTS_STAMP)
 
-compile: $(STAMP)
+compile: $(STAMP) sandbox
 	@$(BIN)/python -m compileall -q $(PACKAGES)
 
 run: compile
@@ -50,7 +63,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP) agents
+pytest: $(STAMP) sandbox agents
 	$(BIN)/pytest
 
 test: lint typecheck pytest

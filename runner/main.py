@@ -78,10 +78,10 @@ async def in_thread(fn: Callable[[], T]) -> T:
     return await future
 
 
-def agent_env(spec: RunSpec, adapter: AgentAdapter) -> dict[str, str]:
+def agent_env(spec: RunSpec, adapter: AgentAdapter, *, home: Path) -> dict[str, str]:
     # The runner's own environment (the worker's) stays outside: see sandbox_env.
-    env = sandbox_env(home=agent_home_path(spec), extra=spec.env)
-    env["HOME"] = str(agent_home_path(spec))
+    env = sandbox_env(home=home, extra=spec.env)
+    env["HOME"] = str(home)
     if spec.extra_path:
         env["PATH"] = os.pathsep.join([*spec.extra_path, env["PATH"]])
     env.update(adapter.env(spec))
@@ -106,13 +106,10 @@ def install_root(bin_dir: Path) -> Path:
     return bin_dir
 
 
-def agent_home_path(spec: RunSpec) -> Path:
-    # Without one in the spec (the script agent), a home beside the worktree of its own.
-    return Path(spec.agent_home or f"{spec.worktree_path}.home")
-
-
-def agent_home(spec: RunSpec) -> Path:
-    home = agent_home_path(spec)
+def agent_home(spec: RunSpec, run_dir: Path) -> Path:
+    # Real agents keep one per task (their sessions live there); otherwise a fresh one in
+    # the run directory, removed with everything else when the run ends.
+    home = Path(spec.agent_home) if spec.agent_home else run_dir / "home"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     return home
 
@@ -206,7 +203,7 @@ class Run:
             )
         except MissingSecretError as exc:
             return self.fail(str(exc))
-        home = agent_home(spec)
+        home = agent_home(spec, self.run_dir)
         self.setup.write(adapter.setup_files(agent_spec), worktree=self.worktree, home=home)
 
         entries: list[ParsedEntry] = adapter.before_run(agent_spec, home=home)
@@ -225,7 +222,7 @@ class Run:
             exit_code = await run_agent(
                 command=sandbox_for(spec, home=home).command(command),
                 cwd=self.worktree,
-                env=agent_env(agent_spec, adapter),
+                env=agent_env(agent_spec, adapter, home=home),
                 on_line=on_line,
                 on_start=self.progress.set_agent_pid,
             )

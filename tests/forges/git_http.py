@@ -1,7 +1,8 @@
 """Git over smart HTTP (`git http-backend` as CGI) with token auth, plus forge-side git ops.
 
-Shared by the GitHub and GitLab test doubles. Reads are anonymous (a public repository);
-pushes need `Authorization: Basic <user:token>` or `Bearer <token>`, as on the real forges.
+Shared by the GitHub and GitLab test doubles. Reads of a public repository are anonymous;
+reads of a private one, and every push, need `Authorization: Basic <user:token>` or
+`Bearer <token>` (401 with a Basic challenge otherwise), as on the real forges.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ async def serve_git(
     rest: str,
     push_tokens: set[str],
     on_push: OnPush,
+    private: bool = False,
 ) -> Response:
     """Serve one smart-HTTP request for root/<repo_path>.git via `git http-backend`."""
     repo = root / f"{repo_path}.git"
@@ -138,7 +140,7 @@ async def serve_git(
     pushing = rest == "git-receive-pack" or request.query_params.get("service") == (
         "git-receive-pack"
     )
-    if pushing and token_of(request) not in push_tokens:
+    if (pushing or private) and token_of(request) not in push_tokens:
         return Response(
             "Authentication required",
             status_code=401,

@@ -66,6 +66,7 @@ class GhRepo:
     check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ci_command: str | None = None
+    private: bool = False
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -100,11 +101,11 @@ class GitHubDouble:
 
     # ---- set-up helpers for tests ----------------------------------------------------
 
-    def add_repo(self, owner: str, name: str, source: Path) -> GhRepo:
+    def add_repo(self, owner: str, name: str, source: Path, *, private: bool = False) -> GhRepo:
         target = self.root / owner / f"{name}.git"
         target.parent.mkdir(parents=True, exist_ok=True)
         g.git(self.root, "clone", "-q", "--bare", str(source), str(target))
-        repo = GhRepo(owner, name, target)
+        repo = GhRepo(owner, name, target, private=private)
         self.repos[repo.full_name] = repo
         return repo
 
@@ -326,6 +327,7 @@ class GitHubDouble:
             rest=request.path_params["rest"],
             push_tokens=set(self.users),
             on_push=self._on_push,
+            private=self.repos[path].private if path in self.repos else False,
         )
 
     async def _on_push(self, path: str, before: dict[str, str], after: dict[str, str]) -> None:

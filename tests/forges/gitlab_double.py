@@ -75,6 +75,8 @@ class Project:
     reset_approvals_on_push: bool = True
     approvals_required: int = 0
     ci_command: str | None = None
+    # visibility "private": git reads need a token too.
+    private: bool = False
     mrs: dict[int, MergeRequest] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     # ("MergeRequest" | "Issue", iid) -> discussions, each {"id", "individual_note", "notes"}.
@@ -130,11 +132,13 @@ class GitLabDouble:
 
     # ---- set-up helpers for tests ----------------------------------------------------
 
-    def add_project(self, namespace: str, name: str, source: Path) -> Project:
+    def add_project(
+        self, namespace: str, name: str, source: Path, *, private: bool = False
+    ) -> Project:
         target = self.root / namespace / f"{name}.git"
         target.parent.mkdir(parents=True, exist_ok=True)
         g.git(self.root, "clone", "-q", "--bare", str(source), str(target))
-        project = Project(next(self.ids), f"{namespace}/{name}", target)
+        project = Project(next(self.ids), f"{namespace}/{name}", target, private=private)
         self.projects[project.path_with_namespace] = project
         return project
 
@@ -462,6 +466,7 @@ class GitLabDouble:
             rest=request.path_params["rest"],
             push_tokens=set(self.users),
             on_push=self.events.on_push,
+            private=getattr(self.projects.get(request.path_params["repo"]), "private", False),
         )
 
     # ---- REST endpoints: repository, merge requests ----------------------------------

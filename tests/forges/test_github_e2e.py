@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Optio
-from tests.forges.conftest import ALICE_TOKEN
+from tests.forges.conftest import ALICE_TOKEN, OPTIO_TOKEN
 from tests.forges.git_http import commit_file
 from tests.forges.github_double import GhRepo, GitHubDouble
 from tests.lifecycle_helpers import (
@@ -71,6 +71,28 @@ async def test_happy_path_to_auto_merge(
     assert pr.merged and pr.head == f"optio/task-{task['id']}" and len(repo.pulls) == 1
     assert main_file(repo, "f") == "ok\n"
     assert github.merges == 1
+
+
+async def test_private_repository_is_fetched_pushed_and_merged_with_its_credential(
+    optio: Optio, github: GitHubDouble, make_repo: MakeRepo
+) -> None:
+    repo = github.add_repo("acme", "secret-app", make_repo(), private=True)
+    url = github.clone_url(repo)
+    # As on GitHub: nobody reads a private repository anonymously.
+    from tests.forges.git_http import git
+
+    # (in a thread: the double answers on this test's event loop)
+    anonymous = await asyncio.to_thread(git, repo.path, "ls-remote", url, check=False)
+    assert anonymous.returncode != 0
+
+    url = await connect(optio, github, repo, autoMerge=True)
+    task = await create_task(optio.client, url, "echo private > f\necho done")
+    done = (await wait_for_state(optio.client, task["id"], "completed", timeout=90))["task"]
+    assert done["prState"] == "merged"
+    assert main_file(repo, "f") == "private\n"
+    # The credential was used by the runner, outside the sandbox: the agent never saw it.
+    logs = (await optio.client.get(f"/api/tasks/{task['id']}/logs")).json()["logs"]
+    assert all(OPTIO_TOKEN not in entry["content"] for entry in logs)
 
 
 # The script agent runs its prompt; Optio's own resume instructions reach it as a variable.

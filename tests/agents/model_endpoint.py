@@ -67,6 +67,8 @@ class Endpoint:
     port: int = field(default_factory=free_port)
     requests: list[dict[str, Any]] = field(default_factory=list)
     hang: bool = False  # accept requests and never answer (for the stall detector)
+    # Shell commands to run first, once each per conversation, with the CLI's shell tool.
+    commands: list[str] = field(default_factory=list)
     _server: uvicorn.Server | None = None
 
     @property
@@ -120,7 +122,16 @@ class Endpoint:
             return JSONResponse({"type": "error", "error": error}, status_code=401)
         if self.hang:
             return StreamingResponse(_forever(), media_type="text/event-stream")
-        blocks, stop = _anthropic_turn(body)
+        command = self._next_command(body)
+        if command is not None:
+            tool = {"name": "Bash", "input": {"command": command, "description": "As asked"}}
+            blocks: list[dict[str, Any]] = [
+                {"type": "text", "text": "Running the command."},
+                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:20]}", **tool},
+            ]
+            stop = "tool_use"
+        else:
+            blocks, stop = _anthropic_turn(body)
         message = {
             "id": f"msg_{uuid.uuid4().hex[:20]}",
             "type": "message",
@@ -139,6 +150,16 @@ class Endpoint:
         if not body.get("stream"):  # the CLI's fallback after a broken stream
             return JSONResponse(message)
         return StreamingResponse(_anthropic_sse(message), media_type="text/event-stream")
+
+    def _next_command(self, body: dict[str, Any]) -> str | None:
+        issued = {
+            block["input"].get("command")
+            for m in body.get("messages", [])
+            if m.get("role") == "assistant" and not isinstance(m.get("content"), str)
+            for block in m["content"]
+            if block.get("type") == "tool_use"
+        }
+        return next((c for c in self.commands if c not in issued), None)
 
     # ---- OpenAI Responses API ---------------------------------------------------------
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from bench.repo import files_on_branch, make_bare_repo
 from bench.report import DbResult, machine, table
 from bench.scenarios import Driver, Outcomes, log, overhead, post_latency, throughput
 from bench.system import BenchError, CpuSnapshot, MemorySampler, OptioUp, git_revision, snapshot
+from integrations.sandbox import Sandbox, sandbox_env
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,6 +117,7 @@ async def measure(system: OptioUp, result: DbResult, args: argparse.Namespace) -
             )
             result.cpu = CpuSnapshot.take(system.children).since(before)
         await explain_unfinished(driver, system, result)
+    result.sandbox_start_ms = await asyncio.to_thread(sandbox_starts, root, 30)
     on_main = files_on_branch(repo)
     for phase in (result.latency, result.overhead, result.throughput):
         assert phase is not None
@@ -122,6 +125,19 @@ async def measure(system: OptioUp, result: DbResult, args: argparse.Namespace) -
             tag = task["title"].removeprefix("bench ")
             if task["state"] == "completed" and f"f-{tag}" not in on_main:
                 result.missing_on_main.append(f"{tag} ({task['id']})")
+
+
+def sandbox_starts(root: Path, count: int) -> list[float]:
+    """Wall ms of `count` empty sandboxes, started and ended one after the other."""
+    worktree = root / "sandbox-probe"
+    worktree.mkdir(exist_ok=True)
+    argv = Sandbox(worktree=worktree).command(["/bin/true"])
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, env=sandbox_env(home="/tmp"))
+        times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 async def explain_unfinished(driver: Driver, system: OptioUp, result: DbResult) -> None:

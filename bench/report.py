@@ -29,6 +29,9 @@ class DbResult:
     # CPU seconds used during the throughput phase, per process (see CpuSnapshot.since).
     cpu: dict[str, float] = field(default_factory=dict)
     missing_on_main: list[str] = field(default_factory=list)
+    # Wall ms to start and end an empty sandbox (`bwrap ... /bin/true`), the fixed cost
+    # every agent run and every check pays.
+    sandbox_start_ms: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     log_findings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -87,6 +90,10 @@ def _breakdown(label: str) -> Callable[[DbResult], str]:
         return fmt(percentile(r.overhead.breakdown_ms.get(label, []), 50), 0)
 
     return cell
+
+
+def _sandbox_p50(r: DbResult) -> str:
+    return fmt(percentile(r.sandbox_start_ms, 50), 1) if r.sandbox_start_ms else "-"
 
 
 def _end_to_end(r: DbResult) -> str:
@@ -151,6 +158,7 @@ ROWS: list[Row] = [
         _breakdown("provisioning → agent start"),
         "",
     ),
+    ("… of which the sandbox's own start, p50 (ms)", _sandbox_p50, ""),
     ("POST → completed p50 (s), one at a time", _end_to_end, ""),
     ("throughput, POST → all completed (tasks/s)", _rate, f">= {THROUGHPUT_TARGET:.0f} tasks/s"),
     ("throughput tasks completed", _completed, "all"),

@@ -33,7 +33,7 @@ from integrations.tls import tls_context
 from runner.delivery import EventSink
 from runner.process import run_agent
 from runner.progress import ProgressTracker
-from runner.secrets import MissingSecretError, Redactor, resolve_servers
+from runner.secrets import MissingSecretError, Redactor, servers_for_agent
 from runner.setup import SetupFiles, write_no_follow
 from schemas.run_dir import read_progress, read_result, read_spec, strip_run_dir, write_result
 from schemas.runner import RunResult, RunSpec
@@ -197,10 +197,13 @@ class Run:
         prompt_file = write_task_files(self.worktree, spec, adapter)
         secrets = {k: v.get_secret_value() for k, v in spec.secrets.items()}
         try:
-            # The agent's view of the spec: MCP config with its secrets filled in.
-            agent_spec = spec.model_copy(
-                update={"mcp_servers": resolve_servers(spec.mcp_servers, secrets)}
+            # The agent's view of the spec: MCP config that names its secrets (their values
+            # reach the agent's environment only) or, for CLIs that read no references,
+            # holds them outside any file.
+            servers, mcp_env = servers_for_agent(
+                spec.mcp_servers, secrets, agent_type=spec.agent_type
             )
+            agent_spec = spec.model_copy(update={"mcp_servers": servers})
         except MissingSecretError as exc:
             return self.fail(str(exc))
         home = agent_home(spec, self.run_dir)
@@ -222,7 +225,7 @@ class Run:
             exit_code = await run_agent(
                 command=sandbox_for(spec, home=home).command(command),
                 cwd=self.worktree,
-                env=agent_env(agent_spec, adapter, home=home),
+                env=agent_env(agent_spec, adapter, home=home) | mcp_env,
                 on_line=on_line,
                 on_start=self.progress.set_agent_pid,
             )

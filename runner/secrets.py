@@ -50,6 +50,36 @@ def resolve_servers(
     return resolved
 
 
+# How each CLI's MCP config file refers to an environment variable. For these the file
+# names the variable and the value lives only in the agent's environment (in memory):
+# no secret is written to the worktree. Others keep values out of files anyway (Codex
+# passes them through its environment, Copilot on its command line).
+ENV_REFERENCES = {
+    "claude-code": "${{{name}}}",  # .mcp.json: ${VAR} expansion
+    "gemini": "${{{name}}}",  # settings.json: $VAR / ${VAR}
+    "opencode": "{{env:{name}}}",  # opencode.json: {env:VAR}
+}
+
+
+def servers_for_agent(
+    servers: list[McpServerSpec], secrets: Mapping[str, str], *, agent_type: str
+) -> tuple[list[McpServerSpec], dict[str, str]]:
+    """The servers as the agent's config files should hold them, and the environment the
+    agent needs for them: references instead of values where the CLI can expand them."""
+    reference = ENV_REFERENCES.get(agent_type)
+    resolved = resolve_servers(servers, secrets)  # refuses unknown names, for every agent
+    if reference is None:
+        return resolved, {}
+    used = {name for server in servers for name in _refs(server)}
+    references = {name: reference.format(name=name) for name in used}
+    return resolve_servers(servers, references), {name: secrets[name] for name in used}
+
+
+def _refs(server: McpServerSpec) -> set[str]:
+    texts = [server.command, *server.args, *server.env.values()]
+    return {m.group(1) for t in texts for m in REF.finditer(t)}
+
+
 class Redactor:
     """Replaces secret values in log content and metadata before anything leaves the run."""
 

@@ -9,7 +9,7 @@ import pytest
 
 from integrations.agents import get_adapter
 from integrations.agents.base import SetupFile
-from runner.secrets import MissingSecretError, Redactor, resolve_servers
+from runner.secrets import MissingSecretError, Redactor, resolve_servers, servers_for_agent
 from runner.setup import SetupFiles
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
 from schemas.runner import RunSpec
@@ -39,6 +39,28 @@ def test_secret_references_resolve_and_unknown_ones_fail() -> None:
     assert server.env == {"API_KEY": "tok-123456", "MODE": "ro"}
     with pytest.raises(MissingSecretError, match="MCP server 'docs' references the unknown secret"):
         resolve_servers([SERVER], {})
+
+
+def test_config_files_name_secrets_and_the_values_stay_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    secrets = {"DOCS_TOKEN": "tok-123456", "UNUSED": "other-value"}
+    servers, env = servers_for_agent([SERVER], secrets, agent_type="claude-code")
+    assert servers[0].args[-1] == "--token=${DOCS_TOKEN}"
+    assert servers[0].env == {"API_KEY": "${DOCS_TOKEN}", "MODE": "ro"}
+    assert env == {"DOCS_TOKEN": "tok-123456"}
+    spec = SPEC.model_copy(update={"mcp_servers": servers})
+    SetupFiles().write(
+        get_adapter("claude-code").setup_files(spec), worktree=tmp_path, home=tmp_path
+    )
+    assert "tok-123456" not in (tmp_path / ".mcp.json").read_text()
+    opencode, _ = servers_for_agent([SERVER], secrets, agent_type="opencode")
+    assert opencode[0].env["API_KEY"] == "{env:DOCS_TOKEN}"
+    # Codex passes values through its environment, never a file: resolved in place.
+    codex, none = servers_for_agent([SERVER], secrets, agent_type="codex")
+    assert codex[0].env["API_KEY"] == "tok-123456" and none == {}
+    with pytest.raises(MissingSecretError):
+        servers_for_agent([SERVER], {}, agent_type="claude-code")
 
 
 def test_redactor_masks_secret_values_everywhere() -> None:

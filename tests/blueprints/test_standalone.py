@@ -10,6 +10,9 @@ from pathlib import Path
 import httpx
 from temporalio.client import WorkflowExecutionStatus
 
+from core.tokens import hash_token
+from store.blueprints import StandaloneRun
+from store.db import create_engine, session_factory, transaction
 from tests.blueprints.conftest import create_standalone, eventually
 from tests.conftest import Optio
 
@@ -89,9 +92,12 @@ async def test_a_run_over_budget_is_stopped_and_fails_with_the_reason(bp: Optio)
     run_id = await start(bp, job["id"])
     await run_state(bp, job["id"], run_id, "running")
     # Play the runner's part as an agent adapter would: report usage with its cost
-    # through the run's real ingest endpoint and token.
+    # through the run's real ingest endpoint. The run's token lives only in its runner's
+    # memory, so the test gives the run a token of its own.
     spec_file = bp.settings.runs_dir / f"{run_id}.0" / "spec.json"
     spec = json.loads(await eventually(lambda: _read(spec_file)))
+    assert "runToken" not in spec
+    spec["runToken"] = await replace_run_token(bp, run_id)
     event = {
         "seq": 10_000,
         "timestamp": datetime.now(UTC).isoformat(),
@@ -117,6 +123,19 @@ async def test_a_run_over_budget_is_stopped_and_fails_with_the_reason(bp: Optio)
             spec["ingestUrl"], json={"events": [event]}, headers={"Authorization": "Bearer x"}
         )
     assert wrong.status_code == 401
+
+
+async def replace_run_token(optio: Optio, run_id: str) -> str:
+    token = "optio_run_test_" + run_id
+    engine = create_engine(optio.settings.database_url_resolved)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            run = await session.get(StandaloneRun, run_id)
+            assert run is not None
+            run.token_hash = hash_token(token)
+    finally:
+        await engine.dispose()
+    return token
 
 
 async def _read(path: Path) -> str | None:

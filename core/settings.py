@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -35,6 +36,10 @@ class Settings(BaseSettings):
     api_port: int = 8080
     # Where sandboxes reach the API; defaults to http://<api_host>:<api_port>.
     api_internal_url: str | None = None
+
+    # Where local-path / file:// repositories may live (docs/configuration.md). Never inside
+    # data_dir, whatever this says; `[]` turns local repositories off (a shared server).
+    local_repo_roots: list[Path] = Field(default_factory=lambda: [Path(tempfile.gettempdir())])
 
     # 64 hex chars, or any strong passphrase; generated into the data dir when unset.
     encryption_key: str | None = None

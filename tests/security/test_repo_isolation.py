@@ -1,0 +1,156 @@
+"""A local repository belongs to one workspace and never lies inside the data dir.
+
+The attack of issue 13: a second workspace connected the first one's local repository
+path, read it and auto-merged into its `main`; tasks were accepted on Optio's own
+mirror cache. Each test performs the attack through the API and expects the refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Optio, git
+from tests.identity.conftest import Person
+
+MakeRepo = Callable[..., Path]
+
+
+def blueprint(repo_url: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "repo-blueprint",
+        "name": fields.pop("name", "bp"),
+        "prompt": "echo hi > f",
+        "repoUrl": repo_url,
+        "agentType": "script",
+        **fields,
+    }
+
+
+def task(repo_url: str) -> dict[str, Any]:
+    return {"title": "t", "prompt": "echo hi > f", "repoUrl": repo_url, "agentType": "script"}
+
+
+async def test_another_workspace_cannot_connect_or_use_a_connected_local_repo(
+    api_only: Optio, people: Callable[..., Any], make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    victim = api_only.client
+    repo = make_repo()
+    connected = await victim.post("/api/repos", json={"repoUrl": str(repo), "autoMerge": True})
+    assert connected.status_code == 201, connected.text
+    mallory: Person = await people("Mallory")
+
+    # The same path spelled every way: plain, file://, through `..` and a symlink.
+    link = tmp_path / "innocent-looking"
+    link.symlink_to(repo)
+    spellings = [
+        str(repo),
+        f"file://{repo}",
+        f"{repo.parent}/../{repo.parent.name}/{repo.name}",
+        str(link),
+    ]
+    for spelling in spellings:
+        again = await mallory.client.post("/api/repos", json={"repoUrl": spelling})
+        assert again.status_code == 403, (spelling, again.text)
+        assert "another workspace" in again.json()["error"]
+        for path, body in (
+            ("/api/tasks", task(spelling)),
+            ("/api/tasks", blueprint(spelling)),
+            ("/api/task-configs", blueprint(spelling)),
+        ):
+            refused = await mallory.client.post(path, json=body)
+            assert refused.status_code == 403, (path, spelling, refused.text)
+    assert (await mallory.client.get("/api/repos")).json()["repos"] == []
+    assert (await mallory.client.get("/api/tasks?type=all")).json()["tasks"] == []
+
+    # A blueprint of her own cannot be pointed at it afterwards either.
+    own = make_repo()
+    mine = await mallory.client.post("/api/tasks", json=blueprint(str(own)))
+    assert mine.status_code == 201, mine.text
+    moved = await mallory.client.patch(
+        f"/api/tasks/{mine.json()['task']['id']}", json={"repoUrl": str(repo)}
+    )
+    assert moved.status_code == 403, moved.text
+
+    # The victim's own workspace keeps working on it.
+    ok = await victim.post("/api/tasks", json=blueprint(str(repo), name="nightly"))
+    assert ok.status_code == 201, ok.text
+
+
+async def test_a_local_repo_used_but_not_connected_is_held_by_its_first_workspace(
+    api_only: Optio, people: Callable[..., Any], make_repo: MakeRepo
+) -> None:
+    repo = make_repo()
+    used = await api_only.client.post("/api/tasks", json=blueprint(str(repo)))
+    assert used.status_code == 201, used.text
+    mallory: Person = await people("Mallory")
+    connect = await mallory.client.post("/api/repos", json={"repoUrl": str(repo)})
+    assert connect.status_code == 403, connect.text
+    refused = await mallory.client.post("/api/tasks", json=blueprint(str(repo)))
+    assert refused.status_code == 403, refused.text
+
+    # And the other way round: hers first, then the admin's workspace is refused.
+    theirs = make_repo()
+    claimed = await mallory.client.post("/api/tasks", json=blueprint(str(theirs)))
+    assert claimed.status_code == 201, claimed.text
+    late = await api_only.client.post("/api/repos", json={"repoUrl": str(theirs)})
+    assert late.status_code == 403, late.text
+
+
+async def test_nothing_inside_the_data_dir_can_be_a_repository(
+    api_only: Optio, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    data = api_only.settings.data_dir
+    # A mirror and a task worktree, as Optio keeps them.
+    mirror = data / "mirrors" / "cache.git"
+    mirror.parent.mkdir(parents=True)
+    git("clone", "-q", "--bare", str(make_repo()), str(mirror), cwd=tmp_path)
+    worktree = data / "worktrees" / "task-x"
+    git("worktree", "add", "-q", "-b", "optio/task-x", str(worktree), "main", cwd=mirror)
+    # Outside the data dir, but reading its objects from there.
+    linked = tmp_path / "linked-worktree"
+    git("worktree", "add", "-q", "-b", "side", str(linked), "main", cwd=mirror)
+    borrowed = tmp_path / "borrowed.git"
+    git("clone", "-q", "--bare", "--shared", str(mirror), str(borrowed), cwd=tmp_path)
+    link = tmp_path / "data-link"
+    link.symlink_to(mirror)
+
+    for target in [mirror, worktree, linked, borrowed, link, f"file://{mirror}"]:
+        for path, body in (
+            ("/api/repos", {"repoUrl": str(target)}),
+            ("/api/tasks", task(str(target))),
+            ("/api/tasks", blueprint(str(target))),
+        ):
+            refused = await api_only.client.post(path, json=body)
+            assert refused.status_code == 400, (path, target, refused.text)
+            assert "data directory" in refused.json()["details"][0]["message"]
+
+
+async def test_local_repos_only_under_the_allowed_roots(
+    api_only: Optio, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo()
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    inside = allowed / "inside.git"
+    git("clone", "-q", "--bare", str(make_repo()), str(inside), cwd=tmp_path)
+    # The app shares this settings object: the operator narrowed the roots.
+    api_only.settings.local_repo_roots = [allowed]
+    outside = await api_only.client.post("/api/repos", json={"repoUrl": str(repo)})
+    assert outside.status_code == 400, outside.text
+    assert "OPTIO_LOCAL_REPO_ROOTS" in outside.json()["details"][0]["message"]
+    escape = await api_only.client.post("/api/tasks", json=task(f"{allowed}/../{repo.name}"))
+    assert escape.status_code == 400, escape.text
+    assert (
+        await api_only.client.post("/api/repos", json={"repoUrl": str(inside)})
+    ).status_code == 201
+
+    api_only.settings.local_repo_roots = []  # a shared server: no local repositories at all
+    none = await api_only.client.post("/api/tasks", json=blueprint(str(inside), name="x"))
+    assert none.status_code == 400, none.text
+    # Remote repositories are the forge's business and stay allowed.
+    remote = await api_only.client.post(
+        "/api/tasks", json=blueprint("https://github.com/acme/app", name="remote")
+    )
+    assert remote.status_code == 201, remote.text

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     forge_poll_webhook_seconds: float = Field(default=21600.0, ge=1)
     # Deliveries older than this are refused as replays (GitHub's delivery timestamp).
     webhook_max_age_seconds: int = Field(default=600, ge=10)
+    # POST /api/hooks/<path>: how far X-Optio-Timestamp may be from our clock; delivery
+    # ids are remembered for twice this long (docs/blueprints.md).
+    hook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
 
     # ---- agents (docs/agents.md). Credentials reach only the agent process of a run.
     anthropic_api_key: SecretStr | None = None

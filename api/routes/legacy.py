@@ -114,7 +114,11 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         state: StateDep,
     ) -> dict[str, Any]:
         target = await _target(model, session, principal, id)
-        return {"trigger": await triggers.create(state, session, target, body)}
+        return {
+            "trigger": await triggers.create(
+                state, session, target, body, admin=principal.role == "admin"
+            )
+        }
 
     @router.patch(
         prefix + "/{id}/triggers/{trigger_id}", dependencies=[MEMBER], name=f"{many}_trig_upd"
@@ -131,7 +135,11 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         trigger = await get_trigger(
             session, target_id=target.id, trigger_id=trigger_id, workspace_id=target.workspace_id
         )
-        return {"trigger": await triggers.update(state, session, target, trigger, body)}
+        return {
+            "trigger": await triggers.update(
+                state, session, target, trigger, body, admin=principal.role == "admin"
+            )
+        }
 
     @router.delete(
         prefix + "/{id}/triggers/{trigger_id}",

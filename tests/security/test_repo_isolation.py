@@ -7,14 +7,25 @@ mirror cache. Each test performs the attack through the API and expects the refu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Optio, git
+import pytest
+
+from store.db import create_engine, session_factory, transaction
+from store.models import Task
+from tests.conftest import Optio, cancel_open_workflows, git
 from tests.identity.conftest import Person
 
 MakeRepo = Callable[..., Path]
+
+
+@pytest.fixture
+async def clean_api(api_only: Optio) -> AsyncIterator[Optio]:
+    """The API alone; any workflow a hole let start is ended after the test."""
+    yield api_only
+    await cancel_open_workflows(api_only)
 
 
 def blueprint(repo_url: str, **fields: Any) -> dict[str, Any]:
@@ -154,3 +165,43 @@ async def test_local_repos_only_under_the_allowed_roots(
         "/api/tasks", json=blueprint("https://github.com/acme/app", name="remote")
     )
     assert remote.status_code == 201, remote.text
+
+
+async def test_a_task_saved_before_repos_had_owners_cannot_act_on_the_owners_repo(
+    clean_api: Optio, people: Callable[..., Any], make_repo: MakeRepo
+) -> None:
+    api_only = clean_api
+    repo = make_repo()
+    connected = await api_only.client.post("/api/repos", json={"repoUrl": str(repo)})
+    assert connected.status_code == 201, connected.text
+    repo_url = connected.json()["repo"]["repoUrl"]
+    mallory: Person = await people("Mallory")
+    # Her task on the victim's repository, with a local PR, as an older version let her.
+    pr_url = f"{repo_url}/pull/1"
+    engine = create_engine(api_only.settings.database_url_resolved)
+    async with transaction(session_factory(engine)) as session:
+        task = Task(
+            workspace_id=mallory.workspace_id,
+            title="old",
+            prompt="p",
+            repo_url=repo_url,
+            agent_type="script",
+            state="pr_opened",
+            pr_url=pr_url,
+            pr_number=1,
+            pr_state="open",
+        )
+        session.add(task)
+        await session.flush()
+        task_id = task.id
+    await engine.dispose()
+
+    sub = await mallory.client.post(
+        f"/api/tasks/{task_id}/subtasks", json={"title": "s", "prompt": "p", "autoQueue": False}
+    )
+    assert sub.status_code == 403, sub.text
+    review = await mallory.client.post(f"/api/tasks/{task_id}/review")
+    assert review.status_code == 403, review.text
+    merge = await mallory.client.post("/api/pull-requests/merge", json={"prUrl": pr_url})
+    assert merge.status_code == 403, merge.text
+    assert git("rev-list", "--count", "main", cwd=repo) == "1"  # the victim's main untouched

@@ -70,7 +70,7 @@ def _git_locations(repo: Path) -> Iterator[Path]:
     yield repo
     git_dir = repo / ".git"
     if git_dir.is_file():
-        text = git_dir.read_text(encoding="utf-8", errors="replace").strip()
+        text = _read(git_dir).strip()
         if text.startswith("gitdir:"):
             git_dir = (repo / text.removeprefix("gitdir:").strip()).resolve()
             yield git_dir
@@ -78,13 +78,21 @@ def _git_locations(repo: Path) -> Iterator[Path]:
         git_dir = repo  # bare
     common = git_dir / "commondir"
     if common.is_file():
-        git_dir = (git_dir / common.read_text(encoding="utf-8", errors="replace").strip()).resolve()
+        git_dir = (git_dir / _read(common).strip()).resolve()
         yield git_dir
     alternates = git_dir / "objects" / "info" / "alternates"
     if alternates.is_file():
-        for line in alternates.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in _read(alternates).splitlines():
             if line.strip() and not line.startswith("#"):
                 yield (git_dir / "objects" / line.strip()).resolve()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        # Unreadable to us is unreadable to git run as us: nothing it could point at.
+        return ""
 
 
 def _refused(problem: str) -> InvalidInputError:

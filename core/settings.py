@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     # Where local-path / file:// repositories may live (docs/configuration.md). Never inside
     # data_dir, whatever this says; `[]` turns local repositories off (a shared server).
-    local_repo_roots: list[Path] = Field(default_factory=lambda: [Path(tempfile.gettempdir())])
+    local_repo_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/tmp"), Path(tempfile.gettempdir())]
+    )
 
     # 64 hex chars, or any strong passphrase; generated into the data dir when unset.
     encryption_key: str | None = None

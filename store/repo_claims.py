@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import ForbiddenError
+from core.local_repos import LOCAL_PREFIX, check_local_path
+from core.settings import Settings
 from store.blueprints import TaskConfig
 from store.models import Repo, Task
+
+
+async def check_repo_use(
+    session: AsyncSession, *, settings: Settings, workspace_id: str, repo_url: str
+) -> None:
+    """Refuse a canonical local `repo_url` outside the roots or claimed by another workspace."""
+    if not repo_url.startswith(LOCAL_PREFIX):
+        return
+    await asyncio.to_thread(check_local_path, Path(repo_url[len(LOCAL_PREFIX) :]), settings)
+    if await claimed_elsewhere(session, workspace_id=workspace_id, repo_url=repo_url):
+        raise ForbiddenError(
+            f"The local repository {repo_url} belongs to another workspace; "
+            "connect a repository of your own"
+        )
 
 
 async def claimed_elsewhere(session: AsyncSession, *, workspace_id: str, repo_url: str) -> bool:

@@ -7,12 +7,17 @@ mirror cache. Each test performs the attack through the API and expects the refu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
+from schemas.blueprint_runs import BlueprintRunInput
+from store.blueprints import TaskConfig
 from store.db import create_engine, session_factory, transaction
 from store.models import Task
 from tests.conftest import Optio, cancel_open_workflows, git
@@ -205,3 +210,45 @@ async def test_a_task_saved_before_repos_had_owners_cannot_act_on_the_owners_rep
     merge = await mallory.client.post("/api/pull-requests/merge", json={"prUrl": pr_url})
     assert merge.status_code == 403, merge.text
     assert git("rev-list", "--count", "main", cwd=repo) == "1"  # the victim's main untouched
+
+
+async def test_a_scheduled_blueprint_run_on_another_workspaces_repo_creates_nothing(
+    optio: Optio, people: Callable[..., Any], make_repo: MakeRepo
+) -> None:
+    """A schedule fires without the API: the worker checks the repository's owner too."""
+    repo = make_repo()
+    connected = await optio.client.post("/api/repos", json={"repoUrl": str(repo)})
+    assert connected.status_code == 201, connected.text
+    mallory: Person = await people("Mallory")
+    engine = create_engine(optio.settings.database_url_resolved)
+    async with transaction(session_factory(engine)) as session:
+        blueprint = TaskConfig(
+            workspace_id=mallory.workspace_id,
+            name="old",
+            title="old",
+            prompt="echo pwned > f",
+            repo_url=connected.json()["repo"]["repoUrl"],
+            agent_type="script",
+        )
+        session.add(blueprint)
+        await session.flush()
+        config_id = blueprint.id
+    await engine.dispose()
+
+    with pytest.raises(WorkflowFailureError) as failed:
+        # Bounded: where the hole is open the run creates the task and waits on it.
+        await asyncio.wait_for(
+            optio.temporal.execute_workflow(
+                "BlueprintRunWorkflow",
+                BlueprintRunInput(config_id=config_id),
+                id=f"blueprint-{config_id}-schedule-test",
+                task_queue=optio.settings.task_queue,
+            ),
+            timeout=60,
+        )
+    cause = failed.value.cause
+    while not isinstance(cause, ApplicationError) and cause is not None:
+        cause = cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "RepoNotAllowed"
+    assert "another workspace" in cause.message
+    assert (await mallory.client.get("/api/tasks")).json()["tasks"] == []

@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from core.errors import NotFoundError
+from core.errors import NotFoundError, OptioError
 from core.settings import Settings
 from core.states import LIVE_STATES, TaskState
 from core.templating import TemplateError
@@ -22,6 +22,7 @@ from schemas.blueprint_runs import (
 from store.blueprints import TaskConfig
 from store.db import transaction
 from store.models import Task
+from store.repo_claims import check_repo_use
 from store.templates import new_blueprint_task
 from temporal.starts import start_task_workflow
 
@@ -46,6 +47,20 @@ class BlueprintActivities:
                     return InstantiateResult(
                         task_id=input.task_id, created=False, skipped="The blueprint is disabled"
                     )
+                try:
+                    # Checked when the blueprint was saved; a schedule fires long after.
+                    await check_repo_use(
+                        session,
+                        settings=self.settings,
+                        workspace_id=config.workspace_id,
+                        repo_url=config.repo_url,
+                    )
+                except OptioError as exc:
+                    raise ApplicationError(
+                        f"The blueprint's repository cannot be used: {exc.message}",
+                        type="RepoNotAllowed",
+                        non_retryable=True,
+                    ) from exc
                 try:
                     task = await new_blueprint_task(
                         session,

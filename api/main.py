@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.nul_bytes import RefuseNulBytes
 from api.routes import ROUTERS, reviews
 from api.state import AppState
 from core.settings import Settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RefuseNulBytes)
     for router in [*ROUTERS, reviews.router]:
         app.include_router(router)
     return app

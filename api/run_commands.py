@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 
+from api.repo_access import check_repo_use
 from api.state import AppState
 from core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from core.params_schema import ParamsError, validate_params
@@ -53,6 +54,9 @@ async def start_blueprint_run(
     """A fresh repo task from the blueprint; BlueprintRunWorkflow starts and watches it."""
     if not config.enabled:
         raise ConflictError("The blueprint is disabled")
+    await check_repo_use(
+        session, settings=state.settings, workspace_id=config.workspace_id, repo_url=config.repo_url
+    )
     task_id = new_id()
     try:
         task = await new_blueprint_task(

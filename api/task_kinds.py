@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.repo_urls import canonical_repo_url
+from api.repo_access import usable_repo_url
 from api.schedules import delete_schedule
 from api.state import AppState
 from core.errors import ConflictError, InvalidInputError
 from core.params_schema import ParamsError, check_schema
+from core.settings import Settings
 from core.templating import TemplateError, validate
 from schemas.auth import Principal
 from schemas.blueprints import (
@@ -83,7 +84,7 @@ async def _save(session: AsyncSession, row: Kind) -> None:
 
 
 async def create_blueprint(
-    session: AsyncSession, principal: Principal, body: BlueprintCreate
+    session: AsyncSession, principal: Principal, body: BlueprintCreate, *, settings: Settings
 ) -> TaskConfig:
     _check_template("title", body.title)
     _check_template("prompt", body.prompt)
@@ -98,7 +99,9 @@ async def create_blueprint(
         title=body.title or body.name or "",
         prompt=body.prompt or "",
         prompt_template_id=body.prompt_template_id,
-        repo_url=await canonical_repo_url(body.repo_url),
+        repo_url=await usable_repo_url(
+            session, settings=settings, workspace_id=principal.workspace_id, value=body.repo_url
+        ),
         repo_branch=body.repo_branch,
         agent_type=body.agent_type,
         max_retries=3 if body.max_retries is None else body.max_retries,
@@ -137,16 +140,19 @@ async def create_standalone(
 
 
 async def create_kind(
-    session: AsyncSession, principal: Principal, body: dict[str, Any]
+    session: AsyncSession, principal: Principal, body: dict[str, Any], *, settings: Settings
 ) -> dict[str, Any]:
     if body.get("type") == "repo-blueprint":
-        row: Kind = await create_blueprint(session, principal, parse(BlueprintCreate, body))
+        blueprint = parse(BlueprintCreate, body)
+        row: Kind = await create_blueprint(session, principal, blueprint, settings=settings)
     else:
         row = await create_standalone(session, principal, parse(StandaloneCreate, body))
     return public(row)
 
 
-async def update_kind(session: AsyncSession, row: Kind, body: dict[str, Any]) -> dict[str, Any]:
+async def update_kind(
+    session: AsyncSession, row: Kind, body: dict[str, Any], *, settings: Settings
+) -> dict[str, Any]:
     if isinstance(row, TaskConfig):
         changes = parse(BlueprintUpdate, body).model_dump(exclude_unset=True)
         _check_template("title", changes.get("title"))
@@ -156,7 +162,9 @@ async def update_kind(session: AsyncSession, row: Kind, body: dict[str, Any]) ->
                 session, workspace_id=row.workspace_id, id=changes["prompt_template_id"]
             )
         if changes.get("repo_url"):
-            changes["repo_url"] = await canonical_repo_url(changes["repo_url"])
+            changes["repo_url"] = await usable_repo_url(
+                session, settings=settings, workspace_id=row.workspace_id, value=changes["repo_url"]
+            )
     else:
         changes = parse(StandaloneUpdate, body).model_dump(exclude_unset=True)
         _check_template("prompt", changes.get("prompt_template"))

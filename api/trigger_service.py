@@ -15,7 +15,12 @@ from temporalio.service import RPCError
 
 from api.schedules import create_schedule, delete_schedule, fire_times, update_schedule
 from api.state import AppState
-from core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
+from core.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    ServiceUnavailableError,
+)
 from core.params_schema import ParamsError, validate_params
 from core.schedules import ScheduleError, validate_cron, validate_timezone
 from schemas.blueprints import TriggerCreate, TriggerPublic, TriggerUpdate
@@ -41,7 +46,9 @@ def _bad(field: str, problem: str) -> InvalidInputError:
     )
 
 
-def _config(kind: str, config: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+def _config(
+    kind: str, config: dict[str, Any], old: dict[str, Any] | None, *, admin: bool
+) -> dict[str, Any]:
     """The trigger's config, checked and reduced to the keys its type uses."""
     if kind == "schedule":
         cron = config.get("cronExpression")
@@ -69,7 +76,9 @@ def _config(kind: str, config: dict[str, Any], old: dict[str, Any] | None) -> di
             secret = old.get("secret")  # a config read back and sent again keeps its secret
         if secret is not None and (not isinstance(secret, str) or len(secret) < 8):
             raise _bad("config.secret", "must be a string of at least 8 characters")
-        return {"path": path, **({"secret": secret} if secret else {})}
+        if secret:
+            return {"path": path, "secret": secret}
+        return {"path": path, "public": _public(config.get("public"), admin=admin)}
     if kind == "ticket":
         source, labels = config.get("source"), config.get("labels")
         if not isinstance(source, str) or not source:
@@ -80,6 +89,19 @@ def _config(kind: str, config: dict[str, Any], old: dict[str, Any] | None) -> di
             raise _bad("config.labels", "must be a list of strings")
         return {"source": source, **({"labels": labels} if labels is not None else {})}
     return dict(config)
+
+
+def _public(value: object, *, admin: bool) -> bool:
+    """Anyone who knows the path can fire a public trigger: only an admin may say so."""
+    if value is not True:
+        raise _bad(
+            "config.secret",
+            "a webhook trigger needs a secret of at least 8 characters "
+            '(or an admin may mark it public with "public": true)',
+        )
+    if not admin:
+        raise ForbiddenError("Only an admin can make a webhook trigger public (without a secret)")
+    return True
 
 
 def _check_mapping(trigger: Trigger, target: Target) -> None:
@@ -116,7 +138,7 @@ async def list_for(state: AppState, session: AsyncSession, target: Target) -> li
 
 
 async def create(
-    state: AppState, session: AsyncSession, target: Target, body: TriggerCreate
+    state: AppState, session: AsyncSession, target: Target, body: TriggerCreate, *, admin: bool
 ) -> dict[str, Any]:
     ttype = target_type(target)
     if body.type not in ALLOWED[ttype]:
@@ -124,7 +146,7 @@ async def create(
     existing = await list_triggers(session, target_id=target.id)
     if any(t.type == body.type for t in existing):
         raise ConflictError(f'A trigger of type "{body.type}" already exists')
-    config = _config(body.type, body.config, None)
+    config = _config(body.type, body.config, None, admin=admin)
     trigger = Trigger(
         workspace_id=target.workspace_id,
         target_type=ttype,
@@ -166,11 +188,19 @@ async def _with_temporal(state: AppState, session: AsyncSession, op: Any, trigge
 
 
 async def update(
-    state: AppState, session: AsyncSession, target: Target, trigger: Trigger, body: TriggerUpdate
+    state: AppState,
+    session: AsyncSession,
+    target: Target,
+    trigger: Trigger,
+    body: TriggerUpdate,
+    *,
+    admin: bool,
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
+    if trigger.config.get("public") and not admin and {"config", "param_mapping"} & set(changes):
+        raise ForbiddenError("Only an admin can change a public webhook trigger")
     if changes.get("config") is not None:
-        trigger.config = _config(trigger.type, changes["config"], trigger.config)
+        trigger.config = _config(trigger.type, changes["config"], trigger.config, admin=admin)
         if trigger.type == "webhook":
             trigger.webhook_path = trigger.config["path"]
     if "param_mapping" in changes:

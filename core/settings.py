@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     # Where sandboxes reach the API; defaults to http://<api_host>:<api_port>.
     api_internal_url: str | None = None
 
+    # Where local-path / file:// repositories may live (docs/configuration.md). Never inside
+    # data_dir, whatever this says; `[]` turns local repositories off (a shared server).
+    local_repo_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/tmp"), Path(tempfile.gettempdir())]
+    )
+
     # 64 hex chars, or any strong passphrase; generated into the data dir when unset.
     encryption_key: str | None = None
 
@@ -56,6 +63,9 @@ class Settings(BaseSettings):
     forge_poll_webhook_seconds: float = Field(default=21600.0, ge=1)
     # Deliveries older than this are refused as replays (GitHub's delivery timestamp).
     webhook_max_age_seconds: int = Field(default=600, ge=10)
+    # POST /api/hooks/<path>: how far X-Optio-Timestamp may be from our clock; delivery
+    # ids are remembered for twice this long (docs/blueprints.md).
+    hook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
 
     # ---- agents (docs/agents.md). Credentials reach only the agent process of a run.
     anthropic_api_key: SecretStr | None = None

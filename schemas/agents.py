@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from schemas.common import ApiModel, ApiOut
+from schemas.common import ApiModel, ApiOut, relative_inside
 
 # `${{NAME}}`: a secret reference in MCP server args and env, resolved at run start.
 SECRET_REF = re.compile(r"\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -33,6 +33,35 @@ class McpServerSpec(BaseModel):
 class SkillFile(ApiModel):
     relative_path: str = Field(min_length=1, max_length=500)
     content: str = Field(max_length=1_000_000)
+
+
+SKILL_FILE_MAX_BYTES = 256 * 1024
+SKILL_FILES_MAX_BYTES = 1024 * 1024
+SKILL_FILES_MAX = 50
+
+
+def _checked_files(files: list[SkillFile]) -> list[SkillFile]:
+    """What a client may send: paths inside the skill's folder, sizes capped."""
+    total = 0
+    for index, item in enumerate(files):
+        try:
+            relative_inside(item.relative_path)
+        except ValueError as exc:
+            raise ValueError(f"files.{index}.relativePath {exc}") from None
+        size = len(item.content.encode())
+        if size > SKILL_FILE_MAX_BYTES:
+            raise ValueError(f"files.{index}.content is over {SKILL_FILE_MAX_BYTES // 1024} KiB")
+        total += size
+    if total > SKILL_FILES_MAX_BYTES:
+        raise ValueError(f"files are over {SKILL_FILES_MAX_BYTES // 1024} KiB together")
+    return files
+
+
+# Stored files were checked on the way in; SkillFile itself stays lenient so a row saved
+# before these rules still loads (the runner skips a path that leaves the skill).
+SkillFiles = Annotated[
+    list[SkillFile], Field(max_length=SKILL_FILES_MAX), AfterValidator(_checked_files)
+]
 
 
 class SkillSpec(BaseModel):
@@ -85,7 +114,7 @@ class SkillCreate(ApiModel):
     prompt: str = Field(min_length=1, max_length=200_000)
     repo_url: str | None = Field(default=None, max_length=2000)
     layout: SkillLayout = "commands"
-    files: list[SkillFile] | None = None
+    files: SkillFiles | None = None
     agent_types: list[str] | None = None
     enabled: bool = True
 
@@ -95,7 +124,7 @@ class SkillUpdate(ApiModel):
     description: str | None = Field(default=None, max_length=2000)
     prompt: str | None = Field(default=None, min_length=1, max_length=200_000)
     layout: SkillLayout | None = None
-    files: list[SkillFile] | None = None
+    files: SkillFiles | None = None
     agent_types: list[str] | None = None
     enabled: bool | None = None
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from schemas.common import ApiModel, ApiOut
+from schemas.common import ApiModel, ApiOut, Metadata
 from schemas.tasks import AgentType, Branch, normalise_agent_type
 
 Money = str
@@ -33,7 +33,7 @@ class BlueprintFields(ApiModel):
 class BlueprintCreate(BlueprintFields):
     type: Literal["repo-blueprint"] = "repo-blueprint"
     repo_url: str = Field(min_length=1, max_length=2000)
-    metadata: dict[str, Any] | None = None  # accepted for symmetry with repo tasks; unused
+    metadata: Metadata | None = None  # accepted for symmetry with repo tasks; unused
 
     @model_validator(mode="after")
     def _needs(self) -> BlueprintCreate:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from schemas.common import ApiModel, ApiOut
+from schemas.common import ApiModel, ApiOut, Metadata
 
 AGENT_TYPES = ("claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script")
 AgentType = Literal["claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script"]
@@ -38,7 +38,7 @@ class TaskCreate(ApiModel):
     agent_type: AgentType | None = None
     priority: int = Field(default=100, ge=1, le=1000)
     max_retries: int = Field(default=3, ge=0, le=10)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     depends_on: list[str] | None = Field(default=None, max_length=100)
 
     _agent = field_validator("agent_type", mode="before")(normalise_agent_type)
@@ -49,7 +49,7 @@ class TaskUpdate(ApiModel):
     prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
     priority: int | None = Field(default=None, ge=1, le=1000)
     max_retries: int | None = Field(default=None, ge=0, le=10)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class TaskPublic(ApiOut):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.repo_access import check_repo_use
 from api.routes.tasks import public
 from core.errors import ConflictError, ForbiddenError, NotFoundError
 from core.states import LIVE_STATES, TaskState
@@ -142,6 +143,12 @@ async def create_subtask(
     state: StateDep,
 ) -> dict[str, Any]:
     parent = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await check_repo_use(
+        session,
+        settings=state.settings,
+        workspace_id=parent.workspace_id,
+        repo_url=parent.repo_url,
+    )
     subtask = Task(
         workspace_id=parent.workspace_id,
         title=body.title,

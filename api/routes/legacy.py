@@ -64,9 +64,15 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
 
     @router.post(prefix, status_code=201, dependencies=[MEMBER], name=f"{many}_create")
     async def create(
-        raw: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal, session: SessionDep
+        raw: Annotated[dict[str, Any], Body()],
+        principal: CurrentPrincipal,
+        session: SessionDep,
+        state: StateDep,
     ) -> dict[str, Any]:
-        return {one: await task_kinds.create_kind(session, principal, {**raw, "type": kind})}
+        body = {**raw, "type": kind}
+        return {
+            one: await task_kinds.create_kind(session, principal, body, settings=state.settings)
+        }
 
     @router.get(prefix + "/{id}", name=f"{many}_read")
     async def read(id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
@@ -78,9 +84,10 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         raw: Annotated[dict[str, Any], Body()],
         principal: CurrentPrincipal,
         session: SessionDep,
+        state: StateDep,
     ) -> dict[str, Any]:
         row = await _target(model, session, principal, id)
-        return {one: await task_kinds.update_kind(session, row, raw)}
+        return {one: await task_kinds.update_kind(session, row, raw, settings=state.settings)}
 
     @router.delete(prefix + "/{id}", status_code=204, dependencies=[MEMBER], name=f"{many}_del")
     async def delete(
@@ -107,7 +114,11 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         state: StateDep,
     ) -> dict[str, Any]:
         target = await _target(model, session, principal, id)
-        return {"trigger": await triggers.create(state, session, target, body)}
+        return {
+            "trigger": await triggers.create(
+                state, session, target, body, admin=principal.role == "admin"
+            )
+        }
 
     @router.patch(
         prefix + "/{id}/triggers/{trigger_id}", dependencies=[MEMBER], name=f"{many}_trig_upd"
@@ -124,7 +135,11 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         trigger = await get_trigger(
             session, target_id=target.id, trigger_id=trigger_id, workspace_id=target.workspace_id
         )
-        return {"trigger": await triggers.update(state, session, target, trigger, body)}
+        return {
+            "trigger": await triggers.update(
+                state, session, target, trigger, body, admin=principal.role == "admin"
+            )
+        }
 
     @router.delete(
         prefix + "/{id}/triggers/{trigger_id}",

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.repo_access import check_repo_use
 from api.routes.tasks import public
 from core.errors import ConflictError, NotFoundError
 from core.states import TaskState
@@ -30,6 +31,10 @@ async def merge(
         raise NotFoundError("No task of this workspace has that pull request")
     if task.state == TaskState.COMPLETED and task.pr_state == "merged":
         return {"merged": True, "task": public(task)}  # a retried merge
+    # A task saved before repositories had owners may name another workspace's.
+    await check_repo_use(
+        session, settings=state.settings, workspace_id=task.workspace_id, repo_url=task.repo_url
+    )
     try:
         await commands.merge(
             await state.temporal_client(),

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import CurrentPrincipal, SessionDep, require_role
-from api.repo_urls import canonical_repo_url, full_name_of
+from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.repo_access import usable_repo_url
+from api.repo_urls import full_name_of
 from core.errors import ConflictError
 from schemas.repos import RepoCreate, RepoPublic, RepoUpdate
 from store.models import Repo
@@ -31,9 +32,11 @@ async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, A
 
 @router.post("/api/repos", status_code=201, dependencies=[ADMIN])
 async def create(
-    body: RepoCreate, principal: CurrentPrincipal, session: SessionDep
+    body: RepoCreate, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
-    repo_url = await canonical_repo_url(body.repo_url)
+    repo_url = await usable_repo_url(
+        session, settings=state.settings, workspace_id=principal.workspace_id, value=body.repo_url
+    )
     if await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url):
         raise ConflictError(f"Repository {repo_url} is already connected")
     values = body.model_dump(exclude_unset=True, exclude={"repo_url", "full_name", "git_platform"})

@@ -10,6 +10,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, require_role
+from api.repo_access import check_repo_use
 from core.errors import ConflictError
 from schemas.workflow import ReviewInput
 from store.graph import new_review_subtask, next_subtask_order, open_review_of
@@ -33,6 +34,9 @@ async def launch_review(
     the task has no open pull request.
     """
     parent = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await check_repo_use(
+        session, settings=state.settings, workspace_id=parent.workspace_id, repo_url=parent.repo_url
+    )
     if parent.pr_url is None or parent.pr_state in ("merged", "closed"):
         raise ConflictError("The task has no open pull request to review")
     if parent.task_type == "review":

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from api import task_commands as commands
 from api import task_kinds as kinds
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
-from api.repo_urls import canonical_repo_url
+from api.repo_access import usable_repo_url
 from core.errors import InvalidInputError
 from core.states import LIVE_STATES, TaskState
 from schemas.tasks import (
@@ -85,9 +85,11 @@ async def create(
     # `type` picks the kind; the body is then validated against that kind's model.
     kind = kinds.parse(TaskKind, {"type": raw.get("type", "repo-task")}).type
     if kind != "repo-task":
-        return {"task": await kinds.create_kind(session, principal, raw)}
+        return {"task": await kinds.create_kind(session, principal, raw, settings=state.settings)}
     body: TaskCreate = kinds.parse(TaskCreate, raw)
-    repo_url = await canonical_repo_url(body.repo_url)
+    repo_url = await usable_repo_url(
+        session, settings=state.settings, workspace_id=principal.workspace_id, value=body.repo_url
+    )
     if idempotency_key:
         existing = await find_by_idempotency_key(
             session, workspace_id=principal.workspace_id, key=idempotency_key
@@ -159,7 +161,7 @@ async def update(
 ) -> dict[str, Any]:
     other = await _other_kind(session, principal, task_id)
     if other is not None:
-        return {"task": await kinds.update_kind(session, other, raw)}
+        return {"task": await kinds.update_kind(session, other, raw, settings=state.settings)}
     body: TaskUpdate = kinds.parse(TaskUpdate, raw)
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)

@@ -33,7 +33,11 @@ async def create(
     state: StateDep,
 ) -> dict[str, Any]:
     target = await target_of(session, principal, task_id)
-    return {"trigger": await triggers.create(state, session, target, body)}
+    return {
+        "trigger": await triggers.create(
+            state, session, target, body, admin=principal.role == "admin"
+        )
+    }
 
 
 @router.patch("/api/tasks/{task_id}/triggers/{trigger_id}", dependencies=[MEMBER])
@@ -49,7 +53,11 @@ async def update(
     trigger = await get_trigger(
         session, target_id=target.id, trigger_id=trigger_id, workspace_id=principal.workspace_id
     )
-    return {"trigger": await triggers.update(state, session, target, trigger, body)}
+    return {
+        "trigger": await triggers.update(
+            state, session, target, trigger, body, admin=principal.role == "admin"
+        )
+    }
 
 
 @router.delete("/api/tasks/{task_id}/triggers/{trigger_id}", status_code=204, dependencies=[MEMBER])

@@ -144,12 +144,13 @@ async def _secret(session: Any, *, settings: Settings, repo: Repo) -> str | None
 
 
 async def _receive(
-    request: Request, state: StateDep, *, platform: str, delivery: str | None
+    request: Request, state: StateDep, *, platform: str, delivery_headers: tuple[str, ...]
 ) -> dict[str, Any]:
     header = "x-hub-signature-256" if platform == "github" else "x-gitlab-token"
     if not request.headers.get(header):
         # Unsigned: refused before the body is even read, like a wrong signature.
         raise UnauthorizedError(f"Missing webhook signature ({header})")
+    delivery_id = _delivery_id(request, *delivery_headers)
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidInputError("The webhook body is too large")
@@ -180,12 +181,11 @@ async def _receive(
                 verified.append(repo)
         if not verified:
             raise UnauthorizedError("Invalid webhook signature")
-        if delivery:
-            try:
-                async with session.begin_nested():
-                    session.add(ForgeDelivery(id=f"{platform}:{delivery}"))
-            except IntegrityError:
-                return {"accepted": False, "duplicate": True}
+        try:
+            async with session.begin_nested():
+                session.add(ForgeDelivery(id=f"{platform}:{delivery_id}"))
+        except IntegrityError:
+            return {"accepted": False, "duplicate": True}
         if platform == "github":
             numbers, branches = _targets_github(request.headers.get("x-github-event", ""), payload)
         else:
@@ -210,7 +210,7 @@ async def _receive(
             tasks.extend((await session.execute(stmt)).scalars())
     client = await state.temporal_client()
     kind = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event") or ""
-    event = pr_event(platform, kind, delivery, payload)
+    event = pr_event(platform, kind, delivery_id, payload)
     for task in tasks:
         try:
             await client.get_workflow_handle(f"task-{task.id}").signal("pr_event", event)
@@ -232,13 +232,24 @@ async def github(request: Request, state: StateDep) -> dict[str, Any]:
         age = time.time() - int(stamp) / (1000 if len(stamp) > 11 else 1)
         if age > state.settings.webhook_max_age_seconds:
             raise UnauthorizedError("Stale webhook delivery")
-    delivery = request.headers.get("x-github-delivery")
-    return await _receive(request, state, platform="github", delivery=delivery)
+    return await _receive(
+        request, state, platform="github", delivery_headers=("x-github-delivery",)
+    )
 
 
 @router.post("/api/webhooks/gitlab", status_code=202)
 async def gitlab(request: Request, state: StateDep) -> dict[str, Any]:
-    delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get(
-        "x-gitlab-webhook-uuid"
-    )
-    return await _receive(request, state, platform="gitlab", delivery=delivery)
+    # Not X-Gitlab-Webhook-UUID: it names the webhook, the same for all its deliveries.
+    headers = ("x-gitlab-event-uuid", "idempotency-key")
+    return await _receive(request, state, platform="gitlab", delivery_headers=headers)
+
+
+def _delivery_id(request: Request, *headers: str) -> str:
+    """Without its id a delivery could not be told from a replay of itself: refused."""
+    for header in headers:
+        value = request.headers.get(header, "").strip()
+        if value:
+            if len(value) > 150:
+                raise InvalidInputError(f"{header} is longer than 150 characters")
+            return value
+    raise InvalidInputError(f"Missing delivery id ({' or '.join(headers)})")

@@ -20,6 +20,7 @@ from schemas.identity import (
     WorkspacePublic,
     WorkspaceUpdate,
 )
+from store.auth import local_admin_id
 from store.models import User, Workspace, WorkspaceMember
 from store.workspaces import (
     add_member,
@@ -147,9 +148,17 @@ async def remove(
 
 @router.get("/api/users/lookup")
 async def lookup(email: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
-    user = (
-        await session.execute(select(User).where(User.email == email).limit(1))
-    ).scalar_one_or_none()
+    """Only people the caller already shares a workspace with (the instance's local admin
+    sees everyone): anybody can make a workspace and be its admin, and must not learn
+    from it who else uses this instance."""
+    stmt = select(User).where(User.email == email)
+    if principal.user_id != await local_admin_id(session):
+        mine = select(WorkspaceMember.workspace_id).where(
+            WorkspaceMember.user_id == principal.user_id
+        )
+        shared = select(WorkspaceMember.user_id).where(WorkspaceMember.workspace_id.in_(mine))
+        stmt = stmt.where(User.id.in_(shared))
+    user = (await session.execute(stmt.limit(1))).scalar_one_or_none()
     if user is None:
         raise NotFoundError("User not found")
     return {

@@ -55,7 +55,7 @@ async def test_bad_triggers_are_refused_and_nothing_is_created(
         assert listed.json() == {"triggers": []}
     assert await schedules_of(bp) == before
 
-    hook = {"type": "webhook", "config": {"path": "shared/path"}}
+    hook = {"type": "webhook", "config": {"path": "shared/path", "secret": "s3cret-s3cret"}}
     assert (await post_trigger(bp, blueprint["id"], **hook)).status_code == 201
     taken = await post_trigger(bp, job["id"], **hook)
     assert taken.status_code == 400 and "already in use" in taken.json()["error"]

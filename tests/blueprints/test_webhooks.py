@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from core.hook_signing import sign
 from tests.blueprints.conftest import create_blueprint, create_standalone, runs_of
 from tests.conftest import Optio
 from tests.lifecycle_helpers import wait_for_state
@@ -16,8 +17,14 @@ MakeRepo = Callable[..., Path]
 SECRET = "s3cret-s3cret"
 
 
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    """The headers a sender adds (docs/blueprints.md): a fresh delivery, signed now."""
+    stamp, delivery = str(int(time.time())), uuid.uuid4().hex
+    return {
+        "X-Optio-Timestamp": stamp,
+        "X-Optio-Delivery": delivery,
+        "X-Optio-Signature": sign(secret, timestamp=stamp, delivery=delivery, body=body),
+    }
 
 
 async def test_a_signed_webhook_starts_a_run_with_mapped_params(
@@ -41,15 +48,11 @@ async def test_a_signed_webhook_starts_a_run_with_mapped_params(
     body = json.dumps({"issue": {"number": 42}, "sender": {"login": "ada"}}).encode()
     unsigned = await bp.anon.post("/api/hooks/ci/failed", content=body)
     assert unsigned.status_code == 401
-    forged = await bp.anon.post(
-        "/api/hooks/ci/failed", content=body, headers={"X-Optio-Signature": sign(body, "wrong")}
-    )
+    forged = await bp.anon.post("/api/hooks/ci/failed", content=body, headers=signed(body, "wrong"))
     assert forged.status_code == 401
     assert await runs_of(bp.client, blueprint["id"]) == []  # nothing started
 
-    accepted = await bp.anon.post(
-        "/api/hooks/ci/failed", content=body, headers={"X-Optio-Signature": sign(body)}
-    )
+    accepted = await bp.anon.post("/api/hooks/ci/failed", content=body, headers=signed(body))
     assert accepted.status_code == 202, accepted.text
     task_id = accepted.json()["runId"]
     task = (await wait_for_state(bp.client, task_id, "pr_opened"))["task"]
@@ -60,12 +63,14 @@ async def test_a_signed_webhook_starts_a_run_with_mapped_params(
     assert (await bp.anon.post("/api/hooks/nope", content=b"{}")).status_code == 404
 
 
-async def test_an_unsigned_webhook_passes_the_whole_body_to_a_standalone_run(
+async def test_a_public_webhook_passes_the_whole_body_to_a_standalone_run(
     bp: Optio,
 ) -> None:
     job = await create_standalone(bp.client, prompt="echo got {{city}}")
+    # No secret: only an admin (bp.client is one) may make it public.
+    public = {"path": "weather", "public": True}
     created = await bp.client.post(
-        f"/api/tasks/{job['id']}/triggers", json={"type": "webhook", "config": {"path": "weather"}}
+        f"/api/tasks/{job['id']}/triggers", json={"type": "webhook", "config": public}
     )
     assert created.status_code == 201, created.text
     accepted = await bp.anon.post("/api/hooks/weather", json={"city": "Oslo"})

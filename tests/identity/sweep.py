@@ -98,7 +98,7 @@ async def seed(client: httpx.AsyncClient, repo: Path, canary: str) -> dict[str, 
     out["job"] = (await ok(await client.post("/api/tasks", json=job), 201))["task"]["id"]
     trigger = await client.post(
         f"/api/tasks/{out['job']}/triggers",
-        json={"type": "webhook", "config": {"path": canary.lower()}},
+        json={"type": "webhook", "config": {"path": canary.lower(), "secret": "a-hook-secret"}},
     )
     out["trigger"] = (await ok(trigger, 201))["trigger"]["id"]
     blueprint = {

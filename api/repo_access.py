@@ -1,0 +1,26 @@
+"""Which repositories a workspace may name (docs/configuration.md, "Local repositories").
+
+A remote URL is the forge's business: its own credentials decide who reads it. A local
+repository is a path on this machine, so Optio decides: it must lie under one of
+`OPTIO_LOCAL_REPO_ROOTS`, never inside the data dir (mirrors, worktrees, run dirs, the
+database), and it belongs to the first workspace that connects or uses it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.repo_urls import canonical_repo_url
+from core.settings import Settings
+from store.repo_claims import check_repo_use
+
+__all__ = ["check_repo_use", "usable_repo_url"]
+
+
+async def usable_repo_url(
+    session: AsyncSession, *, settings: Settings, workspace_id: str, value: str
+) -> str:
+    """The canonical URL of `value`, refused unless this workspace may work on it."""
+    repo_url = await canonical_repo_url(value)
+    await check_repo_use(session, settings=settings, workspace_id=workspace_id, repo_url=repo_url)
+    return repo_url

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.forge_access import is_remote
 from activities.remote_prs import RemotePullRequests, Target
+from core.script_params import SCRIPT_AGENT, render_script
 from core.settings import Settings
 from core.templating import TemplateError, render
 from integrations.forges.base import (
@@ -115,7 +116,12 @@ class ReviewActivities:
             "GIT_PLATFORM_GITLAB": bool(repo and repo.git_platform == "gitlab"),
         }
         try:
-            prompt = render(template, variables)
+            # A script review runs its template: the PR's title must stay data there.
+            prompt = (
+                render_script(template, variables, keep_unknown=False)
+                if review.agent_type == SCRIPT_AGENT
+                else render(template, variables)
+            )
         except TemplateError as exc:
             raise ApplicationError(
                 f"The review prompt template is invalid: {exc}",

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeats import Heartbeats
 from core.budget import budget_reason, over_budget
 from core.params_schema import ParamsError, validate_params
-from core.prompt_chain import render_user_template
+from core.script_params import render_prompt
 from core.settings import Settings
 from core.templating import TemplateError
 from core.tokens import hash_token, new_run_token
@@ -213,7 +213,9 @@ class StandaloneRunActivities:
                     "The run was deleted", type="StandaloneMissing", non_retryable=True
                 )
             try:
-                prompt = render_user_template(job.prompt_template, run.params or {})
+                prompt = render_prompt(
+                    job.prompt_template, run.params or {}, agent_type=job.agent_runtime
+                )
             except TemplateError as exc:
                 raise ApplicationError(
                     f"The prompt cannot be rendered: {exc}",

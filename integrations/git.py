@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from schemas.refs import branch_name_problem
+
 # Never committed: the runner's control dir and the per-run secret.
 EXCLUDED_PATHS = (".optio/", ".optio-run-token")
 
@@ -114,6 +116,17 @@ def run_git(
 def identity_args(name: str, email: str) -> list[str]:
     # Signing could prompt for a passphrase and a global identity may be absent.
     return ["-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false"]
+
+
+def require_branch_name(name: str) -> None:
+    """GitError unless `name` is a branch name git accepts (never an option, never a range).
+
+    Names from requests are refused at the API; this also covers names from forges
+    (a PR's head branch) and anything stored before the API checked.
+    """
+    problem = branch_name_problem(name)
+    if problem is not None:
+        raise GitError(f"Refusing the branch name {name!r}: {problem}")
 
 
 def is_git_url(value: str) -> bool:
@@ -238,6 +251,8 @@ def ensure_mirror(*, repo_url: str, cache_dir: Path, branches: Sequence[str] | N
     Naming the branches a run needs keeps the fetch cheap however many branches the
     origin has accumulated (every task pushes one).
     """
+    for branch in branches or ():
+        require_branch_name(branch)
     mirror = mirror_path(repo_url=repo_url, cache_dir=cache_dir)
     with _locked(_mirror_lock(mirror)):
         if (mirror / "HEAD").exists():
@@ -263,7 +278,10 @@ def ensure_mirror(*, repo_url: str, cache_dir: Path, branches: Sequence[str] | N
         tmp = mirror.with_name(mirror.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         run_git(
-            ["-c", "protocol.file.allow=always", "clone", "--bare", "--quiet", repo_url, str(tmp)],
+            [
+                *("-c", "protocol.file.allow=always", "clone", "--bare", "--quiet", "--"),
+                *(repo_url, str(tmp)),
+            ],
             cwd=cache_dir,
         )
         os.replace(tmp, mirror)
@@ -289,6 +307,8 @@ def prepare_worktree(
     base_branch: str,
     from_existing_branch: bool,
 ) -> str:
+    require_branch_name(branch)
+    require_branch_name(base_branch)
     with _locked(_mirror_lock(mirror)):
         start = branch if from_existing_branch else base_branch
         try:
@@ -306,9 +326,9 @@ def prepare_worktree(
             pass
         elif existing is None:
             if from_existing_branch:
-                add = [str(worktree_path), branch]
+                add = ["--", str(worktree_path), branch]
             else:
-                add = ["-B", branch, str(worktree_path), base_branch]
+                add = ["-B", branch, "--", str(worktree_path), base_branch]
             try:
                 run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
             except GitError:
@@ -355,6 +375,7 @@ def push_branch(
     auth_header: str | None = None,
     lease: str | None = None,
 ) -> str:
+    require_branch_name(branch)
     sha = head_sha(repo=worktree, ref=f"refs/heads/{branch}")
     refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
     # A rebase (to resolve conflicts) rewrites the branch: replace it only if nobody moved
@@ -379,6 +400,7 @@ def push_branch(
             "--quiet",
             "--no-verify",
             *extra,
+            "--",
             remote_url,
             refspec,
         ],
@@ -389,7 +411,7 @@ def push_branch(
 
 
 def head_sha(*, repo: Path, ref: str = "HEAD") -> str:
-    return run_git(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo)
+    return run_git(["rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}"], cwd=repo)
 
 
 def branch_head(*, repo: Path, branch: str) -> str | None:

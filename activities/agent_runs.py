@@ -6,6 +6,7 @@ import asyncio
 import shlex
 from datetime import timedelta
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,9 +20,10 @@ from core.tokens import new_run_token
 from integrations.agents.common import is_permanent
 from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
 from integrations.agents.secrets import referenced_names, resolve_secret
-from integrations.launchers.local import LocalLauncher, RunStatus, sandbox_name
+from integrations.launchers.base import Launcher, sandbox_name
+from integrations.launchers.local import LocalLauncher
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
-from schemas.runner import RunSpec
+from schemas.runner import RunSpec, RunStatus
 from schemas.workflow import (
     PrepareInput,
     PrepareResult,
@@ -70,7 +72,7 @@ class AgentRunActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
         self.reviews = ReviewActivities(settings=settings, sessions=sessions)
 
     async def _new_spec(self, input: PrepareInput) -> RunSpec:
@@ -103,7 +105,7 @@ class AgentRunActivities:
                 worktree_path=str(self.settings.worktrees_dir / f"task-{task.id}"),
                 mirror_cache_dir=str(self.settings.mirrors_dir),
                 ingest_url=f"{self.settings.api_base_url}/api/internal/runs/{input.run_id}/events",
-                run_token=token,
+                run_token=SecretStr(token),
                 max_turns=(repo.max_turns_coding if repo and repo.max_turns_coding else 250),
             )
             if review is not None:
@@ -234,12 +236,15 @@ class AgentRunActivities:
     @activity.defn
     async def prepare_worktree(self, input: PrepareInput) -> PrepareResult:
         """Launch the sandbox (once) and wait until its worktree is ready."""
-        spec = self.launcher.existing_spec(input.run_id) or await self._new_spec(input)
-        run_dir = await asyncio.to_thread(self.launcher.launch, spec)
+        # An earlier attempt's run, alive or finished, is re-attached; a lost one (or none)
+        # gets a fresh spec: its secrets were never written anywhere to be read back.
+        if not self.launcher.attach(input.run_id):
+            spec = await self._new_spec(input)
+            await asyncio.to_thread(self.launcher.launch, spec)
         heartbeats = Heartbeats()
         while True:
             heartbeats.beat()
-            status = self.launcher.poll(run_dir)
+            status = self.launcher.poll(input.run_id)
             if status.result is not None and not status.result.prepared:
                 return PrepareResult(ready=False, error=status.result.error or "Preparation failed")
             phase = status.progress.phase if status.progress else "preparing"
@@ -253,18 +258,18 @@ class AgentRunActivities:
     @activity.defn
     async def run_agent(self, input: RunAgentInput) -> RunAgentResult:
         """Wait for the agent's result, heartbeating; stop it when it stalls or is cancelled."""
-        run_dir = self.launcher.run_dir(input.run_id)
+        run_id = input.run_id
         stall = timedelta(milliseconds=input.stall_threshold_ms)
         heartbeats = Heartbeats()
         try:
             while True:
                 heartbeats.beat()
-                status = self.launcher.poll(run_dir)
+                status = self.launcher.poll(run_id)
                 if status.state != "running":
                     return await self._finish(input.run_id, status)
                 progress = status.progress
                 if progress is not None and utcnow() - progress.last_output_at > stall:
-                    await asyncio.to_thread(self.launcher.stop, run_dir)
+                    await asyncio.to_thread(self.launcher.stop, run_id)
                     message = f"No agent output for {stall.total_seconds():.0f} s"
                     await self._record(input.run_id, "stalled", None, message)
                     return RunAgentResult(success=False, stalled=True, error=message)
@@ -272,7 +277,7 @@ class AgentRunActivities:
         except asyncio.CancelledError:
             # A stopping worker leaves the agent running for the next worker to re-attach.
             if not activity.is_worker_shutdown():
-                await asyncio.to_thread(self.launcher.stop, run_dir)
+                await asyncio.to_thread(self.launcher.stop, run_id)
                 await self._record(input.run_id, "cancelled", None, "Run cancelled")
             raise
 
@@ -306,4 +311,4 @@ class AgentRunActivities:
 
     @activity.defn
     async def stop_agent_run(self, input: StopRunInput) -> None:
-        await asyncio.to_thread(self.launcher.stop, self.launcher.run_dir(input.run_id))
+        await asyncio.to_thread(self.launcher.stop, input.run_id)

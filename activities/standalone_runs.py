@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,7 +26,8 @@ from core.settings import Settings
 from core.templating import TemplateError
 from core.tokens import hash_token, new_run_token
 from integrations.git import identity_args, run_git
-from integrations.launchers.local import LocalLauncher, RunStatus
+from integrations.launchers.base import Launcher
+from integrations.launchers.local import LocalLauncher
 from schemas.blueprint_runs import (
     FinishStandaloneInput,
     OpenStandaloneInput,
@@ -33,7 +35,7 @@ from schemas.blueprint_runs import (
     StandaloneAttemptResult,
     StandalonePlan,
 )
-from schemas.runner import RunSpec
+from schemas.runner import RunSpec, RunStatus
 from store.blueprints import StandaloneRun, StandaloneTask
 from store.db import transaction
 from store.types import utcnow
@@ -70,7 +72,7 @@ class StandaloneRunActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
 
     @activity.defn
     async def open_run(self, input: OpenStandaloneInput) -> StandalonePlan:
@@ -137,36 +139,38 @@ class StandaloneRunActivities:
     async def run_attempt(self, input: StandaloneAttemptInput) -> StandaloneAttemptResult:
         """Launch (once) and wait for the agent, stopping it on a stall or a budget overrun."""
         sandbox = sandbox_id(input.run_id, input.attempt)
-        spec = self.launcher.existing_spec(sandbox) or await self._new_spec(input, sandbox)
-        run_dir = await asyncio.to_thread(self.launcher.launch, spec)
+        # Re-attach to an earlier attempt's run; a lost one (or none) gets a fresh spec.
+        if not self.launcher.attach(sandbox):
+            spec = await self._new_spec(input, sandbox)
+            await asyncio.to_thread(self.launcher.launch, spec)
         stall = timedelta(milliseconds=input.stall_threshold_ms)
         next_budget_check = 0.0
         heartbeats = Heartbeats()
         try:
             while True:
                 heartbeats.beat()
-                status = self.launcher.poll(run_dir)
+                status = self.launcher.poll(sandbox)
                 if status.state != "running":
                     return await self._outcome(input.run_id, status)
                 if time.monotonic() >= next_budget_check:
                     next_budget_check = time.monotonic() + BUDGET_CHECK_SECONDS
                     spent, budget = await self._spend(input.run_id)
                     if over_budget(spent, budget):
-                        await asyncio.to_thread(self.launcher.stop, run_dir)
+                        await asyncio.to_thread(self.launcher.stop, sandbox)
                         reason = budget_reason(spent, budget)
                         return StandaloneAttemptResult(
                             success=False, error=reason, over_budget=True, cost_usd=spent
                         )
                 progress = status.progress
                 if progress is not None and utcnow() - progress.last_output_at > stall:
-                    await asyncio.to_thread(self.launcher.stop, run_dir)
+                    await asyncio.to_thread(self.launcher.stop, sandbox)
                     message = f"No agent output for {stall.total_seconds():.0f} s"
                     return StandaloneAttemptResult(success=False, error=message)
                 await asyncio.sleep(POLL_SECONDS)
         except asyncio.CancelledError:
             # A stopping worker leaves the agent running for the next worker to re-attach.
             if not activity.is_worker_shutdown():
-                await asyncio.to_thread(self.launcher.stop, run_dir)
+                await asyncio.to_thread(self.launcher.stop, sandbox)
             raise
 
     async def _spend(self, run_id: str) -> tuple[str | None, str | None]:
@@ -236,7 +240,7 @@ class StandaloneRunActivities:
             mirror_cache_dir=str(self.settings.mirrors_dir),
             ingest_url=f"{base}/api/internal/standalone-runs/{input.run_id}/events"
             f"?attempt={input.attempt}",
-            run_token=token,
+            run_token=SecretStr(token),
             # Names the reference gives a job's agent (inventory §3.4).
             env={
                 "OPTIO_PROMPT": prompt,

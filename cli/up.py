@@ -21,6 +21,7 @@ from cli.bootstrap import (
     migrate,
 )
 from core.settings import Settings
+from integrations.sandbox import SandboxUnavailableError, check_sandbox
 from temporal.devserver import TemporalBinaryMissing, dev_server_command, port_in_use
 
 READY_TIMEOUT_S = 30.0
@@ -102,6 +103,10 @@ def _api_healthy(url: str) -> bool:
 
 def run_up(settings: Settings) -> int:
     own_temporal = settings.temporal_address is None
+    try:
+        check_sandbox()
+    except SandboxUnavailableError as exc:
+        raise StartupError(str(exc)) from exc
     ensure_data_dir(settings)
     ensure_encryption_key(settings)
     _check_ports(settings, own_temporal=own_temporal)

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     agent_home: Path | None = None
     # Where the agent CLIs are installed (`make agents`); put first on the agent's PATH.
     agents_bin_dir: Path = Field(default=_PROJECT_ROOT / ".optio-agents" / "node_modules" / ".bin")
+    # How long a finished run's directory (its result and runner log, nothing secret) is
+    # kept for a retried activity to read; a sweep in the worker removes it after that.
+    run_retention_seconds: float = Field(default=86_400.0, ge=60)
     # USD per million tokens {model: [input, output, cached_input]}, over pricing.py.
     model_prices: dict[str, list[float]] = Field(default_factory=dict)
     # Values of `${{NAME}}` references in MCP config until the secrets store lands.

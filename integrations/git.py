@@ -245,11 +245,30 @@ def list_worktrees(repo: Path) -> list[WorktreeInfo]:
     return result
 
 
-def ensure_mirror(*, repo_url: str, cache_dir: Path, branches: Sequence[str] | None = None) -> Path:
+def auth_env(auth_header: str | None) -> dict[str, str] | None:
+    """The credential for one git process, through its environment: never on the command
+    line (visible in ps) nor in a config file a later agent could read."""
+    if not auth_header:
+        return None
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: {auth_header}",
+    }
+
+
+def ensure_mirror(
+    *,
+    repo_url: str,
+    cache_dir: Path,
+    branches: Sequence[str] | None = None,
+    auth_header: str | None = None,
+) -> Path:
     """A bare mirror of `repo_url`, fresh for `branches` (every branch when None).
 
     Naming the branches a run needs keeps the fetch cheap however many branches the
-    origin has accumulated (every task pushes one).
+    origin has accumulated (every task pushes one). `auth_header` is the forge credential
+    for a private repository.
     """
     for branch in branches or ():
         require_branch_name(branch)
@@ -272,6 +291,7 @@ def ensure_mirror(*, repo_url: str, cache_dir: Path, branches: Sequence[str] | N
             run_git(
                 ["-c", "protocol.file.allow=always", "fetch", "--prune", "origin", *refspecs],
                 cwd=mirror,
+                env=auth_env(auth_header),
             )
             return mirror
         # Clone aside and rename so an interrupted clone never looks like a usable mirror.
@@ -279,10 +299,17 @@ def ensure_mirror(*, repo_url: str, cache_dir: Path, branches: Sequence[str] | N
         shutil.rmtree(tmp, ignore_errors=True)
         run_git(
             [
-                *("-c", "protocol.file.allow=always", "clone", "--bare", "--quiet", "--"),
-                *(repo_url, str(tmp)),
+                "-c",
+                "protocol.file.allow=always",
+                "clone",
+                "--bare",
+                "--quiet",
+                "--",
+                repo_url,
+                str(tmp),
             ],
             cwd=cache_dir,
+            env=auth_env(auth_header),
         )
         os.replace(tmp, mirror)
     return mirror
@@ -381,17 +408,7 @@ def push_branch(
     # A rebase (to resolve conflicts) rewrites the branch: replace it only if nobody moved
     # it since the run started from `lease`.
     extra = [f"--force-with-lease=refs/heads/{branch}:{lease}"] if lease and not force else []
-    # The credential goes to this one git process through its environment: never on the
-    # command line (visible in ps) nor in a config file the agent could read later.
-    env = (
-        {
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: {auth_header}",
-        }
-        if auth_header
-        else None
-    )
+    env = auth_env(auth_header)
     run_git(
         [
             "-c",

@@ -1,4 +1,4 @@
-"""Entry point: `python -m runner <run_dir>`."""
+"""Entry point: `python -m runner <run_dir>`, the run's secrets as JSON on stdin."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from runner.main import run
 NICENESS = 10
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], secrets: str | None = None) -> int:
+    """Run the spec in argv[1]. `secrets` (the run token and credentials) come from the
+    launcher through memory: the fork server's request, or else our stdin."""
+    if secrets is None:
+        secrets = sys.stdin.read()
+        # Nothing else comes that way; the agent must not inherit the pipe.
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.nice(NICENESS)
     logging.basicConfig(
         level=logging.INFO,
@@ -28,7 +34,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         logging.error("usage: python -m runner <run_dir>")
         return 2
-    return asyncio.run(run(Path(argv[1]).resolve()))
+    return asyncio.run(run(Path(argv[1]).resolve(), secrets or None))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import httpx
 
 from integrations.tls import tls_context
-from runner.files import SPOOL, atomic_write_text
+from schemas.run_dir import SPOOL, atomic_write_text
 from schemas.runner import LogBatch, LogEvent, LogType
 
 log = logging.getLogger(__name__)

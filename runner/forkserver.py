@@ -3,7 +3,8 @@
 A fresh `python -m runner` spends 0.25-0.35 CPU-seconds importing pydantic, httpx and
 the agent adapters before it does anything, on every run. The local launcher keeps one
 of these processes per worker instead: it imports all of that once, then reads one JSON
-request per line on stdin (`{"run_dir": ..., "env": {...}}`), forks, and answers with
+request per line on stdin (`{"run_dir": ..., "env": {...}, "secrets": "..."}`; the secrets
+never touch a disk), forks, and answers with
 the child's pid. Each child starts its own session, so it outlives the worker exactly
 like a runner started with Popen, and then runs the same entry point as `python -m
 runner`. The server itself exits when stdin closes, that is when its worker is gone.
@@ -29,7 +30,7 @@ import httpcore  # noqa: F401
 
 import runner.__main__ as entry
 from integrations.tls import tls_context
-from runner.files import RUNNER_LOG
+from schemas.run_dir import RUNNER_LOG
 
 READY = "ready"
 
@@ -45,13 +46,13 @@ def _reap(*_: Any) -> None:
             return
 
 
-def _become_runner(run_dir: str, env: dict[str, str], started_w: int) -> NoReturn:
+def _become_runner(run_dir: str, env: dict[str, str], secrets: str, started_w: int) -> NoReturn:
     code = 1
     try:
         os.setsid()
         os.chdir(run_dir)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        log_fd = os.open(RUNNER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        log_fd = os.open(RUNNER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         null_fd = os.open(os.devnull, os.O_RDONLY)
         # The request pipe and the answer pipe are the server's, not the runner's.
         os.dup2(null_fd, 0)
@@ -64,7 +65,7 @@ def _become_runner(run_dir: str, env: dict[str, str], started_w: int) -> NoRetur
         # Liveness checks find the runner by its cwd from now on: tell the server.
         os.write(started_w, b"1")
         os.close(started_w)
-        code = entry.main(["runner", run_dir])
+        code = entry.main(["runner", run_dir], secrets)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -75,11 +76,12 @@ def _become_runner(run_dir: str, env: dict[str, str], started_w: int) -> NoRetur
 
 def _fork_runner(request: dict[str, Any]) -> int:
     run_dir, env = str(request["run_dir"]), dict(request["env"])
+    secrets = str(request.get("secrets") or "")
     started_r, started_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(started_r)
-        _become_runner(run_dir, env, started_w)
+        _become_runner(run_dir, env, secrets, started_w)
     os.close(started_w)
     os.read(started_r, 1)  # empty if the child died first: the launcher will see it lost
     os.close(started_r)

@@ -28,13 +28,14 @@ from integrations.git import (
     prepare_worktree,
     push_branch,
 )
+from integrations.sandbox import Sandbox, SandboxUnavailableError, sandbox_env
 from integrations.tls import tls_context
 from runner.delivery import EventSink
-from runner.files import read_progress, read_result, read_spec, write_result
 from runner.process import run_agent
 from runner.progress import ProgressTracker
 from runner.secrets import MissingSecretError, Redactor, resolve_servers
-from runner.setup import SetupFiles
+from runner.setup import SetupFiles, write_no_follow
+from schemas.run_dir import read_progress, read_result, read_spec, strip_run_dir, write_result
 from schemas.runner import RunResult, RunSpec
 
 log = logging.getLogger(__name__)
@@ -78,34 +79,56 @@ async def in_thread(fn: Callable[[], T]) -> T:
 
 
 def agent_env(spec: RunSpec, adapter: AgentAdapter) -> dict[str, str]:
-    # OPTIO_* variables configure the control plane (database, secrets); the agent
-    # runs untrusted instructions and gets only what the spec and adapter give it.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIO_")}
-    env.update(spec.env)
-    if spec.agent_home:
-        env["HOME"] = spec.agent_home
+    # The runner's own environment (the worker's) stays outside: see sandbox_env.
+    env = sandbox_env(home=agent_home_path(spec), extra=spec.env)
+    env["HOME"] = str(agent_home_path(spec))
     if spec.extra_path:
-        env["PATH"] = os.pathsep.join([*spec.extra_path, env.get("PATH", os.defpath)])
+        env["PATH"] = os.pathsep.join([*spec.extra_path, env["PATH"]])
     env.update(adapter.env(spec))
     # Credentials last: nothing above may replace them, and only this process gets them.
     env.update({k: v.get_secret_value() for k, v in spec.secret_env.items()})
     return env
 
 
+def sandbox_for(spec: RunSpec, *, home: Path) -> Sandbox:
+    """The run's view of the machine: its worktree, its home, the agent CLIs read-only."""
+    return Sandbox(
+        worktree=Path(spec.worktree_path),
+        home=home,
+        read_only=[install_root(Path(p)) for p in spec.extra_path],
+    )
+
+
+def install_root(bin_dir: Path) -> Path:
+    """`.../.optio-agents` for `.../.optio-agents/node_modules/.bin`: the links' targets too."""
+    while bin_dir.name in (".bin", "bin", "node_modules") and bin_dir.parent != bin_dir:
+        bin_dir = bin_dir.parent
+    return bin_dir
+
+
+def agent_home_path(spec: RunSpec) -> Path:
+    # Without one in the spec (the script agent), a home beside the worktree of its own.
+    return Path(spec.agent_home or f"{spec.worktree_path}.home")
+
+
 def agent_home(spec: RunSpec) -> Path:
-    home = Path(spec.agent_home or os.path.expanduser("~"))
-    home.mkdir(parents=True, exist_ok=True)
+    home = agent_home_path(spec)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     return home
 
 
 def write_task_files(worktree: Path, spec: RunSpec, adapter: AgentAdapter) -> Path:
-    # .optio/ is in the repository's info/exclude (integrations.git), never committed.
+    # .optio/ is in the repository's info/exclude (integrations.git), never committed. An
+    # earlier agent may have left a link there: this process writes outside the sandbox,
+    # so it follows none.
     optio = worktree / ".optio"
+    if optio.is_symlink() or (optio.exists() and not optio.is_dir()):
+        optio.unlink()
     optio.mkdir(exist_ok=True)
     task = spec.task_file if spec.task_file is not None else f"# {spec.title}\n\n{spec.prompt}\n"
-    (optio / "task.md").write_text(task, encoding="utf-8")
+    write_no_follow(optio / "task.md", task)
     prompt_file = optio / adapter.prompt_filename
-    prompt_file.write_text(spec.prompt, encoding="utf-8")
+    write_no_follow(prompt_file, spec.prompt)
     return prompt_file
 
 
@@ -120,7 +143,7 @@ class Run:
         self.sink = EventSink(
             run_dir=run_dir,
             ingest_url=spec.ingest_url,
-            run_token=spec.run_token,
+            run_token=spec.run_token.get_secret_value(),
             on_change=self.progress.write,
         )
         secret_values = [
@@ -152,11 +175,15 @@ class Run:
             return self.fail(str(exc), prepared=False)
         try:
             needed = [spec.base_branch, *([spec.branch] if spec.from_existing_branch else [])]
+            # Private repositories need the forge credential to be fetched at all; it stays
+            # in this process (outside the sandbox) and in the one git process it is for.
+            auth = await forge_authorization(spec)
             mirror = await in_thread(
                 lambda: ensure_mirror(
                     repo_url=spec.repo_url,
                     cache_dir=Path(spec.mirror_cache_dir),
                     branches=needed,
+                    auth_header=auth,
                 )
             )
             self.start_sha = await in_thread(
@@ -168,7 +195,7 @@ class Run:
                     from_existing_branch=spec.from_existing_branch,
                 )
             )
-        except GitError as exc:
+        except (GitError, httpx.HTTPError) as exc:
             return self.fail(f"Preparing the worktree failed: {exc}", prepared=False)
         prompt_file = write_task_files(self.worktree, spec, adapter)
         secrets = {k: v.get_secret_value() for k, v in spec.secrets.items()}
@@ -194,13 +221,16 @@ class Run:
 
         self.progress.set_phase("running_agent")
         try:
+            command = adapter.build_command(agent_spec, prompt_file=prompt_file)
             exit_code = await run_agent(
-                command=adapter.build_command(agent_spec, prompt_file=prompt_file),
+                command=sandbox_for(spec, home=home).command(command),
                 cwd=self.worktree,
                 env=agent_env(agent_spec, adapter),
                 on_line=on_line,
                 on_start=self.progress.set_agent_pid,
             )
+        except SandboxUnavailableError as exc:
+            return self.fail(str(exc))
         except OSError as exc:
             return self.fail(f"Could not start the {spec.agent_type} agent: {exc}")
         finally:
@@ -236,8 +266,9 @@ class Run:
                     author_email=spec.commit_author_email,
                 )
             )
-            # Asked for only now that the agent has exited: it never held the credential.
-            auth = await push_authorization(spec)
+            # Asked for again now that the agent has exited (a short-lived token may have
+            # expired meanwhile); the agent never held it.
+            auth = await forge_authorization(spec)
             # A fresh start from the base branch replaces whatever an earlier attempt
             # pushed; resuming from the existing branch only ever fast-forwards it.
             sha = await in_thread(
@@ -258,13 +289,15 @@ class Run:
         )
 
 
-async def push_authorization(spec: RunSpec) -> str | None:
-    """A Basic credential for pushing over HTTP(S) to a forge, fetched from the control plane."""
+async def forge_authorization(spec: RunSpec) -> str | None:
+    """A Basic credential for fetching from and pushing to a forge over HTTP(S), from the
+    control plane. Only this process (outside the sandbox) holds the run token to ask."""
     if not spec.repo_url.startswith(("http://", "https://")):
         return None
     url = spec.ingest_url.removesuffix("/events") + "/push-credential"
+    token = spec.run_token.get_secret_value()
     async with httpx.AsyncClient(timeout=30, verify=tls_context()) as client:
-        response = await client.post(url, headers={"Authorization": f"Bearer {spec.run_token}"})
+        response = await client.post(url, headers={"Authorization": f"Bearer {token}"})
     if response.status_code == 404:
         return None  # a repository that needs no credential (public, or not a known forge)
     response.raise_for_status()
@@ -273,11 +306,12 @@ async def push_authorization(spec: RunSpec) -> str | None:
     return f"Basic {base64.b64encode(pair).decode()}"
 
 
-async def run(run_dir: Path) -> int:
+async def run(run_dir: Path, secrets: str | None) -> int:
+    """Carry out the run in `run_dir`; `secrets` is the JSON the launcher piped to us."""
     if read_result(run_dir) is not None:
         log.info("result.json already exists, nothing to do")
         return 0
-    spec = read_spec(run_dir)
+    spec = read_spec(run_dir, secrets)
     r = Run(run_dir=run_dir, spec=spec)
     previous = read_progress(run_dir)
     r.sink.recover(min_next_seq=previous.events_emitted if previous else 0)
@@ -314,4 +348,6 @@ async def run(run_dir: Path) -> int:
     ticker.cancel()
     delivery.cancel()
     r.progress.write()
+    # The result and the runner's own log stay for the launcher; the rest goes now.
+    strip_run_dir(run_dir, keep_spool=r.sink.pending > 0)
     return 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from runner.files import write_progress
+from schemas.run_dir import write_progress
 from schemas.runner import RunProgress
 
 Phase = Literal["preparing", "running_agent", "pushing", "done"]

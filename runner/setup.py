@@ -16,10 +16,27 @@ from typing import Any
 from integrations.agents.base import SetupFile
 
 
+def write_no_follow(path: Path, content: str | bytes, mode: int = 0o644) -> None:
+    """Write `path` anew without following a link an agent may have put in its place.
+
+    The runner writes into the worktree and the agent's home from outside the sandbox:
+    a link planted there by an agent would otherwise let it overwrite any file of ours.
+    Callers write only after the agent's sandbox is gone (or before it starts), so the
+    check of the parent cannot race with it.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
 class SetupFiles:
     def __init__(self) -> None:
         self._originals: dict[Path, bytes | None] = {}
         self._created_dirs: list[Path] = []
+        self._roots: dict[Path, Path] = {}
 
     def write(self, files: list[SetupFile], *, worktree: Path, home: Path) -> None:
         for file in files:
@@ -34,7 +51,8 @@ class SetupFiles:
                 if original is not None and path.suffix == ".json":
                     content = _merged_json(original, content)
             self._make_parents(path.parent, root.resolve())
-            path.write_text(content, encoding="utf-8")
+            self._roots[path] = root.resolve()
+            write_no_follow(path, content, file.mode)
             os.chmod(path, file.mode)
 
     def _make_parents(self, directory: Path, root: Path) -> None:
@@ -48,10 +66,13 @@ class SetupFiles:
 
     def restore(self) -> None:
         for path, original in self._originals.items():
+            # The agent may have swapped a parent directory for a link out of its tree.
+            if not path.parent.resolve().is_relative_to(self._roots[path]):
+                continue
             if original is None:
                 path.unlink(missing_ok=True)
             else:
-                path.write_bytes(original)
+                write_no_follow(path, original)
         for directory in reversed(self._created_dirs):
             with contextlib.suppress(OSError):  # not empty: the agent put files there too
                 directory.rmdir()

@@ -6,6 +6,8 @@ and as HTTP bodies to the ingest endpoint, never through Temporal history.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,7 +41,9 @@ class RunSpec(CamelModel):
     worktree_path: str
     mirror_cache_dir: str
     ingest_url: str  # full URL of POST /api/internal/runs/<runId>/events
-    run_token: str
+    # Authenticates the runner to the ingest endpoint. Like the credentials below it never
+    # reaches a file or the sandbox: see SECRET_FIELDS.
+    run_token: SecretStr = SecretStr("")
     env: dict[str, str] = Field(default_factory=dict)
     max_turns: int = 250
     # Real agents: `prompt` is the rendered system prompt and `task_file` the content of
@@ -62,8 +66,8 @@ class RunSpec(CamelModel):
     mcp_servers: list[McpServerSpec] = Field(default_factory=list)
     skills: list[SkillSpec] = Field(default_factory=list)
     # Credentials for the agent's environment only, and values of the `${{NAME}}`
-    # references in MCP config. SecretStr keeps them out of reprs and logs; they are
-    # written to spec.json in the run directory (see docs/agents.md for the trade-off).
+    # references in MCP config. SecretStr keeps them out of reprs and logs; the launcher
+    # hands them to the runner through a pipe (public_json / secrets_json), never a file.
     secret_env: dict[str, SecretStr] = Field(default_factory=dict)
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     commit_author_name: str = "Optio Agent"
@@ -71,8 +75,32 @@ class RunSpec(CamelModel):
 
     @field_serializer("secret_env", "secrets", when_used="json")
     def _reveal(self, value: dict[str, SecretStr]) -> dict[str, str]:
-        # spec.json is how the runner receives them; Python dumps stay masked.
+        # Only secrets_json() serialises these; Python dumps stay masked.
         return {k: v.get_secret_value() for k, v in value.items()}
+
+    @field_serializer("run_token", when_used="json")
+    def _reveal_token(self, value: SecretStr) -> str:
+        return value.get_secret_value()
+
+    def public_json(self) -> str:
+        """The spec without its secrets: what may be written to the run directory."""
+        return self.model_dump_json(by_alias=True, exclude=set(SECRET_FIELDS))
+
+    def secrets_json(self) -> str:
+        """Only the secrets, for the pipe from the launcher to the runner."""
+        return self.model_dump_json(by_alias=True, include=set(SECRET_FIELDS))
+
+    @classmethod
+    def joined(cls, public: str | bytes, secrets: str | bytes | None) -> RunSpec:
+        """The whole spec again, in the runner's memory."""
+        data = json.loads(public)
+        if secrets:
+            data.update(json.loads(secrets))
+        return cls.model_validate(data)
+
+
+# Fields that never touch a disk: the run token and every credential of the run.
+SECRET_FIELDS = ("run_token", "secret_env", "secrets")
 
 
 class LogEvent(CamelModel):
@@ -115,3 +143,15 @@ class RunResult(CamelModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
     model: str | None = None
+
+
+RunState = Literal["running", "finished", "lost"]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Where a launched run stands, as any launcher reports it."""
+
+    state: RunState
+    result: RunResult | None = None
+    progress: RunProgress | None = None

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities import build_activities
 from core.settings import Settings
 from integrations.launchers.local import LocalLauncher
+from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
 from temporal.setup import ensure_search_attributes
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
@@ -61,8 +62,12 @@ async def run_worker(settings: Settings) -> None:
     # Activities are async and push git and file work to threads: give them enough.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=64))
     engine = create_engine(settings.database_url_resolved)
+    # Agents and checks run only inside the sandbox: refuse to start without one.
+    await asyncio.to_thread(check_sandbox)
+    launcher = LocalLauncher(runs_root=settings.runs_dir)
     # The first agent run should not wait for the runner's imports.
-    await asyncio.to_thread(LocalLauncher(runs_root=settings.runs_dir).warm)
+    await asyncio.to_thread(launcher.warm)
+    sweeper = asyncio.create_task(sweep_runs(launcher, settings))
     try:
         # Every activity is async; this pool only satisfies the SDK's check that a sync
         # activity could run, and threads are created on demand.
@@ -78,4 +83,23 @@ async def run_worker(settings: Settings) -> None:
                 log.info("worker polling task queue %s", settings.task_queue)
                 await stop.wait()
     finally:
+        sweeper.cancel()
         await engine.dispose()
+
+
+async def sweep_runs(launcher: LocalLauncher, settings: Settings) -> None:
+    """Clear what runs left behind, now (runs that ended while no worker was up) and then
+    every SWEEP_INTERVAL_S."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(
+                launcher.sweep, older_than_seconds=settings.run_retention_seconds
+            )
+            if removed:
+                log.info("removed %d finished run directories", removed)
+        except OSError:
+            log.exception("sweeping run directories failed")
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+
+
+SWEEP_INTERVAL_S = 600

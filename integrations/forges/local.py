@@ -19,13 +19,13 @@ from typing import Literal
 from integrations.git import (
     GitError,
     branch_exists,
-    git_env,
     head_sha,
     identity_args,
     list_worktrees,
     run_git,
     run_git_result,
 )
+from integrations.sandbox import Sandbox, sandbox_env
 
 OUTPUT_TAIL_CHARS = 4000
 CHECKS_NICENESS = 10
@@ -278,9 +278,10 @@ def run_checks(
             cwd=tmp,
         )
         run_git(["checkout", "--quiet", "--detach", sha], cwd=src)
-        # The repository's checks are user code, like an agent: they run below the control
-        # plane in the CPU queue (runner/__main__.py), so the API stays responsive.
-        argv = ["bash", "-c", command]
+        # The repository's checks are user code, like an agent: they run in the same
+        # sandbox (they see their checkout and nothing else), below the control plane in
+        # the CPU queue (runner/__main__.py), so the API stays responsive.
+        argv = Sandbox(worktree=src).command(["bash", "-c", command])
         if (nice := shutil.which("nice")) is not None:
             argv = [nice, "-n", str(CHECKS_NICENESS), *argv]
         # Output goes to a file: a pipe held open by an escaped grandchild would hang us.
@@ -288,7 +289,7 @@ def run_checks(
             proc = subprocess.Popen(
                 argv,
                 cwd=src,
-                env=git_env(),
+                env=sandbox_env(home="/tmp"),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -32,16 +32,19 @@ class ForkServer:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def spawn(self, *, run_dir: Path, env: dict[str, str]) -> int | None:
-        """Fork a runner for `run_dir`; its pid, or None if the server is not usable."""
-        request = json.dumps({"run_dir": str(run_dir), "env": env}).encode() + b"\n"
+    def spawn(self, *, run_dir: Path, env: dict[str, str], secrets: str) -> int | None:
+        """Fork a runner for `run_dir`; its pid, or None if the server is not usable.
+
+        `secrets` travel in the request over the server's stdin pipe, never via a file."""
+        request = {"run_dir": str(run_dir), "env": env, "secrets": secrets}
+        line = json.dumps(request).encode() + b"\n"
         with self._lock:
             proc = self._ensure_started()
             if proc is None:
                 return None
             assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(request)
+                proc.stdin.write(line)
                 proc.stdin.flush()
                 answer = json.loads(_read_line(proc.stdout, ANSWER_TIMEOUT) or b"{}")
             except (OSError, ValueError, TimeoutError) as exc:

@@ -2,7 +2,10 @@
 
 The runner is started in its own session so it outlives the worker that launched it:
 a worker crash does not kill the agent, and the retried activity re-attaches to the
-run through the files in run_dir instead of starting a second agent.
+run through the files in run_dir instead of starting a second agent. The runner stays
+outside the sandbox (it holds the run token and fetches the forge credential); the
+agent it starts runs in bubblewrap (integrations/sandbox.py). The run's secrets reach
+the runner through a pipe, never through run_dir.
 """
 
 from __future__ import annotations
@@ -11,47 +14,38 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from integrations.launchers.base import sandbox_name
 from integrations.launchers.forkserver import fork_server
-from runner.files import (
+from schemas.run_dir import (
     PID,
+    RESULT,
     RUNNER_LOG,
-    SPEC,
     atomic_write_text,
-    dump,
+    make_run_dir,
     read_pid,
     read_progress,
     read_result,
+    strip_run_dir,
     write_result,
+    write_spec,
 )
-from schemas.runner import RunProgress, RunResult, RunSpec
+from schemas.runner import RunResult, RunSpec, RunStatus
+
+__all__ = ["LocalLauncher", "RunStatus", "sandbox_name"]
 
 log = logging.getLogger(__name__)
 
 # Where `runner` is importable from, for a child started with a bare interpreter.
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
-
-RunState = Literal["running", "finished", "lost"]
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    state: RunState
-    result: RunResult | None = None
-    progress: RunProgress | None = None
-
-
-def sandbox_name(run_id: str) -> str:
-    return f"optio-run-{run_id}"
 
 
 def runner_alive(pid: int, run_dir: Path) -> bool:
@@ -113,6 +107,9 @@ class LocalLauncher:
         self, *, runs_root: Path, python: str = sys.executable, use_fork_server: bool = True
     ) -> None:
         self.runs_root = runs_root
+        with contextlib.suppress(OSError):
+            runs_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(runs_root, 0o700)
         self.python = python
         # Runners forked from a pre-imported server start in milliseconds instead of
         # a third of a CPU-second; a fresh interpreter remains the fallback.
@@ -129,59 +126,67 @@ class LocalLauncher:
     def run_dir(self, run_id: str) -> Path:
         return (self.runs_root / run_id).resolve()
 
-    def launch(self, spec: RunSpec) -> Path:
+    def attach(self, run_id: str) -> bool:
+        run_dir = self.run_dir(run_id)
+        if read_result(run_dir) is not None:
+            return True
+        pid = read_pid(run_dir)
+        return pid is not None and runner_alive(pid, run_dir)
+
+    def launch(self, spec: RunSpec) -> None:
         """Start the runner for `spec` unless it already runs or has finished; idempotent."""
         run_dir = self.run_dir(spec.run_id)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_run_dir(run_dir)
         with _launch_lock(run_dir):
             if read_result(run_dir) is not None:
-                return run_dir
+                return
             pid = read_pid(run_dir)
             if pid is not None and runner_alive(pid, run_dir):
                 log.info("run %s: runner pid %d already alive, re-attaching", spec.run_id, pid)
-                return run_dir
-            atomic_write_text(run_dir / SPEC, dump(spec))
-            env = dict(os.environ)
+                return
+            write_spec(run_dir, spec)
+            secrets = spec.secrets_json()
+            # The runner needs none of the control plane's settings (database, encryption
+            # key); it gets only what the spec and the secrets pipe carry.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIO_")}
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p
             )
             pid = None
             if self.use_fork_server:
                 server = fork_server(python=self.python, pythonpath=env["PYTHONPATH"])
-                pid = server.spawn(run_dir=run_dir, env=env)
+                pid = server.spawn(run_dir=run_dir, env=env, secrets=secrets)
             if pid is None:
-                pid = self._start_interpreter(run_dir, env)
+                pid = self._start_interpreter(run_dir, env, secrets)
             atomic_write_text(run_dir / PID, f"{pid}\n")
         log.info("run %s: started runner pid %d in %s", spec.run_id, pid, run_dir)
-        return run_dir
 
-    def _start_interpreter(self, run_dir: Path, env: dict[str, str]) -> int:
-        with open(run_dir / RUNNER_LOG, "ab") as out:
+    def _start_interpreter(self, run_dir: Path, env: dict[str, str], secrets: str) -> int:
+        fd = os.open(run_dir / RUNNER_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as out:
             proc = subprocess.Popen(
                 [self.python, "-m", "runner", str(run_dir)],
                 cwd=run_dir,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 close_fds=True,
                 start_new_session=True,
             )
+        assert proc.stdin is not None
+        # The secrets travel through the pipe: the runner reads them to its end.
+        with proc.stdin:
+            proc.stdin.write(secrets.encode())
         # Reap it when it ends so a long-lived worker does not collect zombies; if this
         # process dies first, the runner is re-parented and keeps going.
         threading.Thread(target=proc.wait, name=f"reap-runner-{proc.pid}", daemon=True).start()
         return proc.pid
 
-    def existing_spec(self, run_id: str) -> RunSpec | None:
-        """The spec of a run launched before (by an earlier attempt of the activity)."""
-        path = self.run_dir(run_id) / SPEC
-        if not path.exists():
-            return None
-        return RunSpec.model_validate_json(path.read_text())
-
-    def poll(self, run_dir: Path) -> RunStatus:
+    def poll(self, run_id: str) -> RunStatus:
         """Where the run stands. A few small local file reads: cheap enough to call from
         the event loop ten times a second, cheaper than a hop to a thread each time."""
+        run_dir = self.run_dir(run_id)
         progress = read_progress(run_dir)
         result = read_result(run_dir)
         if result is not None:
@@ -195,8 +200,11 @@ class LocalLauncher:
             return RunStatus(state="finished", result=result, progress=read_progress(run_dir))
         return RunStatus(state="lost", progress=progress)
 
-    def stop(self, run_dir: Path, grace: float = 5.0) -> None:
+    def stop(self, run_id: str, grace: float = 5.0) -> None:
         """Stop the runner and its agent; leaves a result.json behind. Idempotent."""
+        run_dir = self.run_dir(run_id)
+        if not run_dir.is_dir():
+            return
         was_finished = read_result(run_dir) is not None
         pid = read_pid(run_dir)
         if pid is not None and runner_alive(pid, run_dir):
@@ -221,15 +229,42 @@ class LocalLauncher:
                     time.sleep(0.05)
                 _signal_group(agent, signal.SIGKILL)
         write_result(run_dir, RunResult(success=False, error="Run stopped"))
+        strip_run_dir(run_dir)
 
     def stop_all(self, grace: float = 3.0) -> int:
         """Stop every runner still alive under runs_root (used when the whole system stops)."""
         stopped = 0
-        if not self.runs_root.is_dir():
-            return stopped
-        for run_dir in sorted(p for p in self.runs_root.iterdir() if p.is_dir()):
+        for run_dir in self._run_dirs():
             pid = read_pid(run_dir)
             if pid is not None and runner_alive(pid, run_dir):
-                self.stop(run_dir, grace=grace)
+                self.stop(run_dir.name, grace=grace)
                 stopped += 1
         return stopped
+
+    def sweep(self, *, older_than_seconds: float) -> int:
+        """Strip the directories of runs whose runner is gone, and remove those untouched
+        for `older_than_seconds` (a retried activity reads a result long before that).
+
+        Covers runs that ended while no worker was up to see them end.
+        """
+        removed = 0
+        cutoff = time.time() - older_than_seconds
+        for run_dir in self._run_dirs():
+            pid = read_pid(run_dir)
+            if pid is not None and runner_alive(pid, run_dir):
+                continue
+            try:
+                mtime = max(p.stat().st_mtime for p in (run_dir, run_dir / RESULT) if p.exists())
+            except (OSError, ValueError):
+                continue
+            if mtime < cutoff:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                removed += 1
+            elif (run_dir / RESULT).exists():
+                strip_run_dir(run_dir)
+        return removed
+
+    def _run_dirs(self) -> list[Path]:
+        if not self.runs_root.is_dir():
+            return []
+        return sorted(p for p in self.runs_root.iterdir() if p.is_dir())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.files import read_progress, read_result
+from schemas.run_dir import read_progress, read_result, write_spec
 from schemas.runner import RunResult, RunSpec
 from tests.runner.helpers import IngestServer, git, make_spec, wait_for
 
@@ -26,14 +26,18 @@ def start_runner(tmp_path: Path) -> Iterator[Start]:
     def start(spec: RunSpec) -> tuple[Path, subprocess.Popen[bytes]]:
         run_dir = tmp_path / "runs" / spec.run_id
         run_dir.mkdir(parents=True)
-        (run_dir / "spec.json").write_text(spec.model_dump_json(by_alias=True))
+        write_spec(run_dir, spec)  # as the launcher does: the secrets come on stdin
         with open(run_dir / "runner.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "runner", str(run_dir)],
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        assert proc.stdin is not None
+        with proc.stdin:
+            proc.stdin.write(spec.secrets_json().encode())
         procs.append(proc)
         return run_dir, proc
 
@@ -92,7 +96,14 @@ def test_script_success_commits_pushes_and_streams_logs(
     progress = read_progress(run_dir)
     assert progress is not None and progress.phase == "done"
     assert progress.events_emitted == progress.events_delivered == 3
-    assert (run_dir / "spool.ndjson").read_text() == ""
+    # Delivered, the spool goes, and so does the spec: what remains holds no secret.
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "progress.json",
+        "result.json",
+        "runner.log",
+    ]
+    for leftover in run_dir.iterdir():
+        assert "tok-123" not in leftover.read_text()
 
 
 def test_script_failure_reports_exit_code_and_pushes_nothing(
@@ -179,6 +190,17 @@ def test_revoked_run_drops_logs_and_exits(
     assert "rejected seq 0..0 with 404" in (run_dir / "runner.log").read_text()
 
 
+def _pid_running(argv: list[str]) -> int | None:
+    wanted = "\0".join(argv).encode() + b"\0"
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes() == wanted and _alive(int(cmdline.parent.name)):
+                return int(cmdline.parent.name)
+        except OSError:
+            continue
+    return None
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -190,16 +212,16 @@ def _alive(pid: int) -> bool:
 def test_sigterm_kills_agent_group_and_reports_stopped(
     tmp_path: Path, origin: Path, ingest: IngestServer, start_runner: Start
 ) -> None:
-    # The background child shares the agent's process group, so it must die too.
-    prompt = 'sleep 60 &\necho $! > "$OPTIO_CHILD_FILE"\necho started\nwait\n'
+    # The background child lives in the agent's sandbox, so it must die too. Its pid is
+    # the sandbox's own: find it on the host by its command line.
+    prompt = "sleep 61.25 &\necho started\nwait\n"
     spec = make_spec(tmp_path, origin=origin, server=ingest, prompt=prompt)
-    child_file = tmp_path / "child.pid"
-    spec.env["OPTIO_CHILD_FILE"] = str(child_file)
     run_dir, proc = start_runner(spec)
     wait_for(lambda: any(e["content"] == "started" for e in ingest.events()), what="output")
     progress = read_progress(run_dir)
     assert progress is not None and progress.phase == "running_agent" and progress.agent_pid
-    agent, child = progress.agent_pid, int(child_file.read_text())
+    agent = progress.agent_pid
+    child = wait_for(lambda: _pid_running(["sleep", "61.25"]), what="background child")
     assert _alive(agent) and _alive(child)
 
     proc.send_signal(signal.SIGTERM)

@@ -1,13 +1,21 @@
-"""The run directory: file names and crash-safe writes shared by runner and launcher.
+"""The run directory: the contract between the local launcher and the runner.
 
+File names and crash-safe writes, shared by both sides (neither imports the other).
 Readers (the launcher polling from another process) must never see a half-written
 file, so every write goes to a temporary file that is then renamed into place.
+
+Nothing secret is ever written here: spec.json is the spec without its credentials and
+run token (those reach the runner through a pipe), and everything the runner logs is
+masked first. The directory is private to Optio's user (0700) and is never mounted
+into a sandbox. When the run ends it is stripped down to result.json, progress.json, pid and the
+runner's log; a sweep removes what is left after a retention period.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +33,18 @@ SPOOL = "spool.ndjson"
 M = TypeVar("M", bound=BaseModel)
 
 
+# What a finished run keeps until the sweep: enough for a retried activity to read its
+# result instead of starting a second agent.
+KEPT_AFTER_RUN = frozenset({RESULT, PROGRESS, PID, RUNNER_LOG, ".launch.lock"})
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def make_run_dir(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    os.chmod(run_dir, PRIVATE_DIR)
+
+
 def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
@@ -32,7 +52,7 @@ def _tmp_path(path: Path) -> Path:
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Readers see the old or the new text, never half; `durable` also survives power loss."""
     tmp = _tmp_path(path)
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with open(_private(tmp), "w", encoding="utf-8") as fh:
         fh.write(text)
         if durable:
             fh.flush()
@@ -47,7 +67,7 @@ def write_once_text(path: Path, text: str) -> bool:
     stopping it) cannot overwrite each other's result.
     """
     tmp = _tmp_path(path)
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with open(_private(tmp), "w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -58,6 +78,11 @@ def write_once_text(path: Path, text: str) -> bool:
         return False
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _private(path: Path) -> int:
+    """An fd for `path`, created 0600 whatever the umask."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
 
 
 def dump(model: BaseModel) -> str:
@@ -81,8 +106,26 @@ def _read_model(path: Path, model: type[M]) -> M | None:
         return None
 
 
-def read_spec(run_dir: Path) -> RunSpec:
-    return RunSpec.model_validate_json((run_dir / SPEC).read_bytes())
+def write_spec(run_dir: Path, spec: RunSpec) -> None:
+    atomic_write_text(run_dir / SPEC, spec.public_json())
+
+
+def read_spec(run_dir: Path, secrets: str | None = None) -> RunSpec:
+    """The spec as written, joined with the `secrets` JSON the launcher piped over."""
+    return RunSpec.joined((run_dir / SPEC).read_bytes(), secrets)
+
+
+def strip_run_dir(run_dir: Path, *, keep_spool: bool = False) -> None:
+    """Remove everything a finished run no longer needs (see KEPT_AFTER_RUN)."""
+    keep = KEPT_AFTER_RUN | ({SPOOL} if keep_spool else set())
+    with contextlib.suppress(FileNotFoundError):
+        for entry in run_dir.iterdir():
+            if entry.name in keep:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def read_result(run_dir: Path) -> RunResult | None:

@@ -1,0 +1,181 @@
+"""The local sandbox: bubblewrap (`bwrap`) around everything a run executes.
+
+An agent, a `script` prompt and a repository's test command are untrusted code. Each runs
+in new user, pid, ipc, uts and cgroup namespaces, as a non-root uid without capabilities,
+and sees only:
+
+- its worktree (read-write) and a home of its own (read-write, kept per task so that an
+  agent can continue its session),
+- `/usr`, `/etc` and the agent CLIs read-only, minus every file of `/etc` that an
+  unprivileged user could not read either (shadow, TLS private keys, database configs):
+  the uid inside maps to the launching user outside, so owner-only files would otherwise
+  be readable to it,
+- a private `/tmp`, `/proc` and a minimal `/dev`.
+
+Nothing of Optio's data dir (database, encryption key, other runs, other worktrees,
+mirrors) is mounted, and the runner that holds the run's token and the forge credential
+is outside the sandbox's pid namespace. The network is shared (agents must reach their
+model endpoint): docs/deployment.md says what a deployer can add.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+HOSTNAME = "optio-sandbox"
+# Top-level entries that merged-/usr systems make symlinks into /usr.
+_ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+INSTALL_HINT = (
+    "Optio runs agents and scripts inside bubblewrap. Install it (Debian/Ubuntu: "
+    "`apt-get install -y bubblewrap`; `make install` does this when run as root) and make "
+    "sure unprivileged user namespaces are enabled (sysctl kernel.unprivileged_userns_clone=1 "
+    "or user.max_user_namespaces > 0)."
+)
+
+
+# What sandboxed code inherits of the machine: a PATH, a locale and nothing else. The
+# launching process's own environment (database URLs, cloud credentials) stays outside.
+BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+    "USER": "agent",
+    "LOGNAME": "agent",
+}
+PASSED_THROUGH = ("TZ", "TERM")
+
+
+def sandbox_env(*, home: Path | str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(BASE_ENV)
+    env.update({k: os.environ[k] for k in PASSED_THROUGH if k in os.environ})
+    env["HOME"] = str(home)
+    env.update(extra or {})
+    return env
+
+
+class SandboxUnavailableError(RuntimeError):
+    """bwrap is missing or cannot create namespaces on this machine."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What one sandboxed command may see."""
+
+    worktree: Path
+    home: Path | None = None
+    # Read-only extras: the agent CLIs' install directory, for one.
+    read_only: Sequence[Path] = field(default_factory=tuple)
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """`argv` wrapped in bwrap. The environment is passed to bwrap as the process
+        environment (inherited by the sandboxed command), never on the command line."""
+        args = [
+            bwrap_path(),
+            "--unshare-user",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_GID),
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            HOSTNAME,
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            *_root_links(),
+            "--ro-bind",
+            "/etc",
+            "/etc",
+            *_etc_masks(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+        ]
+        for path in self.read_only:
+            if path.exists():
+                args += ["--ro-bind", str(path), str(path)]
+        if self.home is not None:
+            args += ["--bind", str(self.home), str(self.home)]
+        args += ["--bind", str(self.worktree), str(self.worktree), "--chdir", str(self.worktree)]
+        return [*args, "--", *argv]
+
+
+def bwrap_path() -> str:
+    found = shutil.which("bwrap")
+    if found is None:
+        raise SandboxUnavailableError(f"bwrap was not found on PATH. {INSTALL_HINT}")
+    return found
+
+
+@functools.cache
+def _root_links() -> tuple[str, ...]:
+    args: list[str] = []
+    for name in _ROOT_LINKS:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return tuple(args)
+
+
+@functools.cache
+def _etc_masks() -> tuple[str, ...]:
+    """Hide what only a privileged user may read in /etc (computed once per process)."""
+    args: list[str] = []
+    for root, dirs, files in os.walk("/etc"):
+        for name in list(dirs):
+            path = os.path.join(root, name)
+            if not _world_readable(path):
+                args += ["--tmpfs", path]
+                dirs.remove(name)  # its content is hidden with it
+        for name in files:
+            path = os.path.join(root, name)
+            if not _world_readable(path):
+                args += ["--ro-bind", "/dev/null", path]
+    return tuple(args)
+
+
+def _world_readable(path: str) -> bool:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return True  # gone meanwhile: nothing to hide
+    if stat.S_ISLNK(mode):
+        return True  # a link shows only what its target does
+    needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & needed == needed
+
+
+@functools.cache
+def check_sandbox() -> None:
+    """Raise SandboxUnavailableError with what to do when bwrap cannot run here."""
+    probe = Sandbox(worktree=Path("/tmp")).command(["/bin/true"])
+    try:
+        proc = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    except OSError as exc:
+        raise SandboxUnavailableError(f"bwrap could not be started: {exc}. {INSTALL_HINT}") from exc
+    if proc.returncode != 0:
+        detail = proc.stderr.strip() or f"exit {proc.returncode}"
+        raise SandboxUnavailableError(
+            f"bwrap cannot create a sandbox here: {detail}. {INSTALL_HINT}"
+        )

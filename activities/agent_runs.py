@@ -23,6 +23,7 @@ from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.base import Launcher, sandbox_name
 from integrations.launchers.local import LocalLauncher
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
+from schemas.refs import is_plain_word
 from schemas.runner import RunResult, RunSpec, RunStatus
 from schemas.workflow import (
     PrepareInput,
@@ -319,8 +320,17 @@ class AgentRunActivities:
             if run is None:
                 return result
             redact = await self.masks.redactor(session, workspace_id=run.workspace_id)
+        # The agent reports its session id and the next resume puts it on the agent's
+        # command line: one that could read as an option starts a fresh session instead.
+        session_id = (
+            result.session_id if result.session_id and is_plain_word(result.session_id) else None
+        )
         return result.model_copy(
-            update={"summary": redact.text(result.summary), "error": redact.optional(result.error)}
+            update={
+                "summary": redact.text(result.summary),
+                "error": redact.optional(result.error),
+                "session_id": session_id,
+            }
         )
 
     async def _record(

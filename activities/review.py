@@ -43,6 +43,9 @@ from store.tasks import find_repo
 from store.templates import effective_prompt_template
 
 TASK_FILE = ".optio/task.md"
+# The repository's test command is code its members wrote, like the review script; the
+# PR's title and the rest are data.
+REVIEW_CODE = frozenset({"TEST_COMMAND"})
 DRAFT_FILE = ".optio/review-draft.json"
 DIFF_CHARS = 60_000
 MAX_TURNS_REVIEW = 30
@@ -118,7 +121,7 @@ class ReviewActivities:
         try:
             # A script review runs its template: the PR's title must stay data there.
             prompt = (
-                render_script(template, variables, keep_unknown=False)
+                render_script(template, variables, keep_unknown=False, code=REVIEW_CODE)
                 if review.agent_type == SCRIPT_AGENT
                 else render(template, variables)
             )

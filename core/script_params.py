@@ -129,17 +129,26 @@ def _copy_heredocs(
     return i
 
 
-def render_script(template: str, params: Mapping[str, object], *, keep_unknown: bool = True) -> str:
+def render_script(
+    template: str,
+    params: Mapping[str, object],
+    *,
+    keep_unknown: bool = True,
+    code: frozenset[str] = frozenset(),
+) -> str:
     """Render a template as a bash script whose parameters cannot change what it runs.
 
     `keep_unknown` follows user templates (an unknown `{{name}}` stays as written);
-    False follows Optio's own templates, where it renders empty.
+    False follows Optio's own templates, where it renders empty. Names in `code` are
+    pasted as they are: commands the same people who write the script wrote.
     """
     values: dict[str, str] = {}  # variable -> text of the value
     variables: dict[str, str] = {}  # parameter name -> variable
     order: list[str] = []  # marker number -> variable
 
     def substitute(name: str, text: str) -> str:
+        if name in code:
+            return text.replace("\x00", "")
         variable = variables.get(name)
         if variable is None:
             variable = candidate = param_variable(name)

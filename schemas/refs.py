@@ -45,3 +45,14 @@ def check_branch_name(name: str) -> str:
     if problem is not None:
         raise ValueError(f"{problem}: {name!r}")
     return name
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,199}")
+
+
+def is_plain_word(value: str) -> bool:
+    """An identifier safe as a command-line argument: never an option, never two words.
+
+    For values an agent reports that go back on its next command line (its session id).
+    """
+    return _PLAIN_WORD.fullmatch(value) is not None

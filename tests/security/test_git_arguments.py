@@ -15,7 +15,7 @@ import pytest
 
 from integrations.forges.local import diff_stats, is_merged
 from integrations.git import GitError, ensure_mirror, prepare_worktree
-from schemas.refs import branch_name_problem
+from schemas.refs import branch_name_problem, is_plain_word
 from tests.blueprints.conftest import create_blueprint
 from tests.conftest import Optio, git
 
@@ -127,3 +127,20 @@ def test_the_pure_check_agrees_with_git(name: str, tmp_path: Path) -> None:
 
     done = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True)
     assert (branch_name_problem(name) is None) == (done.returncode == 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [
+        ("3f2b9c1e-7a41-4c5e-9d0f-2b8a6c4e1f00", True),  # Claude, Codex, Gemini, Copilot
+        ("ses_5d1e2f3a4b", True),  # OpenCode
+        ("--dangerously-skip-permissions", False),
+        ("-c", False),
+        ("id --yolo", False),
+        ("id\n--yolo", False),
+        ("", False),
+    ],
+)
+def test_an_agent_reported_session_id_is_never_an_option(value: str, plain: bool) -> None:
+    """The session id an agent prints goes on its next command line (`--resume <id>`)."""
+    assert is_plain_word(value) is plain

@@ -120,3 +120,21 @@ def test_no_quoting_context_lets_a_parameter_become_code(
     )
     assert done.stdout == printed + "\n"
     assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())
+
+
+def test_a_script_review_gets_the_pr_title_as_data(tmp_path: Path) -> None:
+    """A review's template renders the parent task's title (anyone's request) into the
+    script; the repository's test command is its members' code and runs as written."""
+    from activities.review import REVIEW_CODE
+
+    script = render_script(
+        "{{TEST_COMMAND}}\necho reviewing {{TASK_TITLE}}",
+        {"TEST_COMMAND": "touch tested", "TASK_TITLE": ISSUE_ATTACK},
+        keep_unknown=False,
+        code=REVIEW_CODE,
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True, text=True
+    )
+    assert done.stdout == f"reviewing {ISSUE_ATTACK}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tested"]

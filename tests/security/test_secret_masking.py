@@ -99,6 +99,10 @@ async def test_a_script_printing_the_workspace_secrets_shows_them_masked(
     assert leaked(str(task_after)) == []
     events = (await optio.client.get(f"/api/tasks/{task['id']}/events")).json()
     assert leaked(str(events)) == []
+    # Masking read every value of the workspace; none of them was written to a file.
+    for path in optio.settings.data_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert leaked(path.read_bytes().decode(errors="replace")) == [], path
 
 
 async def test_a_standalone_script_run_is_masked_too(optio: Optio) -> None:

@@ -23,7 +23,8 @@ from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.base import Launcher, sandbox_name
 from integrations.launchers.local import LocalLauncher
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
-from schemas.runner import RunSpec, RunStatus
+from schemas.refs import is_plain_word
+from schemas.runner import RunResult, RunSpec, RunStatus
 from schemas.workflow import (
     PrepareInput,
     PrepareResult,
@@ -33,9 +34,11 @@ from schemas.workflow import (
 )
 from store.agent_config import prompt_templates, servers_for_run, skills_for_run
 from store.db import transaction
-from store.models import Repo, Task
+from store.masking import WorkspaceMasks, settings_credentials
+from store.models import AgentRun, Repo, Task
 from store.runs import finish_run, upsert_run
 from store.secrets import resolve_secret as resolve_stored_secret
+from store.secrets import workspace_values
 from store.tasks import find_repo
 from store.types import utcnow
 
@@ -74,6 +77,7 @@ class AgentRunActivities:
         self.sessions = sessions
         self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
         self.reviews = ReviewActivities(settings=settings, sessions=sessions)
+        self.masks = WorkspaceMasks(settings)
 
     async def _new_spec(self, input: PrepareInput) -> RunSpec:
         token = new_run_token()
@@ -111,6 +115,12 @@ class AgentRunActivities:
             if review is not None:
                 task.prompt = review.prompt  # the rendered template, as the run sees it
                 spec = _review_spec(spec, review)
+            # Every agent type, scripts included, masks all the workspace's secrets.
+            masked = await workspace_values(
+                session, workspace_id=task.workspace_id, settings=self.settings
+            )
+            masked += settings_credentials(self.settings)
+            spec = spec.model_copy(update={"mask_values": [SecretStr(v) for v in masked]})
             if task.agent_type == "script":
                 return spec
             spec = await self._agent_spec(session, spec, task, repo, input.resume_prompt)
@@ -282,7 +292,7 @@ class AgentRunActivities:
             raise
 
     async def _finish(self, run_id: str, status: RunStatus) -> RunAgentResult:
-        result = status.result
+        result = status.result and await self._masked(run_id, status.result)
         if result is None:
             await self._record(run_id, "lost", None, "The sandbox exited without a result")
             return RunAgentResult(success=False, error="The sandbox exited without a result")
@@ -301,6 +311,26 @@ class AgentRunActivities:
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
             model=result.model,
+        )
+
+    async def _masked(self, run_id: str, result: RunResult) -> RunResult:
+        """Masked again: a secret that slipped past the runner stops before any storage."""
+        async with self.sessions() as session:
+            run = await session.get(AgentRun, run_id)
+            if run is None:
+                return result
+            redact = await self.masks.redactor(session, workspace_id=run.workspace_id)
+        # The agent reports its session id and the next resume puts it on the agent's
+        # command line: one that could read as an option starts a fresh session instead.
+        session_id = (
+            result.session_id if result.session_id and is_plain_word(result.session_id) else None
+        )
+        return result.model_copy(
+            update={
+                "summary": redact.text(result.summary),
+                "error": redact.optional(result.error),
+                "session_id": session_id,
+            }
         )
 
     async def _record(

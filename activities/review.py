@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.forge_access import is_remote
 from activities.remote_prs import RemotePullRequests, Target
+from core.script_params import SCRIPT_AGENT, render_script
 from core.settings import Settings
 from core.templating import TemplateError, render
 from integrations.forges.base import (
@@ -42,6 +43,9 @@ from store.tasks import find_repo
 from store.templates import effective_prompt_template
 
 TASK_FILE = ".optio/task.md"
+# The repository's test command is code its members wrote, like the review script; the
+# PR's title and the rest are data.
+REVIEW_CODE = frozenset({"TEST_COMMAND"})
 DRAFT_FILE = ".optio/review-draft.json"
 DIFF_CHARS = 60_000
 MAX_TURNS_REVIEW = 30
@@ -115,7 +119,12 @@ class ReviewActivities:
             "GIT_PLATFORM_GITLAB": bool(repo and repo.git_platform == "gitlab"),
         }
         try:
-            prompt = render(template, variables)
+            # A script review runs its template: the PR's title must stay data there.
+            prompt = (
+                render_script(template, variables, keep_unknown=False, code=REVIEW_CODE)
+                if review.agent_type == SCRIPT_AGENT
+                else render(template, variables)
+            )
         except TemplateError as exc:
             raise ApplicationError(
                 f"The review prompt template is invalid: {exc}",

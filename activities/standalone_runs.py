@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeats import Heartbeats
 from core.budget import budget_reason, over_budget
 from core.params_schema import ParamsError, validate_params
-from core.prompt_chain import render_user_template
+from core.script_params import render_prompt
 from core.settings import Settings
 from core.templating import TemplateError
 from core.tokens import hash_token, new_run_token
@@ -38,6 +38,8 @@ from schemas.blueprint_runs import (
 from schemas.runner import RunSpec, RunStatus
 from store.blueprints import StandaloneRun, StandaloneTask
 from store.db import transaction
+from store.masking import WorkspaceMasks, settings_credentials
+from store.secrets import workspace_values
 from store.types import utcnow
 
 POLL_SECONDS = 0.1
@@ -73,6 +75,7 @@ class StandaloneRunActivities:
         self.settings = settings
         self.sessions = sessions
         self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.masks = WorkspaceMasks(settings)
 
     @activity.defn
     async def open_run(self, input: OpenStandaloneInput) -> StandalonePlan:
@@ -116,6 +119,8 @@ class StandaloneRunActivities:
             run = await session.get(StandaloneRun, input.run_id, with_for_update=True)
             if run is None:
                 return  # deleted with its standalone task
+            # Errors and summaries come from agents: no secret of the workspace is stored.
+            redact = await self.masks.redactor(session, workspace_id=run.workspace_id)
             now = utcnow()
             run.state = input.state
             if input.retry_count is not None:
@@ -125,10 +130,10 @@ class StandaloneRunActivities:
                 run.error_message, run.finished_at = None, None
             if input.state in ("completed", "failed"):
                 run.finished_at = now
-                run.error_message = input.error
+                run.error_message = redact.optional(input.error)
             result = input.result
             if result is not None:
-                run.output = {"summary": result.summary}
+                run.output = {"summary": redact.text(result.summary)}
                 run.cost_usd = result.cost_usd or run.cost_usd
                 run.input_tokens = result.input_tokens
                 run.output_tokens = result.output_tokens
@@ -217,7 +222,9 @@ class StandaloneRunActivities:
                     "The run was deleted", type="StandaloneMissing", non_retryable=True
                 )
             try:
-                prompt = render_user_template(job.prompt_template, run.params or {})
+                prompt = render_prompt(
+                    job.prompt_template, run.params or {}, agent_type=job.agent_runtime
+                )
             except TemplateError as exc:
                 raise ApplicationError(
                     f"The prompt cannot be rendered: {exc}",
@@ -225,6 +232,10 @@ class StandaloneRunActivities:
                     non_retryable=True,
                 ) from exc
             run.sandbox_id, run.token_hash = sandbox, hash_token(token)
+            masked = await workspace_values(
+                session, workspace_id=run.workspace_id, settings=self.settings
+            )
+            masked += settings_credentials(self.settings)
         base = self.settings.api_base_url
         return RunSpec(
             run_id=sandbox,
@@ -239,6 +250,7 @@ class StandaloneRunActivities:
             ingest_url=f"{base}/api/internal/standalone-runs/{input.run_id}/events"
             f"?attempt={input.attempt}",
             run_token=SecretStr(token),
+            mask_values=[SecretStr(v) for v in masked],
             # Names the reference gives a job's agent (inventory §3.4).
             env={
                 "OPTIO_PROMPT": prompt,

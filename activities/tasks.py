@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.masking import Redactor
 from core.settings import Settings
 from integrations.forges.local import delete_branch
 from integrations.git import GitError, mirror_path, remove_worktree, resolve_local_repo
@@ -16,11 +18,13 @@ from schemas.workflow import (
     PatchTaskInput,
     RedoInput,
     ReleaseWorktreeInput,
+    TaskPatch,
     TaskSnapshot,
     TransitionInput,
     TransitionResult,
 )
 from store.db import transaction
+from store.masking import WorkspaceMasks
 from store.models import Task
 from store.pull_requests import find_open_pr
 from store.tasks import apply_patch, apply_transition, find_repo, repo_key, wipe_for_redo
@@ -33,10 +37,19 @@ def task_branch(task_id: str) -> str:
     return f"optio/task-{task_id}"
 
 
+def _masked(patch: TaskPatch, redact: Redactor) -> TaskPatch:
+    return replace(
+        patch,
+        result_summary=redact.optional(patch.result_summary),
+        error_message=redact.optional(patch.error_message),
+    )
+
+
 class TaskActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.masks = WorkspaceMasks(settings)
 
     @activity.defn
     async def load_task(self, input: LoadTaskInput) -> TaskSnapshot:
@@ -93,6 +106,15 @@ class TaskActivities:
     @activity.defn
     async def record_transition(self, input: TransitionInput) -> TransitionResult:
         async with transaction(self.sessions) as session:
+            task = await session.get(Task, input.task_id)
+            if task is not None:
+                # Errors and summaries come from agents: no secret of the workspace is stored.
+                redact = await self.masks.redactor(session, workspace_id=task.workspace_id)
+                input = replace(
+                    input,
+                    message=redact.optional(input.message),
+                    patch=_masked(input.patch, redact),
+                )
             applied = await apply_transition(session, data=input)
         return TransitionResult(applied=applied)
 
@@ -101,7 +123,8 @@ class TaskActivities:
         async with transaction(self.sessions) as session:
             task = await session.get(Task, input.task_id, with_for_update=True)
             if task is not None:
-                apply_patch(task, input.patch)
+                redact = await self.masks.redactor(session, workspace_id=task.workspace_id)
+                apply_patch(task, _masked(input.patch, redact))
 
     @activity.defn
     async def release_worktree(self, input: ReleaseWorktreeInput) -> None:

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from api.task_starts import TaskStarts
 from core.errors import ServiceUnavailableError
 from core.settings import Settings
+from store.masking import WorkspaceMasks
 
 
 @dataclass
@@ -20,9 +21,11 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     temporal: Client | None = None
     starts: TaskStarts = field(init=False)
+    masks: WorkspaceMasks = field(init=False)
     _connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
+        self.masks = WorkspaceMasks(self.settings)
         self.starts = TaskStarts(
             sessions=self.sessions,
             client=self.temporal_client,

@@ -65,10 +65,18 @@ def _known(params: Mapping[str, object], name: str) -> bool:
     return True
 
 
-def render_user_template(template: str, params: Mapping[str, object]) -> str:
+def render_user_template(
+    template: str,
+    params: Mapping[str, object],
+    *,
+    substitute: templating.Substitute | None = None,
+) -> str:
     """Render a user template; raises templating.TemplateError for unbalanced blocks."""
     escaped, kept = _escape(template, params)
-    rendered = templating.render(escaped, params)
+    if substitute is None:
+        rendered = templating.render(escaped, params)
+    else:
+        rendered = templating.render(escaped, params, substitute=substitute)
     for marker, original in kept.items():
         rendered = rendered.replace(marker, original)
     return rendered

@@ -7,7 +7,7 @@ silently half-rendered prompt.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 TOKEN = re.compile(r"\{\{\s*(#if\s+[A-Za-z_][\w.]*|else|/if|[A-Za-z_][\w.]*)\s*\}\}")
@@ -80,30 +80,46 @@ def _lookup(variables: Mapping[str, object], name: str) -> object:
     return value
 
 
-def _render(nodes: list[_Node], variables: Mapping[str, object], out: list[str]) -> None:
+# How a variable's value is written into the output: (name, text of the value) -> output.
+Substitute = Callable[[str, str], str]
+
+
+def as_text(value: object) -> str:
+    """The text a variable's value renders as."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _verbatim(name: str, text: str) -> str:
+    return text
+
+
+def _render(
+    nodes: list[_Node], variables: Mapping[str, object], out: list[str], substitute: Substitute
+) -> None:
     for node in nodes:
         if isinstance(node, str):
             out.append(node)
         elif isinstance(node, tuple):
             value = _lookup(variables, node[0])
-            out.append(
-                ""
-                if value is None
-                else str(value).lower()
-                if isinstance(value, bool)
-                else str(value)
-            )
+            out.append("" if value is None else substitute(node[0], as_text(value)))
         else:
             chosen = (
                 node.then if _truthy(_lookup(variables, node.condition or "")) else node.otherwise
             )
-            _render(chosen or [], variables, out)
+            _render(chosen or [], variables, out, substitute)
 
 
-def render(template: str, variables: Mapping[str, object]) -> str:
-    """Render; unknown variables become empty strings (the reference's behaviour)."""
+def render(
+    template: str, variables: Mapping[str, object], *, substitute: Substitute = _verbatim
+) -> str:
+    """Render; unknown variables become empty strings (the reference's behaviour).
+
+    `substitute` decides what a variable becomes in the output; by default its text.
+    """
     out: list[str] = []
-    _render(parse(template), variables, out)
+    _render(parse(template), variables, out, substitute)
     return "".join(out)
 
 

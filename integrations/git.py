@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from schemas.refs import branch_name_problem
+
 # Never committed: the runner's control dir and the per-run secret.
 EXCLUDED_PATHS = (".optio/", ".optio-run-token")
 
@@ -114,6 +116,17 @@ def run_git(
 def identity_args(name: str, email: str) -> list[str]:
     # Signing could prompt for a passphrase and a global identity may be absent.
     return ["-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false"]
+
+
+def require_branch_name(name: str) -> None:
+    """GitError unless `name` is a branch name git accepts (never an option, never a range).
+
+    Names from requests are refused at the API; this also covers names from forges
+    (a PR's head branch) and anything stored before the API checked.
+    """
+    problem = branch_name_problem(name)
+    if problem is not None:
+        raise GitError(f"Refusing the branch name {name!r}: {problem}")
 
 
 def is_git_url(value: str) -> bool:
@@ -257,6 +270,8 @@ def ensure_mirror(
     origin has accumulated (every task pushes one). `auth_header` is the forge credential
     for a private repository.
     """
+    for branch in branches or ():
+        require_branch_name(branch)
     mirror = mirror_path(repo_url=repo_url, cache_dir=cache_dir)
     with _locked(_mirror_lock(mirror)):
         if (mirror / "HEAD").exists():
@@ -319,6 +334,8 @@ def prepare_worktree(
     base_branch: str,
     from_existing_branch: bool,
 ) -> str:
+    require_branch_name(branch)
+    require_branch_name(base_branch)
     with _locked(_mirror_lock(mirror)):
         start = branch if from_existing_branch else base_branch
         try:
@@ -336,9 +353,9 @@ def prepare_worktree(
             pass
         elif existing is None:
             if from_existing_branch:
-                add = [str(worktree_path), branch]
+                add = ["--", str(worktree_path), branch]
             else:
-                add = ["-B", branch, str(worktree_path), base_branch]
+                add = ["-B", branch, "--", str(worktree_path), base_branch]
             try:
                 run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
             except GitError:
@@ -385,6 +402,7 @@ def push_branch(
     auth_header: str | None = None,
     lease: str | None = None,
 ) -> str:
+    require_branch_name(branch)
     sha = head_sha(repo=worktree, ref=f"refs/heads/{branch}")
     refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
     # A rebase (to resolve conflicts) rewrites the branch: replace it only if nobody moved
@@ -399,6 +417,7 @@ def push_branch(
             "--quiet",
             "--no-verify",
             *extra,
+            "--",
             remote_url,
             refspec,
         ],
@@ -409,7 +428,7 @@ def push_branch(
 
 
 def head_sha(*, repo: Path, ref: str = "HEAD") -> str:
-    return run_git(["rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo)
+    return run_git(["rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}"], cwd=repo)
 
 
 def branch_head(*, repo: Path, branch: str) -> str | None:

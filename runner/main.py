@@ -143,10 +143,9 @@ class Run:
             run_token=spec.run_token.get_secret_value(),
             on_change=self.progress.write,
         )
-        secret_values = [
-            v.get_secret_value() for v in (*spec.secret_env.values(), *spec.secrets.values())
-        ]
-        self.redact = Redactor(secret_values)
+        # The run's own credentials, every other secret of its workspace, and its token.
+        secrets = (*spec.secret_env.values(), *spec.secrets.values(), *spec.mask_values)
+        self.redact = Redactor([v.get_secret_value() for v in (*secrets, spec.run_token)])
         self.setup = SetupFiles()
         self.start_sha: str | None = None
 

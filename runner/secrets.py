@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
+from core.masking import MASK, MIN_MASKED_LENGTH, Redactor
 from schemas.agents import SECRET_REF as REF
 from schemas.agents import McpServerSpec
 
-MASK = "***"
-# Shorter values would mask ordinary words in the log.
-MIN_MASKED_LENGTH = 6
+# The Redactor is shared with the control plane, which masks again what it stores.
+__all__ = [
+    "MASK",
+    "MIN_MASKED_LENGTH",
+    "MissingSecretError",
+    "Redactor",
+    "resolve",
+    "resolve_servers",
+]
 
 
 class MissingSecretError(Exception):
@@ -78,27 +84,3 @@ def servers_for_agent(
 def _refs(server: McpServerSpec) -> set[str]:
     texts = [server.command, *server.args, *server.env.values()]
     return {m.group(1) for t in texts for m in REF.finditer(t)}
-
-
-class Redactor:
-    """Replaces secret values in log content and metadata before anything leaves the run."""
-
-    def __init__(self, values: list[str]) -> None:
-        self._values = sorted({v for v in values if len(v) >= MIN_MASKED_LENGTH}, key=len)[::-1]
-
-    def text(self, text: str) -> str:
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
-
-    def data(self, value: Any) -> Any:
-        if not self._values:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {k: self.data(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.data(v) for v in value]
-        return value

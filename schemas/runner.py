@@ -70,6 +70,9 @@ class RunSpec(CamelModel):
     # hands them to the runner through a pipe (public_json / secrets_json), never a file.
     secret_env: dict[str, SecretStr] = Field(default_factory=dict)
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Every other secret value of the workspace and every credential Optio holds: the
+    # runner masks them in all it reports, whatever the agent prints. Never on disk.
+    mask_values: list[SecretStr] = Field(default_factory=list)
     commit_author_name: str = "Optio Agent"
     commit_author_email: str = "optio-agent@noreply.local"
 
@@ -77,6 +80,10 @@ class RunSpec(CamelModel):
     def _reveal(self, value: dict[str, SecretStr]) -> dict[str, str]:
         # Only secrets_json() serialises these; Python dumps stay masked.
         return {k: v.get_secret_value() for k, v in value.items()}
+
+    @field_serializer("mask_values", when_used="json")
+    def _reveal_masked(self, value: list[SecretStr]) -> list[str]:
+        return [v.get_secret_value() for v in value]
 
     @field_serializer("run_token", when_used="json")
     def _reveal_token(self, value: SecretStr) -> str:
@@ -100,7 +107,7 @@ class RunSpec(CamelModel):
 
 
 # Fields that never touch a disk: the run token and every credential of the run.
-SECRET_FIELDS = ("run_token", "secret_env", "secrets")
+SECRET_FIELDS = ("run_token", "secret_env", "secrets", "mask_values")
 
 
 class LogEvent(CamelModel):

@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from schemas.common import ApiModel, ApiOut, Metadata
+from schemas.refs import check_branch_name
 
 AGENT_TYPES = ("claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script")
 AgentType = Literal["claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script"]
 BRANCH_PATTERN = r"^[a-zA-Z0-9._/-]+$"
-Branch = Annotated[str, Field(pattern=BRANCH_PATTERN, max_length=255)]
+# The pattern keeps the reference's character set; check_branch_name adds git's own rules
+# (no leading '-', no '..', no '.lock' part...), since branch names reach git commands.
+Branch = Annotated[
+    str, Field(pattern=BRANCH_PATTERN, max_length=255), AfterValidator(check_branch_name)
+]
 
 
 def normalise_agent_type(value: object) -> object:

@@ -165,6 +165,18 @@ async def resolve_secret(
     return None
 
 
+async def workspace_values(
+    session: AsyncSession, *, workspace_id: str, settings: Settings
+) -> list[str]:
+    """The value of every secret in the workspace, all scopes and all users: for masking
+    (store.masking) only; never returned, logged or written anywhere."""
+    rows = (
+        await session.execute(select(Secret).where(Secret.workspace_id == workspace_id))
+    ).scalars()
+    key = secret_key(settings)
+    return [decrypt(key, row.nonce, row.ciphertext, aad=_aad(row)) for row in rows]
+
+
 async def secret_names(session: AsyncSession, *, names: set[str]) -> set[str]:
     """Which of these names exist in any workspace (setup status reads names, not values)."""
     stmt = select(Secret.name).where(Secret.name.in_(names)).distinct()

@@ -16,6 +16,7 @@ from core.prompt_chain import (
     choose_effective,
     render_user_template,
 )
+from core.script_params import render_prompt
 from core.states import TaskState
 from store.blueprints import PromptTemplate, TaskConfig
 from store.models import Task
@@ -73,13 +74,21 @@ async def effective_prompt_template(
 class RenderedBlueprint:
     title: str
     prompt: str
-    agent_type: str | None
+    agent_type: str
 
 
 async def render_blueprint(
-    session: AsyncSession, *, config: TaskConfig, params: dict[str, Any]
+    session: AsyncSession,
+    *,
+    config: TaskConfig,
+    params: dict[str, Any],
+    fallback_agent_type: str,
 ) -> RenderedBlueprint:
-    """Title and prompt of the task a blueprint run creates (TemplateError if unbalanced)."""
+    """Title and prompt of the task a blueprint run creates (TemplateError if unbalanced).
+
+    The agent type is settled first: a `script` prompt gets its parameters as
+    environment variables, never as code (core.script_params).
+    """
     source, agent_type = config.prompt, config.agent_type
     if config.prompt_template_id:
         template = await session.get(PromptTemplate, config.prompt_template_id)
@@ -87,9 +96,10 @@ async def render_blueprint(
             raise NotFoundError("The blueprint's prompt template no longer exists")
         source = template.template
         agent_type = agent_type or template.default_agent_type
+    agent_type = agent_type or fallback_agent_type
     return RenderedBlueprint(
         title=render_user_template(config.title, params),
-        prompt=render_user_template(source, params),
+        prompt=render_prompt(source, params, agent_type=agent_type),
         agent_type=agent_type,
     )
 
@@ -103,8 +113,13 @@ async def new_blueprint_task(
     params: dict[str, Any],
 ) -> Task:
     """The pending repo task one blueprint run creates (added to the session, not committed)."""
-    rendered = await render_blueprint(session, config=config, params=params)
     repo = await find_repo(session, workspace_id=config.workspace_id, repo_url=config.repo_url)
+    rendered = await render_blueprint(
+        session,
+        config=config,
+        params=params,
+        fallback_agent_type=(repo.default_agent_type if repo else None) or "claude-code",
+    )
     task = Task(
         id=task_id,
         workspace_id=config.workspace_id,
@@ -112,9 +127,7 @@ async def new_blueprint_task(
         prompt=rendered.prompt,
         repo_url=config.repo_url,
         repo_branch=config.repo_branch or (repo.default_branch if repo else "main"),
-        agent_type=rendered.agent_type
-        or (repo.default_agent_type if repo else None)
-        or "claude-code",
+        agent_type=rendered.agent_type,
         priority=config.priority,
         max_retries=config.max_retries,
         # `triggerParams` is the reference's key; `params` is what our clients read.

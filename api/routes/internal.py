@@ -23,5 +23,8 @@ async def ingest(run_id: str, batch: LogBatch, request: Request, state: StateDep
         run = await authenticate_run(session, run_id=run_id, token=token)
         if run is None:
             raise UnauthorizedError("Invalid run token")
-        accepted = await ingest_events(session, run=run, events=batch.events[:MAX_BATCH])
+        # The runner masked what it knew; whatever slipped past it is masked here.
+        redact = await state.masks.redactor(session, workspace_id=run.workspace_id, extra=[token])
+        events = state.masks.events(redact, batch.events[:MAX_BATCH])
+        accepted = await ingest_events(session, run=run, events=events)
     return {"accepted": accepted, "received": len(batch.events[:MAX_BATCH])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -103,7 +104,7 @@ class GitHubForge:
 
     async def branch_sha(self, branch: str) -> str | None:
         try:
-            body, _ = await self.http.get(f"{self.repo}/branches/{branch}")
+            body, _ = await self.http.get(f"{self.repo}/branches/{quote(branch, safe='/')}")
         except ForgeError as exc:
             if exc.status == 404:
                 return None
@@ -111,6 +112,7 @@ class GitHubForge:
         return str(body["commit"]["sha"])
 
     async def changed_files(self, *, base: str, head: str) -> int:
+        base, head = quote(base, safe="/"), quote(head, safe="/")
         body, _ = await self.http.get(f"{self.repo}/compare/{base}...{head}")
         return len(body.get("files") or [])
 

@@ -63,7 +63,7 @@ class CheckResult:
 
 
 def diff_stats(*, repo: Path, base: str, head: str) -> DiffStats:
-    out = run_git(["diff", "--numstat", f"{base}...{head}"], cwd=repo)
+    out = run_git(["diff", "--numstat", "--end-of-options", f"{base}...{head}"], cwd=repo)
     additions = deletions = files = 0
     for line in out.splitlines():
         added, deleted, _ = line.split("\t", 2)
@@ -75,14 +75,19 @@ def diff_stats(*, repo: Path, base: str, head: str) -> DiffStats:
 
 
 def is_merged(*, repo: Path, base: str, head: str) -> bool:
-    res = run_git_result(["merge-base", "--is-ancestor", head, base], cwd=repo, ok_codes=(0, 1))
+    res = run_git_result(
+        ["merge-base", "--is-ancestor", "--end-of-options", head, base], cwd=repo, ok_codes=(0, 1)
+    )
     return res.returncode == 0
 
 
 def _merge_tree(repo: Path, base: str, head: str) -> tuple[str, list[str]]:
     """Return (tree, conflict_files) of merging head into base, touching no refs."""
     res = run_git_result(
-        ["merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", base, head],
+        [
+            *("merge-tree", "--write-tree", "-z", "--name-only", "--no-messages"),
+            *("--end-of-options", base, head),
+        ],
         cwd=repo,
         ok_codes=(0, 1),
     )
@@ -183,6 +188,9 @@ def _merge_locked(
     author_email: str,
 ) -> MergeResult:
     base_ref = f"refs/heads/{base}"
+    if head.startswith("-"):
+        # rev-parse without --verify echoes options instead of refusing them.
+        raise GitError(f"Refusing the revision {head!r}: it reads like an option")
     # Three lookups, one process: a missing ref fails the whole call with git's message.
     base_sha, head_commit, base_tree = run_git(
         ["rev-parse", f"{base_ref}^{{commit}}", f"{head}^{{commit}}", f"{base_ref}^{{tree}}"],
@@ -263,6 +271,7 @@ def run_checks(
                 "--quiet",
                 "--shared",
                 "--no-checkout",
+                "--",
                 str(repo),
                 str(src),
             ],
@@ -311,5 +320,5 @@ def delete_branch(*, repo: Path, branch: str) -> bool:
     """Delete a task branch from the forge repository; False when it was not there."""
     if not branch_exists(repo=repo, branch=branch):
         return False
-    run_git(["branch", "-D", branch], cwd=repo)
+    run_git(["branch", "-D", "--", branch], cwd=repo)
     return True

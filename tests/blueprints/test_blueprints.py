@@ -37,7 +37,10 @@ async def test_blueprint_run_opens_a_task_that_reaches_pr_opened(
     task = (await wait_for_state(bp.client, task_id, "pr_opened"))["task"]
     assert task["type"] == "repo-task"
     assert task["title"] == "Bump left-pad"
-    assert task["prompt"] == "echo left-pad > bumped.txt\necho bumped left-pad"
+    assert task["prompt"] == (
+        "export OPTIO_PARAM_pkg=left-pad\n"
+        'echo "${OPTIO_PARAM_pkg}" > bumped.txt\necho bumped "${OPTIO_PARAM_pkg}"'
+    )
     assert task["metadata"]["taskConfigId"] == blueprint["id"]
     assert task["metadata"]["params"] == {"pkg": "left-pad"}
     assert task["metadata"]["triggerId"] is None

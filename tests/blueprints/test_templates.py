@@ -145,4 +145,5 @@ async def test_a_blueprint_can_use_a_named_prompt_template(bp: Optio, make_repo:
         f"/api/tasks/{blueprint['id']}/runs", json={"params": {"file": "a.txt"}}
     )
     task = (await wait_for_state(bp.client, started.json()["runId"], "pr_opened"))["task"]
-    assert task["prompt"] == "touch a.txt" and task["agentType"] == "script"
+    assert task["agentType"] == "script"
+    assert task["prompt"] == 'export OPTIO_PARAM_file=a.txt\ntouch "${OPTIO_PARAM_file}"'

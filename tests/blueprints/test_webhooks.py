@@ -56,7 +56,11 @@ async def test_a_signed_webhook_starts_a_run_with_mapped_params(
     assert accepted.status_code == 202, accepted.text
     task_id = accepted.json()["runId"]
     task = (await wait_for_state(bp.client, task_id, "pr_opened"))["task"]
-    assert task["title"] == "Fix #42" and task["prompt"] == "echo 42 by ada > fix.txt"
+    # A script's parameters reach it as environment variables (core.script_params).
+    assert task["title"] == "Fix #42" and task["prompt"] == (
+        "export OPTIO_PARAM_issue=42\nexport OPTIO_PARAM_who=ada\n"
+        'echo "${OPTIO_PARAM_issue}" by "${OPTIO_PARAM_who}" > fix.txt'
+    )
     assert task["metadata"]["params"] == {"issue": 42, "who": "ada"}
     assert task["metadata"]["triggerId"] == created.json()["trigger"]["id"]
 

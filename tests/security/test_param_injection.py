@@ -40,7 +40,12 @@ async def test_an_anonymous_webhook_cannot_run_a_command_through_a_parameter(
     blueprint = await create_blueprint(optio.client, repo, title="Hook {{what}}", prompt=SCRIPT)
     created = await optio.client.post(
         f"/api/tasks/{blueprint['id']}/triggers",
-        json={"type": "webhook", "config": {"path": "inject"}, "paramMapping": {"what": "$.what"}},
+        # Public: anyone may call it (only an admin may say so); its parameters stay data.
+        json={
+            "type": "webhook",
+            "config": {"path": "inject", "public": True},
+            "paramMapping": {"what": "$.what"},
+        },
     )
     assert created.status_code == 201, created.text
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.notify import Notifier
 from core.settings import Settings
 from integrations.forges.local import delete_branch
 from integrations.git import GitError, mirror_path, remove_worktree, resolve_local_repo
@@ -37,6 +38,7 @@ class TaskActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.notifier = Notifier(settings=settings, sessions=sessions)
 
     @activity.defn
     async def load_task(self, input: LoadTaskInput) -> TaskSnapshot:
@@ -94,6 +96,8 @@ class TaskActivities:
     async def record_transition(self, input: TransitionInput) -> TransitionResult:
         async with transaction(self.sessions) as session:
             applied = await apply_transition(session, data=input)
+        # Also when not applied: a retry after a lost start must still notify (once).
+        await self.notifier.task_transition(input)
         return TransitionResult(applied=applied)
 
     @activity.defn

@@ -10,6 +10,7 @@ from api.routes import (
     internal,
     legacy,
     mcp_servers,
+    outgoing_webhooks,
     pull_requests,
     push_credentials,
     repos,
@@ -44,6 +45,7 @@ ROUTERS: list[APIRouter] = [
     secrets.router,
     setup.router,
     webhooks.router,
+    outgoing_webhooks.router,
     push_credentials.router,
 ]
 

@@ -1,0 +1,107 @@
+"""Who hears about an event: subscribed webhooks, and Slack where it is configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.settings import Settings
+from schemas.notify import DEFAULT_SLACK_EVENTS, DeliveryInput
+from store.models import Repo, Task, TaskEvent
+from store.secrets import GLOBAL, Secret, normalise_scope
+from store.tasks import find_repo
+from store.webhooks import subscribed
+from temporal.deliveries import delivery_input
+
+SLACK_URL_SECRET = "SLACK_WEBHOOK_URL"
+TASK_STATE_EVENTS = {
+    "completed": "task.completed",
+    "failed": "task.failed",
+    "needs_attention": "task.needs_attention",
+    "pr_opened": "task.pr_opened",
+}
+
+
+async def slack_configured(
+    session: AsyncSession, *, workspace_id: str, repo_url: str | None
+) -> bool:
+    """Whether a SLACK_WEBHOOK_URL secret exists for the repo or the workspace (no decrypt)."""
+    scopes = [GLOBAL] + ([normalise_scope(repo_url)] if repo_url else [])
+    stmt = select(Secret.id).where(
+        Secret.workspace_id == workspace_id,
+        Secret.name == SLACK_URL_SECRET,
+        Secret.scope.in_(scopes),
+        Secret.user_id == "",
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
+def slack_wants(repo: Repo | None, event: str) -> bool:
+    wanted = repo.slack_notify_on if repo is not None else None
+    return event in (DEFAULT_SLACK_EVENTS if wanted is None else wanted)
+
+
+def task_data(task: Task, row: TaskEvent) -> dict[str, Any]:
+    return {
+        "taskId": task.id,
+        "taskTitle": task.title,
+        "repoUrl": task.repo_url,
+        "repoBranch": task.repo_branch,
+        "fromState": row.from_state,
+        "toState": row.to_state,
+        "prUrl": task.pr_url,
+        "errorMessage": row.message if row.to_state in ("failed", "needs_attention") else None,
+        "taskType": task.task_type,
+        "trigger": row.trigger,
+        "costUsd": task.cost_usd,
+    }
+
+
+async def plan_event(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    workspace_id: str,
+    event: str,
+    key: str,
+    timestamp: str,
+    data: dict[str, Any],
+    repo_url: str | None,
+) -> list[DeliveryInput]:
+    """One delivery per subscribed webhook, plus Slack when configured and wanted.
+
+    `key` names the event (e.g. "<taskId>:<seq>"): delivery ids derive from it, so
+    planning the same event again yields the same deliveries.
+    """
+    plans = [
+        delivery_input(
+            settings,
+            delivery_id=f"{hook.id}:{key}",
+            workspace_id=workspace_id,
+            event=event,
+            timestamp=timestamp,
+            data=data,
+            webhook_id=hook.id,
+        )
+        for hook in await subscribed(session, workspace_id=workspace_id, event=event)
+    ]
+    repo = (
+        await find_repo(session, workspace_id=workspace_id, repo_url=repo_url) if repo_url else None
+    )
+    if slack_wants(repo, event) and await slack_configured(
+        session, workspace_id=workspace_id, repo_url=repo_url
+    ):
+        plans.append(
+            delivery_input(
+                settings,
+                delivery_id=f"slack:{key}",
+                workspace_id=workspace_id,
+                event=event,
+                timestamp=timestamp,
+                data=data,
+                repo_url=repo_url,
+            )
+        )
+    return plans

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 
+from api.budgets import refuse_over_monthly_budget
 from api.state import AppState
 from core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from core.params_schema import ParamsError, validate_params
@@ -53,6 +54,7 @@ async def start_blueprint_run(
     """A fresh repo task from the blueprint; BlueprintRunWorkflow starts and watches it."""
     if not config.enabled:
         raise ConflictError("The blueprint is disabled")
+    await refuse_over_monthly_budget(state, session, workspace_id=config.workspace_id)
     task_id = new_id()
     try:
         task = await new_blueprint_task(
@@ -84,6 +86,7 @@ async def start_standalone_run(
 ) -> StandaloneRun:
     if not job.enabled:
         raise ConflictError("The standalone task is disabled")
+    await refuse_over_monthly_budget(state, session, workspace_id=job.workspace_id)
     try:
         validate_params(job.params_schema, params)
     except ParamsError as exc:

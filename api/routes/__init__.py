@@ -18,6 +18,7 @@ from api.routes import (
     secrets,
     setup,
     skills,
+    slack,
     tasks,
     templates,
     triggers,
@@ -46,6 +47,7 @@ ROUTERS: list[APIRouter] = [
     setup.router,
     webhooks.router,
     outgoing_webhooks.router,
+    slack.router,
     push_credentials.router,
 ]
 

@@ -2,6 +2,7 @@ from fastapi import APIRouter
 
 from api.deps import guard_routes
 from api.routes import (
+    analytics,
     auth,
     blueprints,
     graph,
@@ -48,6 +49,7 @@ ROUTERS: list[APIRouter] = [
     webhooks.router,
     outgoing_webhooks.router,
     slack.router,
+    analytics.router,
     push_credentials.router,
 ]
 

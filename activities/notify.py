@@ -22,9 +22,17 @@ from integrations.notify.signing import signature_headers
 from integrations.notify.slack import slack_message
 from schemas.notify import DeliveryInput, DeliveryResult
 from schemas.workflow import TransitionInput
+from store.blueprints import StandaloneRun, StandaloneTask
 from store.db import transaction
 from store.models import Task, TaskEvent
-from store.notify import SLACK_URL_SECRET, TASK_STATE_EVENTS, plan_event, task_data
+from store.notify import (
+    RUN_STATE_EVENTS,
+    SLACK_URL_SECRET,
+    TASK_STATE_EVENTS,
+    plan_event,
+    run_data,
+    task_data,
+)
 from store.secrets import resolve_secret, secret_key
 from store.webhooks import Webhook, open_secret, record_attempt
 from temporal.deliveries import start_deliveries
@@ -73,6 +81,32 @@ class Notifier:
                     | {"parentTaskId": task.parent_task_id, "verdict": task.pr_review_status},
                     repo_url=None,
                 )
+        if plans:
+            await start_deliveries(
+                activity.client(), task_queue=activity.info().task_queue, deliveries=plans
+            )
+
+    async def run_state(self, *, run_id: str, from_state: str | None) -> None:
+        """Emit workflow_run.<state> for a standalone run's recorded state."""
+        async with self.sessions() as session:
+            run = await session.get(StandaloneRun, run_id)
+            event = RUN_STATE_EVENTS.get(run.state) if run is not None else None
+            # No check that the state changed: a retried recording finds it changed already,
+            # and must still emit; the delivery ids keep it to once.
+            if run is None or event is None:
+                return
+            job = await session.get(StandaloneTask, run.workflow_id)
+            plans = await plan_event(
+                session,
+                self.settings,
+                workspace_id=run.workspace_id,
+                event=event,
+                # A retried run passes through its states again: the attempt tells them apart.
+                key=f"run:{run.id}:{run.state}:{run.retry_count}",
+                timestamp=run.updated_at.isoformat(),
+                data=run_data(run, job, from_state=from_state),
+                repo_url=None,
+            )
         if plans:
             await start_deliveries(
                 activity.client(), task_queue=activity.info().task_queue, deliveries=plans

@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import Heartbeats
+from activities.notify import Notifier
 from core.budget import budget_reason, over_budget
 from core.params_schema import ParamsError, validate_params
 from core.prompt_chain import render_user_template
@@ -71,6 +72,7 @@ class StandaloneRunActivities:
         self.settings = settings
         self.sessions = sessions
         self.launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.notifier = Notifier(settings=settings, sessions=sessions)
 
     @activity.defn
     async def open_run(self, input: OpenStandaloneInput) -> StandalonePlan:
@@ -114,6 +116,7 @@ class StandaloneRunActivities:
             run = await session.get(StandaloneRun, input.run_id, with_for_update=True)
             if run is None:
                 return  # deleted with its standalone task
+            from_state = run.state
             now = utcnow()
             run.state = input.state
             if input.retry_count is not None:
@@ -132,6 +135,7 @@ class StandaloneRunActivities:
                 run.output_tokens = result.output_tokens
                 run.model_used = result.model
                 run.session_id = result.session_id
+        await self.notifier.run_state(run_id=input.run_id, from_state=from_state)
 
     @activity.defn
     async def run_attempt(self, input: StandaloneAttemptInput) -> StandaloneAttemptResult:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
 from schemas.notify import DEFAULT_SLACK_EVENTS, DeliveryInput
+from store.blueprints import StandaloneRun, StandaloneTask
 from store.models import Repo, Task, TaskEvent
 from store.secrets import GLOBAL, Secret, normalise_scope
 from store.tasks import find_repo
@@ -21,6 +22,13 @@ TASK_STATE_EVENTS = {
     "failed": "task.failed",
     "needs_attention": "task.needs_attention",
     "pr_opened": "task.pr_opened",
+}
+
+RUN_STATE_EVENTS = {
+    "queued": "workflow_run.queued",
+    "running": "workflow_run.started",
+    "completed": "workflow_run.completed",
+    "failed": "workflow_run.failed",
 }
 
 
@@ -56,6 +64,31 @@ def task_data(task: Task, row: TaskEvent) -> dict[str, Any]:
         "taskType": task.task_type,
         "trigger": row.trigger,
         "costUsd": task.cost_usd,
+    }
+
+
+def run_data(
+    run: StandaloneRun, job: StandaloneTask | None, *, from_state: str | None
+) -> dict[str, Any]:
+    started, finished = run.started_at, run.finished_at
+    duration = int((finished - started).total_seconds() * 1000) if started and finished else None
+    return {
+        "runId": run.id,
+        "workflowId": run.workflow_id,
+        "workflowName": job.name if job else None,
+        "state": run.state,
+        "fromState": from_state,
+        "params": run.params,
+        "output": run.output,
+        "costUsd": run.cost_usd,
+        "inputTokens": run.input_tokens,
+        "outputTokens": run.output_tokens,
+        "modelUsed": run.model_used,
+        "errorMessage": run.error_message,
+        "retryCount": run.retry_count,
+        "durationMs": duration,
+        "startedAt": started.isoformat() if started else None,
+        "finishedAt": finished.isoformat() if finished else None,
     }
 
 

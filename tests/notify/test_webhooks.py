@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.blueprints.conftest import create_standalone
 from tests.conftest import Optio
 from tests.lifecycle_helpers import create_task, wait_for_state
 from tests.notify.receiver import Receiver
@@ -130,3 +131,22 @@ async def test_the_test_endpoint_delivers_once_and_answers_the_attempt(
     failed = (await optio.client.post(f"/api/webhooks/{hook['id']}/test", json={})).json()
     assert failed["delivery"]["success"] is False and failed["delivery"]["statusCode"] == 503
     assert len(receiver.requests) == 2  # a test is not retried
+
+
+async def test_standalone_runs_emit_workflow_run_events(optio: Optio, receiver: Receiver) -> None:
+    await create_webhook(
+        optio, receiver.url, events=["workflow_run.started", "workflow_run.completed"]
+    )
+    job = await create_standalone(
+        optio.client, prompt='echo \'optio-usage {"costUsd": "0.03"}\'\necho done'
+    )
+    started = await optio.client.post(f"/api/tasks/{job['id']}/runs", json={"params": {}})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["runId"]
+    requests = await receiver.wait_for(2)
+    bodies = sorted((json.loads(r.body) for r in requests), key=lambda b: b["event"])
+    assert [b["event"] for b in bodies] == ["workflow_run.completed", "workflow_run.started"]
+    done = bodies[0]["data"]
+    assert done["runId"] == run_id and done["state"] == "completed"
+    assert done["workflowName"] == "report" and done["costUsd"] == "0.03"
+    assert done["durationMs"] is not None and done["fromState"] == "running"

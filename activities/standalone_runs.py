@@ -36,6 +36,7 @@ from schemas.blueprint_runs import (
 )
 from schemas.runner import RunSpec
 from store.blueprints import StandaloneRun, StandaloneTask
+from store.budgets import workspace_over_budget
 from store.db import transaction
 from store.types import utcnow
 
@@ -96,8 +97,14 @@ class StandaloneRunActivities:
                     )
                 )
             refused = None
+            over = await workspace_over_budget(session, workspace_id=job.workspace_id, now=utcnow())
             if not job.enabled:
                 refused = "workflow_disabled: the standalone task is disabled"
+            elif over is not None:
+                refused = (
+                    "budget_exceeded: the workspace's monthly budget is spent "
+                    f"(${over[1]} of ${over[0].monthly_budget_usd})"
+                )
             else:
                 try:
                     validate_params(job.params_schema, input.params)

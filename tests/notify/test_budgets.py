@@ -76,3 +76,38 @@ async def test_a_workspace_over_its_monthly_budget_refuses_new_runs(
     )
     assert raised.status_code == 200
     assert (await optio.client.post("/api/tasks", json=body)).status_code == 201
+
+
+async def test_a_repo_budget_holds_for_each_task_and_blueprints_pass_theirs_on(
+    optio: Optio, make_repo: Any
+) -> None:
+    repo: Path = make_repo()
+    connected = await optio.client.post(
+        "/api/repos", json={"repoUrl": str(repo), "maxCostUsd": 0.1}
+    )
+    assert connected.status_code == 201, connected.text
+    assert connected.json()["repo"]["maxCostUsd"] == "0.1"
+    task = await create_task(optio.client, repo, OVERSPENDER, maxRetries=1)
+    assert task["maxCostUsd"] is None  # the repo's budget applies
+    done = await wait_for_state(optio.client, task["id"], "failed", timeout=45)
+    assert done["task"]["errorMessage"] == "Budget exceeded: spent $0.20 of a $0.1 budget"
+
+    bad = await optio.client.post(
+        "/api/repos", json={"repoUrl": str(make_repo()), "maxCostUsd": "-1"}
+    )
+    assert bad.status_code in (400, 422)
+    blueprint = await optio.client.post(
+        "/api/tasks",
+        json={
+            "type": "repo-blueprint",
+            "name": "nightly",
+            "prompt": "true",
+            "repoUrl": str(repo),
+            "maxCostUsd": "0.5",
+        },
+    )
+    assert blueprint.status_code == 201, blueprint.text
+    assert blueprint.json()["task"]["maxCostUsd"] == "0.5"
+    run = await optio.client.post(f"/api/tasks/{blueprint.json()['task']['id']}/runs", json={})
+    assert run.status_code == 202, run.text
+    assert run.json()["task"]["maxCostUsd"] == "0.5"

@@ -46,7 +46,13 @@ async def slack_configured(
     return (await session.execute(stmt.limit(1))).first() is not None
 
 
+# Not about one task: the workspace's channel always hears of these.
+SLACK_WORKSPACE_EVENTS = frozenset({"workspace.budget_exceeded"})
+
+
 def slack_wants(repo: Repo | None, event: str) -> bool:
+    if event in SLACK_WORKSPACE_EVENTS:
+        return True
     wanted = repo.slack_notify_on if repo is not None else None
     return event in (DEFAULT_SLACK_EVENTS if wanted is None else wanted)
 

@@ -48,6 +48,10 @@ async def test_a_workspace_over_its_monthly_budget_refuses_new_runs(
         "/api/webhooks", json={"url": receiver.url, "events": ["workspace.budget_exceeded"]}
     )
     assert hook.status_code == 201, hook.text
+    slack = await optio.client.post(
+        "/api/secrets", json={"name": "SLACK_WEBHOOK_URL", "value": f"{receiver.url}/slack"}
+    )
+    assert slack.status_code == 201, slack.text
     repo: Path = make_repo()
     first = await create_task(optio.client, repo, f"{usage('0.30')}\nexit 1", maxRetries=0)
     await wait_for_state(optio.client, first["id"], "failed")
@@ -64,12 +68,16 @@ async def test_a_workspace_over_its_monthly_budget_refuses_new_runs(
         assert "monthly budget is spent: $0.30 of $0.25" in refused.json()["error"]
     retry = await optio.client.post(f"/api/tasks/{first['id']}/retry")
     assert retry.status_code == 409
-    (notice,) = await receiver.wait_for(1)
-    payload = json.loads(notice.body)
+    # The first task's failure went to Slack too; then the budget, to both.
+    await receiver.wait_for(3)
+    hooks = [json.loads(r.body) for r in receiver.requests if r.path == "/hook"]
+    slacks = [json.loads(r.body) for r in receiver.requests if r.path == "/hook/slack"]
+    (payload,) = hooks
     assert payload["event"] == "workspace.budget_exceeded"
     assert payload["data"]["spentUsd"] == "0.30"
+    assert any("Monthly budget reached" in m["text"] for m in slacks)
     await asyncio.sleep(1.0)
-    assert len(receiver.requests) == 1  # told once, not at every refusal
+    assert len(receiver.requests) == 3  # told once, not at every refusal
 
     raised = await optio.client.patch(
         f"/api/workspaces/{optio.workspace_id}", json={"monthlyBudgetUsd": "5"}

@@ -7,12 +7,14 @@ event, through a DeliveryWorkflow, with a single attempt, and answers what happe
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from temporalio.client import WorkflowFailureError
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, ServiceUnavailableError
 from integrations.notify.ssrf import UnsafeUrlError, assert_safe_url
 from schemas.webhooks import (
     SECRET_MASK,
@@ -149,12 +151,19 @@ async def test(
         max_attempts=1,
     )
     client = await state.temporal_client()
-    await client.execute_workflow(
-        "DeliveryWorkflow",
-        delivery,
-        id=delivery_workflow_id(delivery.delivery_id),
-        task_queue=state.settings.task_queue,
-    )
+    try:
+        await client.execute_workflow(
+            "DeliveryWorkflow",
+            delivery,
+            id=delivery_workflow_id(delivery.delivery_id),
+            task_queue=state.settings.task_queue,
+            # No worker, no answer: give up instead of holding the request for ever.
+            execution_timeout=timedelta(seconds=state.settings.webhook_timeout_seconds + 30),
+        )
+    except WorkflowFailureError as exc:
+        raise ServiceUnavailableError(
+            "The test delivery did not run: is an Optio worker running?"
+        ) from exc
     rows = await list_deliveries(
         session, workspace_id=principal.workspace_id, webhook_id=row.id, limit=20
     )

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.deliveries import delivery_input
 from core.settings import Settings
 from schemas.notify import DEFAULT_SLACK_EVENTS, DeliveryInput
 from store.blueprints import StandaloneRun, StandaloneTask
@@ -14,7 +15,6 @@ from store.models import Repo, Task, TaskEvent
 from store.secrets import GLOBAL, Secret, normalise_scope
 from store.tasks import find_repo
 from store.webhooks import subscribed
-from temporal.deliveries import delivery_input
 
 SLACK_URL_SECRET = "SLACK_WEBHOOK_URL"
 TASK_STATE_EVENTS = {

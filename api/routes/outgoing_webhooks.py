@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Response
 from temporalio.client import WorkflowFailureError
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep
+from core.deliveries import delivery_input
 from core.errors import InvalidInputError, ServiceUnavailableError
 from integrations.notify.ssrf import UnsafeUrlError, assert_safe_url
 from schemas.webhooks import (
@@ -28,7 +29,7 @@ from store.scoping import get_scoped
 from store.secrets import secret_key
 from store.types import utcnow
 from store.webhooks import Webhook, list_deliveries, list_webhooks, seal_secret
-from temporal.deliveries import delivery_input, delivery_workflow_id
+from temporal.deliveries import delivery_workflow_id
 
 router = APIRouter(tags=["Webhooks"])
 

@@ -31,6 +31,8 @@ class CostEntry:
     output_tokens: int
     day: date
     created_at: datetime
+    # The blueprint or standalone task whose run this is, if any: (id, name).
+    parent: tuple[str, str] | None = None
 
 
 def money(amount: Decimal) -> str:
@@ -66,6 +68,26 @@ def _by(entries: list[CostEntry], key: str, label: str) -> list[dict[str, Any]]:
         for name, group in _groups(entries, key).items()
     ]
     return sorted(rows, key=lambda r: Decimal(r["cost"]), reverse=True)
+
+
+def _by_blueprint(entries: list[CostEntry]) -> list[dict[str, Any]]:
+    """Totals per blueprint and per standalone task: the sum of their runs' costs."""
+    groups: dict[tuple[str, str, str], list[CostEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.parent is not None:
+            kind = "standalone" if entry.task_type == "standalone" else "repo-blueprint"
+            groups[(entry.parent[0], entry.parent[1], kind)].append(entry)
+    rows = [
+        {
+            "id": pid,
+            "name": name,
+            "type": kind,
+            "totalCost": money(_total(group)),
+            "runCount": len(group),
+        }
+        for (pid, name, kind), group in groups.items()
+    ]
+    return sorted(rows, key=lambda r: Decimal(r["totalCost"]), reverse=True)
 
 
 def _task_row(entry: CostEntry) -> dict[str, Any]:
@@ -186,6 +208,7 @@ def cost_report(
         "costByRepo": _by([e for e in entries if e.repo_url], "repo_url", "repoUrl"),
         "costByType": _by(entries, "task_type", "taskType"),
         "costByModel": _by_model(entries),
+        "costByBlueprint": _by_blueprint(entries),
         "anomalies": _anomalies(entries),
         "modelSuggestions": _model_suggestions(entries),
         "topTasks": [

@@ -14,6 +14,12 @@ from store.blueprints import StandaloneRun, StandaloneTask
 from store.models import AgentRun, Task
 
 
+def _blueprint_of(task: Task) -> tuple[str, str] | None:
+    meta = task.metadata_ or {}
+    config_id = meta.get("taskConfigId")
+    return (str(config_id), str(meta.get("taskConfigName") or "")) if config_id else None
+
+
 async def cost_entries(
     session: AsyncSession,
     *,
@@ -52,6 +58,7 @@ async def cost_entries(
                 output_tokens=0,
                 day=run.started_at.date(),
                 created_at=task.created_at,
+                parent=_blueprint_of(task),
             )
         entry.cost += parse_usd(run.cost_usd) or Decimal(0)
         entry.input_tokens += run.input_tokens or 0
@@ -83,5 +90,6 @@ async def cost_entries(
             output_tokens=job_run.output_tokens or 0,
             day=job_run.created_at.date(),
             created_at=job_run.created_at,
+            parent=(job.id, job.name),
         )
     return list(entries.values())

@@ -54,7 +54,9 @@ async def seed(optio: Optio) -> None:
         other = Workspace(name="Other", slug=f"other-{uuid.uuid4().hex[:6]}")
         session.add(other)
         await session.flush()
-        resumed = task(ws, "resumed twice")
+        resumed = task(
+            ws, "resumed twice", metadata_={"taskConfigId": "bp-1", "taskConfigName": "nightly"}
+        )
         cheap = [task(ws, f"cheap {n}") for n in range(2)]
         pricey = task(ws, "pricey")
         review = task(ws, "review", task_type="review")
@@ -111,6 +113,13 @@ async def test_costs_report_every_run_of_the_workspace(api_only: Optio) -> None:
     resumed = next(t for t in report["topTasks"] if t["title"] == "resumed twice")
     assert resumed["costUsd"] == "0.10"  # both runs, not the last one
     assert [a["title"] for a in report["anomalies"]] == ["pricey"]
+    totals = {
+        (r["name"], r["type"]): (r["totalCost"], r["runCount"]) for r in report["costByBlueprint"]
+    }
+    assert totals == {
+        ("digest", "standalone"): ("0.25", 1),
+        ("nightly", "repo-blueprint"): ("0.10", 1),
+    }
     assert report["modelSuggestions"] == [
         {
             "repoUrl": REPO,

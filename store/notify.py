@@ -17,6 +17,7 @@ from store.tasks import find_repo
 from store.webhooks import subscribed
 
 SLACK_URL_SECRET = "SLACK_WEBHOOK_URL"
+ERROR_LIMIT = 2000
 TASK_STATE_EVENTS = {
     "completed": "task.completed",
     "failed": "task.failed",
@@ -66,7 +67,10 @@ def task_data(task: Task, row: TaskEvent) -> dict[str, Any]:
         "fromState": row.from_state,
         "toState": row.to_state,
         "prUrl": task.pr_url,
-        "errorMessage": row.message if row.to_state in ("failed", "needs_attention") else None,
+        # Capped: the payload travels through Temporal's history.
+        "errorMessage": (row.message or "")[:ERROR_LIMIT] or None
+        if row.to_state in ("failed", "needs_attention")
+        else None,
         "taskType": task.task_type,
         "trigger": row.trigger,
         "costUsd": task.cost_usd,

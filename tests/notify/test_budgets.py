@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from temporalio.worker import Replayer
+
 from tests.conftest import Optio
 from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 from tests.notify.receiver import Receiver
+from tests.workflows.test_record_histories import save
+from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 
 def usage(cost: str) -> str:
@@ -39,6 +45,20 @@ async def test_a_run_is_stopped_at_its_budget_and_not_retried(optio: Optio, make
     assert [s for s in await triggers(optio.client, task["id"]) if s[1] == "auto_retry"] == []
     logs = (await optio.client.get(f"/api/tasks/{task['id']}/logs")).json()["logs"]
     assert "never" not in [entry["content"] for entry in logs]
+    # The stop (signal, cancel, stop_agent_run) replays deterministically.
+    history = await optio.temporal.get_workflow_handle(f"task-{task['id']}").fetch_history()
+    await Replayer(workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER).replay_workflow(history)
+
+
+@pytest.mark.skipif(
+    os.environ.get("OPTIO_RECORD_HISTORIES") != "1", reason="records histories on request"
+)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_record_budget_history(optio: Optio, make_repo: Any) -> None:
+    """Stores the history of a run stopped at its budget for tests/workflows/test_replay.py."""
+    task = await create_task(optio.client, make_repo(), OVERSPENDER, maxCostUsd="0.10")
+    await wait_for_state(optio.client, task["id"], "failed", timeout=45)
+    await save(optio, f"task-{task['id']}", "budget_exceeded")
 
 
 async def test_a_workspace_over_its_monthly_budget_refuses_new_runs(

@@ -11,6 +11,7 @@ from activities.agent_runs import AgentRunActivities
 from activities.blueprints import BlueprintActivities
 from activities.graph import GraphActivities
 from activities.limiter import acquire_slot, find_closed_workflows, release_slot
+from activities.notify import DeliveryActivities
 from activities.pull_requests import PullRequestActivities
 from activities.review import ReviewActivities
 from activities.standalone_runs import StandaloneRunActivities
@@ -28,6 +29,7 @@ def build_activities(
     blueprints = BlueprintActivities(settings=settings, sessions=sessions)
     standalone = StandaloneRunActivities(settings=settings, sessions=sessions)
     reviews = ReviewActivities(settings=settings, sessions=sessions)
+    deliveries = DeliveryActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
         release_slot,
@@ -56,4 +58,5 @@ def build_activities(
         standalone.run_attempt,
         reviews.launch_review,
         reviews.post_verdict,
+        deliveries.deliver,
     ]

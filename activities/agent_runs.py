@@ -297,7 +297,11 @@ class AgentRunActivities:
             await self._record(run_id, "lost", None, "The sandbox exited without a result")
             return RunAgentResult(success=False, error="The sandbox exited without a result")
         await self._record(
-            run_id, "succeeded" if result.success else "failed", result.exit_code, result.error
+            run_id,
+            "succeeded" if result.success else "failed",
+            result.exit_code,
+            result.error,
+            result=result,
         )
         return RunAgentResult(
             success=result.success,
@@ -334,10 +338,22 @@ class AgentRunActivities:
         )
 
     async def _record(
-        self, run_id: str, state: str, exit_code: int | None, error: str | None
+        self,
+        run_id: str,
+        state: str,
+        exit_code: int | None,
+        error: str | None,
+        result: RunResult | None = None,
     ) -> None:
         async with transaction(self.sessions) as session:
-            await finish_run(session, run_id=run_id, state=state, exit_code=exit_code, error=error)
+            await finish_run(
+                session,
+                run_id=run_id,
+                state=state,
+                exit_code=exit_code,
+                error=error,
+                result=result,
+            )
 
     @activity.defn
     async def stop_agent_run(self, input: StopRunInput) -> None:

@@ -20,10 +20,12 @@ from schemas.blueprint_runs import (
     InstantiateResult,
 )
 from store.blueprints import TaskConfig
+from store.budgets import workspace_over_budget
 from store.db import transaction
 from store.models import Task
 from store.repo_claims import check_repo_use
 from store.templates import new_blueprint_task
+from store.types import utcnow
 from temporal.starts import start_task_workflow
 
 
@@ -46,6 +48,20 @@ class BlueprintActivities:
                 if not config.enabled:
                     return InstantiateResult(
                         task_id=input.task_id, created=False, skipped="The blueprint is disabled"
+                    )
+                # Scheduled and webhook fires do not pass the API's door: same rule here.
+                over = await workspace_over_budget(
+                    session, workspace_id=config.workspace_id, now=utcnow()
+                )
+                if over is not None:
+                    workspace, spent = over
+                    return InstantiateResult(
+                        task_id=input.task_id,
+                        created=False,
+                        skipped=(
+                            f"budget_exceeded: the workspace's monthly budget is spent "
+                            f"(${spent} of ${workspace.monthly_budget_usd})"
+                        ),
                     )
                 try:
                     # Checked when the blueprint was saved; a schedule fires long after.

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import Heartbeats
+from activities.notify import Notifier
 from core.budget import budget_reason, over_budget
 from core.params_schema import ParamsError, validate_params
 from core.script_params import render_prompt
@@ -37,6 +38,7 @@ from schemas.blueprint_runs import (
 )
 from schemas.runner import RunSpec, RunStatus
 from store.blueprints import StandaloneRun, StandaloneTask
+from store.budgets import workspace_over_budget
 from store.db import transaction
 from store.masking import WorkspaceMasks, settings_credentials
 from store.secrets import workspace_values
@@ -76,6 +78,7 @@ class StandaloneRunActivities:
         self.sessions = sessions
         self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
         self.masks = WorkspaceMasks(settings)
+        self.notifier = Notifier(settings=settings, sessions=sessions)
 
     @activity.defn
     async def open_run(self, input: OpenStandaloneInput) -> StandalonePlan:
@@ -99,8 +102,14 @@ class StandaloneRunActivities:
                     )
                 )
             refused = None
+            over = await workspace_over_budget(session, workspace_id=job.workspace_id, now=utcnow())
             if not job.enabled:
                 refused = "workflow_disabled: the standalone task is disabled"
+            elif over is not None:
+                refused = (
+                    "budget_exceeded: the workspace's monthly budget is spent "
+                    f"(${over[1]} of ${over[0].monthly_budget_usd})"
+                )
             else:
                 try:
                     validate_params(job.params_schema, input.params)
@@ -121,6 +130,7 @@ class StandaloneRunActivities:
                 return  # deleted with its standalone task
             # Errors and summaries come from agents: no secret of the workspace is stored.
             redact = await self.masks.redactor(session, workspace_id=run.workspace_id)
+            from_state = run.state
             now = utcnow()
             run.state = input.state
             if input.retry_count is not None:
@@ -139,6 +149,7 @@ class StandaloneRunActivities:
                 run.output_tokens = result.output_tokens
                 run.model_used = result.model
                 run.session_id = result.session_id
+        await self.notifier.run_state(run_id=input.run_id, from_state=from_state)
 
     @activity.defn
     async def run_attempt(self, input: StandaloneAttemptInput) -> StandaloneAttemptResult:

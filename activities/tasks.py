@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.notify import Notifier
 from core.masking import Redactor
 from core.settings import Settings
 from integrations.forges.local import delete_branch
@@ -50,6 +51,7 @@ class TaskActivities:
         self.settings = settings
         self.sessions = sessions
         self.masks = WorkspaceMasks(settings)
+        self.notifier = Notifier(settings=settings, sessions=sessions)
 
     @activity.defn
     async def load_task(self, input: LoadTaskInput) -> TaskSnapshot:
@@ -116,6 +118,8 @@ class TaskActivities:
                     patch=_masked(input.patch, redact),
                 )
             applied = await apply_transition(session, data=input)
+        # Also when not applied: a retry after a lost start must still notify (once).
+        await self.notifier.task_transition(input)
         return TransitionResult(applied=applied)
 
     @activity.defn

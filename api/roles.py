@@ -57,10 +57,15 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/setup/status"),
         # Anonymous only until setup is complete; the handler then requires an admin.
         ("POST", "/api/setup/complete"),
+        # Receivers that authenticate by their signatures. Listed one by one: the rest
+        # of /api/webhooks/ is the workspace's outgoing webhooks, for signed-in admins.
+        ("POST", "/api/webhooks/github"),
+        ("POST", "/api/webhooks/gitlab"),
+        ("POST", "/api/webhooks/slack/actions"),
     }
 )
 # Receivers that authenticate by other means: per-run tokens, webhook signatures.
-PUBLIC_PREFIXES = ("/api/internal/", "/api/hooks/", "/api/webhooks/")
+PUBLIC_PREFIXES = ("/api/internal/", "/api/hooks/")
 
 
 def is_public(method: str, path: str) -> bool:

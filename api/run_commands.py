@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 
+from api.budgets import refuse_over_monthly_budget
 from api.repo_access import check_repo_use
 from api.state import AppState
 from core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
@@ -57,6 +58,7 @@ async def start_blueprint_run(
     await check_repo_use(
         session, settings=state.settings, workspace_id=config.workspace_id, repo_url=config.repo_url
     )
+    await refuse_over_monthly_budget(state, session, workspace_id=config.workspace_id)
     task_id = new_id()
     try:
         task = await new_blueprint_task(
@@ -88,6 +90,7 @@ async def start_standalone_run(
 ) -> StandaloneRun:
     if not job.enabled:
         raise ConflictError("The standalone task is disabled")
+    await refuse_over_monthly_budget(state, session, workspace_id=job.workspace_id)
     try:
         validate_params(job.params_schema, params)
     except ParamsError as exc:

@@ -107,6 +107,7 @@ async def create_blueprint(
         max_retries=3 if body.max_retries is None else body.max_retries,
         priority=body.priority or 100,
         enabled=True if body.enabled is None else body.enabled,
+        max_cost_usd=body.max_cost_usd,
         created_by=principal.user_id,
     )
     session.add(row)

@@ -67,6 +67,20 @@ class Settings(BaseSettings):
     # ids are remembered for twice this long (docs/blueprints.md).
     hook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
 
+    # ---- notifications (docs/notifications.md): outgoing webhooks and Slack.
+    # Targets on private, loopback or link-local addresses are refused unless listed
+    # here (IP addresses or CIDR networks, e.g. ["127.0.0.1"]; "*" allows every one).
+    webhook_private_allowlist: list[str] = Field(default_factory=list)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Retries of a failed delivery: exponential backoff from the first interval.
+    webhook_max_attempts: int = Field(default=10, ge=1, le=50)
+    webhook_retry_initial_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_interval_seconds: float = Field(default=600.0, gt=0)
+    # Verifies Slack's button clicks when the workspace has no SLACK_SIGNING_SECRET secret.
+    slack_signing_secret: SecretStr | None = None
+    # Slack's own rule: a request signed more than five minutes ago is a replay.
+    slack_max_age_seconds: int = Field(default=300, ge=10)
+
     # ---- agents (docs/agents.md). Credentials reach only the agent process of a run.
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None

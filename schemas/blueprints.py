@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from schemas.common import ApiModel, ApiOut, Metadata
+from schemas.money import Usd
 from schemas.tasks import AgentType, Branch, normalise_agent_type
 
 Money = str
@@ -26,6 +27,8 @@ class BlueprintFields(ApiModel):
     max_retries: int | None = Field(default=None, ge=0, le=10)
     priority: int | None = Field(default=None, ge=1, le=1000)
     enabled: bool | None = None
+    # Budget of each run (the task it creates), docs/costs.md.
+    max_cost_usd: Usd | None = None
 
     _agent = field_validator("agent_type", mode="before")(normalise_agent_type)
 
@@ -63,6 +66,7 @@ class BlueprintPublic(ApiOut):
     max_retries: int
     priority: int
     enabled: bool
+    max_cost_usd: str | None = None
     created_by: str | None
     created_at: datetime
     updated_at: datetime

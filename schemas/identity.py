@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from schemas.common import ApiModel, ApiOut
+from schemas.money import Usd
 
 MAX_SECRET_BYTES = 64 * 1024
 SECRET_NAME = r"^[A-Z_][A-Z0-9_]*$"
@@ -48,6 +49,8 @@ class WorkspaceUpdate(ApiModel):
     slug: str | None = Field(default=None, min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")
     description: str | None = Field(default=None, max_length=500)
     allow_docker_in_docker: bool | None = None
+    # Spend ceiling per calendar month (UTC); null removes it (docs/costs.md).
+    monthly_budget_usd: Usd | None = None
 
 
 class WorkspacePublic(ApiOut):
@@ -57,6 +60,7 @@ class WorkspacePublic(ApiOut):
     description: str | None
     created_by: str | None
     allow_docker_in_docker: bool
+    monthly_budget_usd: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from schemas.common import ApiModel, ApiOut
+from schemas.money import Usd
 from schemas.tasks import AgentType, Branch, normalise_agent_type
 
 
@@ -29,6 +30,13 @@ class RepoSettings(ApiModel):
     review_prompt_template: str | None = Field(default=None, max_length=20000)
     # GitHub Enterprise / self-hosted GitLab API root; derived from the repo URL when unset.
     forge_api_url: str | None = Field(default=None, max_length=2000)
+    # Budget of each task of the repo (docs/costs.md).
+    max_cost_usd: Usd | None = None
+    # Task events posted to the repo's Slack webhook (docs/notifications.md).
+    slack_notify_on: (
+        list[Literal["task.completed", "task.failed", "task.needs_attention", "task.pr_opened"]]
+        | None
+    ) = None
 
     _agent = field_validator("default_agent_type", mode="before")(normalise_agent_type)
 
@@ -66,5 +74,7 @@ class RepoPublic(ApiOut):
     review_trigger: str | None
     review_prompt_template: str | None
     forge_api_url: str | None
+    max_cost_usd: str | None = None
+    slack_notify_on: list[str] | None = None
     created_at: datetime
     updated_at: datetime

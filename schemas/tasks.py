@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from schemas.common import ApiModel, ApiOut, Metadata
+from schemas.money import Usd
 from schemas.refs import check_branch_name
 
 AGENT_TYPES = ("claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script")
@@ -45,6 +46,8 @@ class TaskCreate(ApiModel):
     max_retries: int = Field(default=3, ge=0, le=10)
     metadata: Metadata | None = None
     depends_on: list[str] | None = Field(default=None, max_length=100)
+    # The task's budget over all its runs; the repo's maxCostUsd when unset.
+    max_cost_usd: Usd | None = None
 
     _agent = field_validator("agent_type", mode="before")(normalise_agent_type)
 
@@ -55,6 +58,7 @@ class TaskUpdate(ApiModel):
     priority: int | None = Field(default=None, ge=1, le=1000)
     max_retries: int | None = Field(default=None, ge=0, le=10)
     metadata: Metadata | None = None
+    max_cost_usd: Usd | None = None
 
 
 class TaskPublic(ApiOut):
@@ -79,6 +83,7 @@ class TaskPublic(ApiOut):
     input_tokens: int | None
     output_tokens: int | None
     model_used: str | None
+    max_cost_usd: str | None = None
     error_message: str | None
     metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
     retry_count: int

@@ -138,6 +138,14 @@ class RunAgentInput:
 
 
 @dataclass
+class BudgetExceeded:
+    """Signal from the API's ingest: this run took the task past its budget."""
+
+    run_id: str
+    message: str
+
+
+@dataclass
 class RunAgentResult:
     success: bool
     stalled: bool = False

@@ -48,6 +48,8 @@ class TaskConfig(TimestampMixin, Base):
     priority: Mapped[int] = mapped_column(Integer, default=100)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(36))
+    # Budget of each run (the task it creates), USD (migration 0012).
+    max_cost_usd: Mapped[str | None] = mapped_column(String(32))
 
 
 class StandaloneTask(TimestampMixin, Base):

@@ -52,6 +52,10 @@ class Workspace(TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(500))
     created_by: Mapped[str | None] = mapped_column(String(36))
     allow_docker_in_docker: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Monthly spend ceiling (USD, decimal string); new runs are refused once it is reached.
+    monthly_budget_usd: Mapped[str | None] = mapped_column(String(32))
+    # "YYYY-MM" of the last over-budget notification, so it goes out once a month.
+    budget_notified_month: Mapped[str | None] = mapped_column(String(7))
 
 
 class User(TimestampMixin, Base):
@@ -135,6 +139,10 @@ class Repo(TimestampMixin, Base):
     forge_api_url: Mapped[str | None] = mapped_column(Text)
     # Last verified webhook delivery: while they arrive, polling is only a safety net.
     webhook_seen_at: Mapped[datetime | None]
+    # Budget of each task of this repo (USD), unless the task sets its own (migration 0012).
+    max_cost_usd: Mapped[str | None] = mapped_column(String(32))
+    # Task events posted to the repo's Slack webhook; None means the default set.
+    slack_notify_on: Mapped[list[str] | None] = mapped_column(JSONType)
 
 
 class Task(TimestampMixin, Base):
@@ -164,6 +172,8 @@ class Task(TimestampMixin, Base):
     input_tokens: Mapped[int | None] = mapped_column(BigInteger)
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     model_used: Mapped[str | None] = mapped_column(String(100))
+    # The task's budget (USD); its cost is the sum of its agent runs (store/costs.py).
+    max_cost_usd: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -220,6 +230,11 @@ class AgentRun(Base):
     last_output_at: Mapped[datetime | None]
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # What this run cost: the running total from its usage entries, then its final result.
+    cost_usd: Mapped[str | None] = mapped_column(String(32))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    model_used: Mapped[str | None] = mapped_column(String(100))
 
 
 class TaskLog(Base):

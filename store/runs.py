@@ -11,7 +11,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.tokens import hash_token
-from schemas.runner import LogEvent
+from schemas.runner import LogEvent, RunResult
+from store.costs import track_events, track_result
 from store.models import AgentRun, Task, TaskLog
 from store.types import utcnow
 
@@ -75,6 +76,7 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
         insert(TaskLog).values(rows).on_conflict_do_nothing(index_elements=["agent_run_id", "seq"])
     )
     result = await session.execute(stmt)
+    await track_events(session, run=run, events=events)
     latest: datetime = max(e.timestamp for e in events)
     if _moved_on(run.last_output_at, latest):
         # At most every ACTIVITY_RESOLUTION: each batch writing two more rows would keep
@@ -98,10 +100,19 @@ def _moved_on(recorded: datetime | None, latest: datetime) -> bool:
 
 
 async def finish_run(
-    session: AsyncSession, *, run_id: str, state: str, exit_code: int | None, error: str | None
+    session: AsyncSession,
+    *,
+    run_id: str,
+    state: str,
+    exit_code: int | None,
+    error: str | None,
+    result: RunResult | None = None,
 ) -> None:
     await session.execute(
         update(AgentRun)
         .where(AgentRun.id == run_id)
         .values(state=state, exit_code=exit_code, error_message=error, finished_at=utcnow())
     )
+    if result is not None:
+        # The run's final word on its cost, whether it succeeded or not.
+        await track_result(session, run_id=run_id, result=result)

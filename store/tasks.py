@@ -114,9 +114,14 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
     return True
 
 
+# Sums over the task's agent runs, kept by store/costs.py: one run's figures never
+# overwrite them.
+RUN_TOTALS = frozenset({"cost_usd", "input_tokens", "output_tokens"})
+
+
 def apply_patch(task: Task, patch: TaskPatch) -> None:
     for name, value in asdict(patch).items():
-        if value is not None:
+        if value is not None and name not in RUN_TOTALS:
             setattr(task, name, value)
 
 

@@ -140,6 +140,7 @@ async def new_blueprint_task(
         },
         created_by=config.created_by,
         state=TaskState.PENDING,
+        max_cost_usd=config.max_cost_usd,
     )
     session.add(task)
     await session.flush()

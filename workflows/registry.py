@@ -8,6 +8,7 @@ starts.
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.blueprint_run import BlueprintRunWorkflow
+from workflows.delivery import DeliveryWorkflow
 from workflows.limiter import SlotLimiterWorkflow
 from workflows.pipeline import PipelineWorkflow
 from workflows.repo_task import RepoTaskWorkflow
@@ -21,6 +22,7 @@ WORKFLOWS: list[type] = [
     BlueprintRunWorkflow,
     StandaloneRunWorkflow,
     ReviewWorkflow,
+    DeliveryWorkflow,
 ]
 
 # Workflows import only the standard library, temporalio, schemas/ and core/ (pure,

@@ -6,6 +6,7 @@ retry starts a new run of the same workflow id (`task-<id>`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.workflow import (
         AcquireSlotInput,
+        BudgetExceeded,
         CarriedState,
         CommandResult,
         FinishPrInput,
@@ -162,6 +164,9 @@ class RepoTaskWorkflow:
         self._graph: GraphSnapshot | None = None
         # A PR exists for the task branch: restarts continue from it instead of the base.
         self._has_pr = carried is not None
+        # Why the current run must stop: it took the task past its budget.
+        self._budget_stop: str | None = None
+        self._running: workflow.ActivityHandle[RunAgentResult] | None = None
 
     # ---- messages -------------------------------------------------------------------------
 
@@ -184,6 +189,14 @@ class RepoTaskWorkflow:
     def pr_event(self, event: PrEvent) -> None:
         self._pr_poke = True
         self._pr_events = [*self._pr_events[-9:], event]
+
+    @workflow.signal
+    def budget_exceeded(self, notice: BudgetExceeded) -> None:
+        # Only about the run in progress: a late signal about a finished one is moot.
+        if notice.run_id == self._run_id and self._budget_stop is None:
+            self._budget_stop = notice.message
+            if self._running is not None:
+                self._running.cancel()
 
     @workflow.signal
     def dependencies_changed(self) -> None:
@@ -416,13 +429,15 @@ class RepoTaskWorkflow:
             result, provisioned = await self._run_agent_once(rerun)
             if result.success:
                 return await self._after_success(result)
-            if result.stalled:
+            if self._budget_stop is not None:
+                trigger = "budget_exceeded"
+            elif result.stalled:
                 trigger = "stall_detected"
             elif provisioned:
                 trigger = "agent_failure"
             else:
                 trigger = "provisioning_permanent_failure"
-            will_retry = retries_left > 0 and not result.permanent
+            will_retry = retries_left > 0 and not result.permanent and self._budget_stop is None
             # A command arriving while "failed" is recorded is then taken by the backoff.
             self._backing_off = will_retry
             await self._transition(
@@ -489,7 +504,7 @@ class RepoTaskWorkflow:
             )
             await self._transition(S.PROVISIONING, "worker_pickup")
             run_id = str(workflow.uuid4())
-            self._run_id = run_id
+            self._run_id, self._budget_stop = run_id, None
             try:
                 prepared = await workflow.execute_activity_method(
                     AgentRunActivities.prepare_worktree,
@@ -513,7 +528,9 @@ class RepoTaskWorkflow:
                 self._run_id = None
                 return RunAgentResult(success=False, error=prepared.error), False
             await self._transition(S.RUNNING, "worktree_created")
-            result = await workflow.execute_activity_method(
+            # Started, then awaited, so the budget signal can cancel it: the same commands
+            # as executing it, and histories recorded before budgets replay unchanged.
+            running = workflow.start_activity_method(
                 AgentRunActivities.run_agent,
                 RunAgentInput(
                     task_id=snap.task_id,
@@ -524,11 +541,34 @@ class RepoTaskWorkflow:
                 heartbeat_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
             )
+            self._running = running
+            if self._budget_stop is not None:
+                running.cancel()  # it passed the budget while its sandbox was prepared
+            try:
+                result = await running
+            except (ActivityError, asyncio.CancelledError) as err:
+                if self._budget_stop is None or not is_cancelled_exception(err):
+                    raise
+                result = await self._stopped_over_budget(run_id)
+            finally:
+                self._running = None
             self._run_id = None  # finished: nothing left for a cancel to stop
             return result, True
         finally:
             await self._release(global_limiter, global_slot)
             await self._release(repo_limiter, repo_slot)
+
+    async def _stopped_over_budget(self, run_id: str) -> RunAgentResult:
+        """The agent passed the budget and its activity was cancelled: make sure its sandbox
+        is gone; the run fails for good, never retried."""
+        message = self._budget_stop or "Budget exceeded"
+        await workflow.execute_activity_method(
+            AgentRunActivities.stop_agent_run,
+            StopRunInput(run_id=run_id),
+            start_to_close_timeout=QUICK,
+            retry_policy=DB_RETRY,
+        )
+        return RunAgentResult(success=False, permanent=True, error=message)
 
     async def _after_success(self, result: RunAgentResult) -> Rerun | None:
         snap = self._require_snap()

@@ -2,6 +2,7 @@ from fastapi import APIRouter
 
 from api.deps import guard_routes
 from api.routes import (
+    analytics,
     auth,
     blueprints,
     graph,
@@ -10,6 +11,7 @@ from api.routes import (
     internal,
     legacy,
     mcp_servers,
+    outgoing_webhooks,
     pull_requests,
     push_credentials,
     repos,
@@ -17,6 +19,7 @@ from api.routes import (
     secrets,
     setup,
     skills,
+    slack,
     tasks,
     templates,
     triggers,
@@ -44,6 +47,9 @@ ROUTERS: list[APIRouter] = [
     secrets.router,
     setup.router,
     webhooks.router,
+    outgoing_webhooks.router,
+    slack.router,
+    analytics.router,
     push_credentials.router,
 ]
 

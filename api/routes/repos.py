@@ -85,6 +85,8 @@ async def update(
         "review_trigger",
         "review_prompt_template",
         "forge_api_url",
+        "max_cost_usd",
+        "slack_notify_on",
     }
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is None and name not in nullable:

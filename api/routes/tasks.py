@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import task_commands as commands
 from api import task_kinds as kinds
+from api.budgets import refuse_over_monthly_budget
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_access import usable_repo_url
 from core.errors import InvalidInputError
@@ -97,6 +98,7 @@ async def create(
         if existing is not None:
             response.status_code = 200
             return {"task": public(existing)}
+    await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     repo = await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url)
     task = Task(
         workspace_id=principal.workspace_id,
@@ -108,6 +110,7 @@ async def create(
         priority=body.priority,
         max_retries=body.max_retries,
         metadata_=body.metadata,
+        max_cost_usd=body.max_cost_usd,
         created_by=principal.user_id,
         state=TaskState.PENDING,
         idempotency_key=idempotency_key,
@@ -248,6 +251,7 @@ async def retry(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     before = task.transition_seq
     await commands.retry(
@@ -291,6 +295,7 @@ async def _resume(
     force_restart: bool,
 ) -> dict[str, Any]:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     before = task.transition_seq
     await commands.resume(

@@ -31,6 +31,7 @@ PUBLIC = {
     ("POST", "/api/hooks/{path}"),  # webhook receiver: the path plus an HMAC signature
     ("POST", "/api/webhooks/github"),  # X-Hub-Signature-256 of the body
     ("POST", "/api/webhooks/gitlab"),  # X-Gitlab-Token
+    ("POST", "/api/webhooks/slack/actions"),  # Slack v0 signature of the body
 }
 COUNTS: dict[str, Any] = {}
 LAST_USED = re.compile(r'"lastUsedAt":"[^"]*"')

@@ -1,0 +1,1 @@
+"""Outgoing notifications: signed webhook deliveries, Slack messages, the SSRF guard."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -63,9 +64,9 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
             "agent_run_id": run.id,
             "seq": e.seq,
             "stream": e.stream,
-            "content": e.content,
+            "content": without_nul(e.content),
             "log_type": e.log_type,
-            "metadata": e.metadata or None,
+            "metadata": without_nul(e.metadata) or None,
             "timestamp": e.timestamp,
         }
         for e in events
@@ -91,6 +92,18 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
 
 
 ACTIVITY_RESOLUTION = timedelta(seconds=5)
+# PostgreSQL stores no NUL in text or jsonb; an agent's binary output may hold some.
+_NUL, _REPLACEMENT = "\x00", "\ufffd"
+
+
+def without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def _moved_on(recorded: datetime | None, latest: datetime) -> bool:

@@ -52,3 +52,28 @@ async def test_activity_timestamps_move_at_their_resolution(database_url: str) -
         assert count == 3
     finally:
         await engine.dispose()
+
+
+async def test_nul_characters_in_agent_output_are_stored_replaced(database_url: str) -> None:
+    # An agent may print binary output; PostgreSQL refuses NUL in text and jsonb.
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        async with transaction(sessions) as session:
+            admin = await bootstrap_local_admin(session)
+            task = Task(workspace_id=admin.workspace_id, title="t", prompt="p",
+                        repo_url="/r.git", agent_type="script")  # fmt: skip
+            session.add(task)
+            await session.flush()
+            run = AgentRun(id="run-nul", task_id=task.id, workspace_id=task.workspace_id,
+                           agent_type="script", sandbox_name="s", token_hash="h")  # fmt: skip
+            session.add(run)
+            await session.flush()
+            event = LogEvent(seq=0, timestamp=T0, content="a\x00b", metadata={"k\x00": ["\x00"]})
+            await ingest_events(session, run=run, events=[event])
+        async with sessions() as session:
+            row = await session.scalar(select(TaskLog).where(TaskLog.agent_run_id == "run-nul"))
+        assert row is not None and row.content == "a\ufffdb"
+        assert row.metadata_ == {"k\ufffd": ["\ufffd"]}
+    finally:
+        await engine.dispose()

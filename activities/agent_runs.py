@@ -107,7 +107,7 @@ class AgentRunActivities:
                 branch=f"optio/task-{task.id}",
                 from_existing_branch=input.from_existing_branch,
                 worktree_path=str(self.settings.worktrees_dir / f"task-{task.id}"),
-                mirror_cache_dir=str(self.settings.mirrors_dir),
+                mirror_cache_dir=str(self.settings.workspace_mirrors(task.workspace_id)),
                 ingest_url=f"{self.settings.api_base_url}/api/internal/runs/{input.run_id}/events",
                 run_token=SecretStr(token),
                 max_turns=(repo.max_turns_coding if repo and repo.max_turns_coding else 250),

@@ -257,7 +257,7 @@ class StandaloneRunActivities:
             repo_url=f"file://{scratch.resolve()}",
             branch=f"optio/run-{sandbox}",
             worktree_path=str(self.settings.worktrees_dir / f"run-{sandbox}"),
-            mirror_cache_dir=str(self.settings.mirrors_dir),
+            mirror_cache_dir=str(self.settings.workspace_mirrors(run.workspace_id)),
             ingest_url=f"{base}/api/internal/standalone-runs/{input.run_id}/events"
             f"?attempt={input.attempt}",
             run_token=SecretStr(token),

@@ -137,7 +137,9 @@ class TaskActivities:
             task = await session.get(Task, input.task_id)
         if task is None:
             return
-        mirror = mirror_path(repo_url=task.repo_url, cache_dir=self.settings.mirrors_dir)
+        mirror = mirror_path(
+            repo_url=task.repo_url, cache_dir=self.settings.workspace_mirrors(task.workspace_id)
+        )
         worktree = self.settings.worktrees_dir / f"task-{task.id}"
         if mirror.exists() and worktree.exists():
             await asyncio.to_thread(remove_worktree, mirror=mirror, worktree_path=worktree)

@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     def mirrors_dir(self) -> Path:
         return self.data_dir / "mirrors"
 
+    def workspace_mirrors(self, workspace_id: str) -> Path:
+        """A workspace's own mirrors: a run's sandbox sees its repository's mirror, so no
+        two workspaces share one (docs/deployment.md, "What a run can see")."""
+        return self.mirrors_dir / workspace_id
+
 
 def normalise_database_url(url: str) -> str:
     """Accept the usual spellings and pick our async drivers."""

@@ -365,6 +365,7 @@ def prepare_worktree(
                 run_git(["worktree", "add", "--quiet", *add], cwd=mirror)
         else:
             # A retried attempt must start exactly where a fresh one would.
+            repair_git_pointer(mirror=mirror, worktree_path=worktree_path)
             run_git(["reset", "--hard", "--quiet", target], cwd=worktree_path)
             clean = ["clean", "-ffdxq", *(a for p in EXCLUDED_PATHS for a in ("-e", p))]
             run_git(clean, cwd=worktree_path)
@@ -474,6 +475,28 @@ def _keep_as_spare(mirror: Path, worktree_path: Path) -> bool:
     return True
 
 
+def repair_git_pointer(*, mirror: Path, worktree_path: Path) -> None:
+    """Point `worktree_path/.git` back at its registration in `mirror`, whatever an agent
+    left there. Optio runs git in worktrees outside the sandbox: a `.git` an agent made
+    (a directory with its own config, hooks or fsmonitor) would otherwise run as code."""
+    worktrees = mirror / "worktrees"
+    pointer = worktree_path / ".git"
+    wanted = str(pointer.absolute())
+    for entry in sorted(worktrees.iterdir()) if worktrees.is_dir() else []:
+        try:
+            registered = (entry / "gitdir").read_text().strip()
+        except OSError:
+            continue
+        if registered != wanted:
+            continue
+        if pointer.is_symlink() or pointer.is_file():
+            pointer.unlink()
+        elif pointer.exists():
+            shutil.rmtree(pointer)
+        pointer.write_text(f"gitdir: {entry}\n")
+        return
+
+
 def _reuse_spare(mirror: Path, worktree_path: Path, branch: str, target: str) -> bool:
     """Make a spare the worktree at `worktree_path`, on `branch` at `target`, clean."""
     spares = _spares_dir(mirror)
@@ -488,6 +511,7 @@ def _reuse_spare(mirror: Path, worktree_path: Path, branch: str, target: str) ->
             run_git(["worktree", "prune"], cwd=mirror)
             continue
         try:
+            repair_git_pointer(mirror=mirror, worktree_path=worktree_path)
             run_git(["checkout", "--quiet", "--force", "-B", branch, target], cwd=worktree_path)
             run_git(["clean", "-ffdxq"], cwd=worktree_path)
         except GitError:
@@ -502,6 +526,7 @@ def remove_worktree(*, mirror: Path, worktree_path: Path) -> None:
     with _locked(_mirror_lock(mirror)):
         wanted = worktree_path.resolve()
         if any(wt.path.resolve() == wanted for wt in list_worktrees(mirror)):
+            repair_git_pointer(mirror=mirror, worktree_path=worktree_path)
             if _keep_as_spare(mirror, worktree_path):
                 return
             run_git(["worktree", "remove", "--force", "--force", str(worktree_path)], cwd=mirror)

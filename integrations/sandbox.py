@@ -72,6 +72,10 @@ class Sandbox:
 
     worktree: Path
     home: Path | None = None
+    # The repository's git dir (the worktree's mirror): read-write for objects, refs and
+    # the worktree's index, but its config, hooks and info stay read-only, so nothing
+    # the agent does there runs as code when Optio uses git outside the sandbox.
+    git_dir: Path | None = None
     # Read-only extras: the agent CLIs' install directory, for one.
     read_only: Sequence[Path] = field(default_factory=tuple)
 
@@ -115,8 +119,31 @@ class Sandbox:
                 args += ["--ro-bind", str(path), str(path)]
         if self.home is not None:
             args += ["--bind", str(self.home), str(self.home)]
+        if self.git_dir is not None:
+            args += _git_dir_binds(self.git_dir)
         args += ["--bind", str(self.worktree), str(self.worktree), "--chdir", str(self.worktree)]
         return [*args, "--", *argv]
+
+
+# What git reads as configuration or runs as code: read-only inside the sandbox.
+_GIT_PROTECTED = ("config", "hooks", "info", "objects/info", "commondir", "shallow")
+
+
+def _git_dir_binds(git_dir: Path) -> list[str]:
+    for name in ("hooks", "info", "objects/info"):
+        (git_dir / name).mkdir(parents=True, exist_ok=True)  # so that they can be bound
+    args = ["--bind", str(git_dir), str(git_dir)]
+    for name in _GIT_PROTECTED:
+        path = git_dir / name
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    worktrees = git_dir / "worktrees"
+    if worktrees.is_dir():
+        for entry in worktrees.iterdir():
+            for name in ("config.worktree", "commondir", "gitdir"):
+                if (entry / name).exists():
+                    args += ["--ro-bind", str(entry / name), str(entry / name)]
+    return args
 
 
 def bwrap_path() -> str:

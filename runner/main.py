@@ -27,6 +27,7 @@ from integrations.git import (
     ensure_mirror,
     prepare_worktree,
     push_branch,
+    repair_git_pointer,
 )
 from integrations.sandbox import Sandbox, SandboxUnavailableError, sandbox_env
 from integrations.tls import tls_context
@@ -90,11 +91,13 @@ def agent_env(spec: RunSpec, adapter: AgentAdapter, *, home: Path) -> dict[str, 
     return env
 
 
-def sandbox_for(spec: RunSpec, *, home: Path) -> Sandbox:
-    """The run's view of the machine: its worktree, its home, the agent CLIs read-only."""
+def sandbox_for(spec: RunSpec, *, home: Path, mirror: Path) -> Sandbox:
+    """The run's view of the machine: its worktree, the repository's git data (so the agent
+    can commit and rebase), its home, the agent CLIs read-only."""
     return Sandbox(
         worktree=Path(spec.worktree_path),
         home=home,
+        git_dir=mirror,
         read_only=[install_root(Path(p)) for p in spec.extra_path],
     )
 
@@ -222,7 +225,7 @@ class Run:
         try:
             command = adapter.build_command(agent_spec, prompt_file=prompt_file)
             exit_code = await run_agent(
-                command=sandbox_for(spec, home=home).command(command),
+                command=sandbox_for(spec, home=home, mirror=mirror).command(command),
                 cwd=self.worktree,
                 env=agent_env(agent_spec, adapter, home=home) | mcp_env,
                 on_line=on_line,
@@ -234,6 +237,8 @@ class Run:
             return self.fail(f"Could not start the {spec.agent_type} agent: {exc}")
         finally:
             self.setup.restore()
+            # Whatever the agent did to the worktree's .git, ours is what git sees now.
+            await in_thread(lambda: repair_git_pointer(mirror=mirror, worktree_path=self.worktree))
         outcome = adapter.result(exit_code, entries)
         result = RunResult(
             success=outcome.success,

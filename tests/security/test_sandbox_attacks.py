@@ -28,18 +28,34 @@ OWN_SECRET = "own-workspace-secret-a93e77"
 TOKEN_PATTERN = r'"optio_"run_[0-9a-f]{64}'
 
 
-def probe_script(*, data_dir: Path, other_repo: Path) -> str:
+def probe_script(*, data_dir: Path, other_repo: Path, escape_marker: Path | None = None) -> str:
     """Everything a hostile run would try, each hit printed as a LEAK line."""
     d = str(data_dir)
+    plant = (
+        ""
+        if escape_marker is None
+        else f"""
+# Last: a .git of the agent's own, whose fsmonitor would run when Optio uses git in this
+# worktree outside the sandbox.
+mv .git .git.ours && git init -q . && git config core.fsmonitor "touch {escape_marker}"
+"""
+    )
     return f"""
 leak() {{ echo "LEAK: $1"; }}
 echo probed > probe.txt
-# The sandbox shows the data dir only as the empty directories above its own worktree and
-# home (mount points): any file, or any other entry beside those two, is a leak.
-for path in "{d}/encryption.key" "{d}/optio.db" "{d}/mirrors" "{other_repo}"; do
+git log -1 --format=%H >/dev/null 2>&1 || echo "git unavailable"
+own=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+echo "[core]" >> "$own/config" 2>/dev/null && leak "writes the repository's git config"
+touch "$own/hooks/post-commit" 2>/dev/null && leak "plants a git hook"
+find "{d}/mirrors" -mindepth 2 -maxdepth 2 2>/dev/null | grep -v -e "^$own\$" -e '\\.lock$' \\
+  | grep -q . && leak "sees other mirrors"
+# The sandbox shows the data dir only as the empty directories above its own worktree,
+# home and repository mirror (mount points): any file, or any other entry, is a leak.
+for path in "{d}/encryption.key" "{d}/optio.db" "{other_repo}"; do
   [ -e "$path" ] && leak "sees $path"
 done
-find "{d}" -type f -not -path "$PWD/*" -not -path "$HOME/*" 2>/dev/null | grep -q . \\
+find "{d}" -type f -not -path "$PWD/*" -not -path "$HOME/*" -not -path "$own/*" 2>/dev/null \\
+  | grep -q . \\
   && leak "finds files of the data dir"
 find "{d}/worktrees" "{d}/runs" -mindepth 1 -maxdepth 1 2>/dev/null \\
   | grep -v -e "^$PWD\\$" -e "^$(dirname "$HOME")\\$" | grep -q . && leak "lists other runs"
@@ -65,7 +81,7 @@ runner="$(printf '%s' 'runner.fork')server"  # spelled so the probe does not mat
 for p in /proc/[0-9]*; do tr '\\0' ' ' < "$p/cmdline" 2>/dev/null; echo; done \\
   | grep -v '^grep ' | grep -q "$runner\\|python3* -m runner" && leak "sees the runner"
 echo "probe finished"
-"""
+{plant}"""
 
 
 async def other_workspace_with_secret(optio: Optio, make_repo: MakeRepo) -> Path:
@@ -124,13 +140,18 @@ async def test_a_script_run_sees_its_worktree_and_nothing_else(
     neighbour = await create_task(optio.client, repo, "sleep 30")
     await wait_for_state(optio.client, neighbour["id"], "running")
 
-    script = probe_script(data_dir=optio.settings.data_dir, other_repo=other_repo)
+    marker = optio.settings.data_dir.parent / "escaped"
+    script = probe_script(
+        data_dir=optio.settings.data_dir, other_repo=other_repo, escape_marker=marker
+    )
     task = await create_task(optio.client, repo, script)
     await wait_for_state(optio.client, task["id"], "pr_opened", "completed", "failed")
     text = await log_text(optio, task["id"])
 
     assert "probe finished" in text, text
     assert "LEAK" not in text, text
+    assert "git unavailable" not in text, text
+    assert not marker.exists(), "the agent's .git ran a command outside the sandbox"
     assert not (other_repo / "pwned").exists()
     await optio.client.post(f"/api/tasks/{neighbour['id']}/cancel")
     await wait_for_state(optio.client, neighbour["id"], "cancelled")

@@ -15,6 +15,7 @@ from activities.pull_requests import PullRequestActivities
 from activities.review import ReviewActivities
 from activities.standalone_runs import StandaloneRunActivities
 from activities.tasks import TaskActivities
+from activities.tickets import TicketActivities
 from core.settings import Settings
 
 
@@ -28,6 +29,7 @@ def build_activities(
     blueprints = BlueprintActivities(settings=settings, sessions=sessions)
     standalone = StandaloneRunActivities(settings=settings, sessions=sessions)
     reviews = ReviewActivities(settings=settings, sessions=sessions)
+    tickets = TicketActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
         release_slot,
@@ -56,4 +58,6 @@ def build_activities(
         standalone.run_attempt,
         reviews.launch_review,
         reviews.post_verdict,
+        tickets.sync_ticket_provider,
+        tickets.finish_ticket,
     ]

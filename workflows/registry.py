@@ -13,6 +13,7 @@ from workflows.pipeline import PipelineWorkflow
 from workflows.repo_task import RepoTaskWorkflow
 from workflows.review import ReviewWorkflow
 from workflows.standalone_run import StandaloneRunWorkflow
+from workflows.ticket_sync import TicketDoneWorkflow, TicketSyncWorkflow
 
 WORKFLOWS: list[type] = [
     RepoTaskWorkflow,
@@ -21,6 +22,8 @@ WORKFLOWS: list[type] = [
     BlueprintRunWorkflow,
     StandaloneRunWorkflow,
     ReviewWorkflow,
+    TicketSyncWorkflow,
+    TicketDoneWorkflow,
 ]
 
 # Workflows import only the standard library, temporalio, schemas/ and core/ (pure,

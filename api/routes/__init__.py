@@ -8,6 +8,7 @@ from api.routes import (
     health,
     hooks,
     internal,
+    issues,
     legacy,
     mcp_servers,
     pull_requests,
@@ -19,6 +20,7 @@ from api.routes import (
     skills,
     tasks,
     templates,
+    tickets,
     triggers,
     webhooks,
     workspaces,
@@ -45,6 +47,8 @@ ROUTERS: list[APIRouter] = [
     setup.router,
     webhooks.router,
     push_credentials.router,
+    tickets.router,
+    issues.router,
 ]
 
 # Every route is authenticated and role-checked unless api/roles.py lists it as public.

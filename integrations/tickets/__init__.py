@@ -112,6 +112,7 @@ def build_client(
         )
         return LinearTickets(
             http=http,
+            endpoint=options.linear_api_url,
             label=label,
             team_id=config.get("teamId"),
             project_id=config.get("projectId"),

@@ -66,8 +66,7 @@ class GitHubTickets:
     async def get(self, external_id: str) -> Ticket:
         repo, number = split_id(external_id)
         item = (await self.http.send("GET", f"/repos/{repo}/issues/{number}")).json()
-        comments = await self.comments(repo, number) if item.get("comments") else []
-        return _github_ticket(repo, item, comments)
+        return _github_ticket(repo, item, await self.comments(repo, number))
 
     async def comments(self, repo: str, number: int) -> list[TicketComment]:
         out: list[TicketComment] = []

@@ -90,12 +90,14 @@ class LinearTickets:
         self,
         *,
         http: TicketHttp,
+        endpoint: str,
         label: str,
         team_id: str | None,
         project_id: str | None,
         max_pages: int,
     ) -> None:
         self.http = http
+        self.endpoint = endpoint
         self.label = label
         self.team_id = team_id
         self.project_id = project_id
@@ -103,7 +105,11 @@ class LinearTickets:
 
     async def _gql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         response = await self.http.send(
-            "POST", "", json={"query": query, "variables": variables}, limited=_limited, check=False
+            "POST",
+            self.endpoint,
+            json={"query": query, "variables": variables},
+            limited=_limited,
+            check=False,
         )
         codes = _codes(response)
         if response.status_code in (401, 403) or "AUTHENTICATION_ERROR" in codes:

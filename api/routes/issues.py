@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep
@@ -118,8 +118,8 @@ async def list_issues(
     principal: CurrentPrincipal,
     session: SessionDep,
     state: StateDep,
-    repo_id: str | None = None,
-    issue_state: Literal["open", "closed", "all"] = "open",
+    repo_id: Annotated[str | None, Query(alias="repoId")] = None,
+    issue_state: Annotated[Literal["open", "closed", "all"], Query(alias="state")] = "open",
 ) -> dict[str, Any]:
     """Live from each forge and provider; one that fails is reported, not fatal."""
     settings = state.settings

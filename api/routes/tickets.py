@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from temporalio.service import RPCError
 
 from api import ticket_providers as providers
@@ -124,7 +124,7 @@ async def sync(
     principal: CurrentPrincipal,
     session: SessionDep,
     state: StateDep,
-    provider_id: str | None = None,
+    provider_id: Annotated[str | None, Query(alias="providerId")] = None,
 ) -> dict[str, Any]:
     """Run a sync of every enabled provider (or `providerId`) now; answer what it created."""
     if provider_id is not None:

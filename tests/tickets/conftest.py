@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.client import ScheduleActionStartWorkflow
 
 from core.settings import Settings
-from tests.conftest import free_port
-from tests.forges.conftest import serve
+from tests.conftest import Optio, free_port
+from tests.forges.conftest import github, serve
 from tests.tickets.jira_double import JiraDouble
 from tests.tickets.linear_double import LinearDouble
 from tests.tickets.notion_double import NotionDouble
@@ -26,6 +27,24 @@ def settings(settings: Settings) -> Settings:
     settings.ticket_allow_private_hosts = True
     settings.ticket_sync_interval_seconds = 3600  # schedules exist; tests sync by hand
     return settings
+
+
+@pytest.fixture
+async def optio(optio: Optio) -> AsyncIterator[Optio]:
+    """`optio`, and at the end the sync schedules this test made deleted (the dev server
+    outlives the test; its task queue does not)."""
+    yield optio
+    async for listed in await optio.temporal.list_schedules():
+        handle = optio.temporal.get_schedule_handle(listed.id)
+        try:
+            action = (await handle.describe()).schedule.action
+        except Exception:
+            continue
+        if (
+            isinstance(action, ScheduleActionStartWorkflow)
+            and action.task_queue == optio.settings.task_queue
+        ):
+            await handle.delete()
 
 
 @pytest.fixture
@@ -72,3 +91,6 @@ def linear(linear_server: LinearDouble, settings: Settings) -> LinearDouble:
 def notion(notion_server: NotionDouble, settings: Settings) -> NotionDouble:
     settings.notion_api_url = notion_server.base_url
     return notion_server
+
+
+__all__ = ["github"]

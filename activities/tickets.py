@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -52,16 +51,19 @@ from store.tickets import (
     MAX_CONSECUTIVE_FAILURES,
     TicketLink,
     TicketProvider,
+    announced_links,
     link_of_task,
     links_for,
     new_ticket_task,
     provider_access,
+    ticket_triggers,
 )
 from store.types import utcnow
 from temporal.starts import start_task_workflow
 from temporal.ticket_schedules import pause_sync_schedule
 
 log = logging.getLogger(__name__)
+TICKETS_IN_FLIGHT = 4
 QUEUE_TRIGGER = "ticket_sync"
 
 
@@ -125,9 +127,16 @@ class TicketActivities:
             options_for(self.settings, github_repos=access.github_repos, pause=_heartbeating_pause),
         )
         try:
-            tickets = await client.actionable()
+            async with self.sessions() as session:
+                known = await announced_links(
+                    session, workspace_id=provider.workspace_id, source=provider.source
+                )
+                triggers = await ticket_triggers(session, workspace_id=provider.workspace_id)
+            tickets = await client.actionable(skip=known)
             result.fetched = len(tickets)
-            await self._take(provider, tickets, [r.repo_url for r in access.repos], client, result)
+            await self._take(
+                provider, tickets, [r.repo_url for r in access.repos], client, triggers, result
+            )
         except TicketError as exc:
             result.error = str(exc)
             result.disabled = await self._failed(
@@ -146,6 +155,7 @@ class TicketActivities:
         tickets: list[Ticket],
         repos: list[str],
         client: TicketClient,
+        triggers: list[Trigger],
         result: TicketSyncResult,
     ) -> None:
         async with self.sessions() as session:
@@ -156,30 +166,37 @@ class TicketActivities:
                 external_ids=[t.external_id for t in tickets],
             )
         fallback = provider.config.get("repoUrl")
-        for ticket in tickets:
-            activity.heartbeat(ticket.external_id)
-            repo_url = resolve_repo(ticket.repo_hint, repos, fallback)
-            if repo_url is None:
-                result.unresolved += 1
-                continue
-            link = existing.get((ticket.external_id, repo_url))
-            if link is not None and link.started_comment_at is not None:
-                result.already_linked += 1
-                continue
-            if link is None:
-                link = await self._create(provider, ticket, repo_url)
+        # A few tickets at a time: each is a few database writes, a workflow start and a
+        # comment, mostly waiting on the network; the provider's rate limits still rule.
+        gate = asyncio.Semaphore(TICKETS_IN_FLIGHT)
+
+        async def take(ticket: Ticket) -> None:
+            async with gate:
+                activity.heartbeat(ticket.external_id)
+                repo_url = resolve_repo(ticket.repo_hint, repos, fallback)
+                if repo_url is None:
+                    result.unresolved += 1
+                    return
+                link = existing.get((ticket.external_id, repo_url))
+                if link is not None and link.started_comment_at is not None:
+                    result.already_linked += 1
+                    return
                 if link is None:
-                    result.already_linked += 1  # a concurrent run made it first
-                    continue
-                result.created.append(
-                    CreatedTicketTask(
-                        task_id=link.task_id,
-                        external_id=ticket.external_id,
-                        repo_url=repo_url,
-                        title=ticket.title,
+                    link = await self._create(provider, ticket, repo_url)
+                    if link is None:
+                        result.already_linked += 1  # a concurrent run made it first
+                        return
+                    result.created.append(
+                        CreatedTicketTask(
+                            task_id=link.task_id,
+                            external_id=ticket.external_id,
+                            repo_url=repo_url,
+                            title=ticket.title,
+                        )
                     )
-                )
-            await self._announce(provider, ticket, link, client)
+                await self._announce(provider, ticket, link, client, triggers)
+
+        await asyncio.gather(*(take(t) for t in tickets))
 
     async def _create(
         self, provider: TicketProvider, ticket: Ticket, repo_url: str
@@ -222,7 +239,12 @@ class TicketActivities:
         return link
 
     async def _announce(
-        self, provider: TicketProvider, ticket: Ticket, link: TicketLink, client: TicketClient
+        self,
+        provider: TicketProvider,
+        ticket: Ticket,
+        link: TicketLink,
+        client: TicketClient,
+        triggers: list[Trigger],
     ) -> None:
         """Start the task, tell the ticket, fire the ticket triggers; then mark the link."""
         async with self.sessions() as session:
@@ -244,6 +266,7 @@ class TicketActivities:
                 ticket.external_id,
                 body=started_comment(task_id=task.id, agent=task.agent_type),
                 key=f"task-{task.id}-start",
+                known=ticket.comments,
             )
         except TicketAuthError:
             raise
@@ -253,23 +276,15 @@ class TicketActivities:
                 "could not comment on %s ticket %s: %s", provider.source, ticket.external_id, exc
             )
             return
-        await self._fire_triggers(provider, ticket, link)
+        await self._fire_triggers(provider, ticket, link, triggers)
         async with transaction(self.sessions) as session:
             row = await session.get(TicketLink, link.id)
             if row is not None:
                 row.started_comment_at = utcnow()
 
     async def _fire_triggers(
-        self, provider: TicketProvider, ticket: Ticket, link: TicketLink
+        self, provider: TicketProvider, ticket: Ticket, link: TicketLink, triggers: list[Trigger]
     ) -> None:
-        async with self.sessions() as session:
-            stmt = select(Trigger).where(
-                Trigger.workspace_id == provider.workspace_id,
-                Trigger.type == "ticket",
-                Trigger.target_type == "task_config",
-                Trigger.enabled.is_(True),
-            )
-            triggers = list((await session.execute(stmt)).scalars())
         facts = TicketFacts(
             source=provider.source,
             external_id=ticket.external_id,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.settings import Settings
 from core.states import TaskState
 from core.tickets import agent_for, repo_path
+from store.blueprints import Trigger
 from store.forge_credentials import forge_token
 from store.models import Base, Repo, Task, TimestampMixin, new_id
 from store.scoping import get_scoped, scoped_select
@@ -277,3 +278,24 @@ async def find_link(
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
+
+
+async def announced_links(session: AsyncSession, *, workspace_id: str, source: str) -> set[str]:
+    """External ids of this source's tickets that are linked and told so already."""
+    stmt = select(TicketLink.external_id).where(
+        TicketLink.workspace_id == workspace_id,
+        TicketLink.source == source,
+        TicketLink.started_comment_at.is_not(None),
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def ticket_triggers(session: AsyncSession, *, workspace_id: str) -> list[Trigger]:
+    """Enabled `ticket` triggers of the workspace's blueprints (fired by the sync)."""
+    stmt = select(Trigger).where(
+        Trigger.workspace_id == workspace_id,
+        Trigger.type == "ticket",
+        Trigger.target_type == "task_config",
+        Trigger.enabled.is_(True),
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -80,8 +80,17 @@ class TicketClient(Protocol):
     source: str
     http: TicketHttp
 
-    async def actionable(self) -> list[Ticket]: ...
-    async def comment(self, external_id: str, *, body: str, key: str) -> None: ...
+    async def actionable(self, *, skip: Collection[str] = ()) -> list[Ticket]:
+        """Open tickets with the label; those in `skip` (linked already) come without their
+        text and comments, which saves a provider requests for every ticket it knows."""
+        ...
+
+    async def comment(
+        self, external_id: str, *, body: str, key: str, known: list[TicketComment] | None = None
+    ) -> None:
+        """Once per `key`; `known` are the ticket's comments as just fetched (no refetch)."""
+        ...
+
     async def complete(self, external_id: str, *, body: str, key: str) -> None: ...
 
 

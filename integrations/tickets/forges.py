@@ -8,6 +8,7 @@ carry the forge clients' HTML marker, so the completion comment written by
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote
 
@@ -33,14 +34,20 @@ class GitHubTickets:
         self.label = label
         self.max_pages = max_pages
 
-    async def actionable(self) -> list[Ticket]:
+    async def actionable(self, *, skip: Collection[str] = ()) -> list[Ticket]:
         found: list[Ticket] = []
         for repo in self.repos:
-            found.extend(await self.issues(repo, state="open", label=self.label))
+            found.extend(await self.issues(repo, state="open", label=self.label, skip=skip))
         return found
 
     async def issues(
-        self, repo: str, *, state: str, label: str | None, with_comments: bool = True
+        self,
+        repo: str,
+        *,
+        state: str,
+        label: str | None,
+        with_comments: bool = True,
+        skip: Collection[str] = (),
     ) -> list[Ticket]:
         params: dict[str, Any] = {"state": state, "per_page": 100}
         if label:
@@ -55,7 +62,9 @@ class GitHubTickets:
                     continue  # GitHub lists pull requests among issues
                 comments = (
                     await self.comments(repo, int(item["number"]))
-                    if with_comments and item.get("comments")
+                    if with_comments
+                    and item.get("comments")
+                    and f"{repo}#{item['number']}" not in skip
                     else []
                 )
                 found.append(_github_ticket(repo, item, comments))
@@ -84,10 +93,13 @@ class GitHubTickets:
                 break
         return out
 
-    async def comment(self, external_id: str, *, body: str, key: str) -> None:
+    async def comment(
+        self, external_id: str, *, body: str, key: str, known: list[TicketComment] | None = None
+    ) -> None:
         repo, number = split_id(external_id)
         tag = marker(key)
-        if any(tag in c.body for c in await self.comments(repo, number)):
+        seen = known if known is not None else await self.comments(repo, number)
+        if any(tag in c.body for c in seen):
             return
         await self.http.send(
             "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": f"{body}\n\n{tag}"}
@@ -140,14 +152,20 @@ class GitLabTickets:
         self.label = label
         self.max_pages = max_pages
 
-    async def actionable(self) -> list[Ticket]:
+    async def actionable(self, *, skip: Collection[str] = ()) -> list[Ticket]:
         found: list[Ticket] = []
         for project in self.projects:
-            found.extend(await self.issues(project, state="opened", label=self.label))
+            found.extend(await self.issues(project, state="opened", label=self.label, skip=skip))
         return found
 
     async def issues(
-        self, project: str, *, state: str, label: str | None, with_comments: bool = True
+        self,
+        project: str,
+        *,
+        state: str,
+        label: str | None,
+        with_comments: bool = True,
+        skip: Collection[str] = (),
     ) -> list[Ticket]:
         params: dict[str, Any] = {"per_page": 100}
         if state != "all":
@@ -162,7 +180,9 @@ class GitLabTickets:
             for item in response.json():
                 comments = (
                     await self.comments(project, int(item["iid"]))
-                    if with_comments and item.get("user_notes_count", 1)
+                    if with_comments
+                    and item.get("user_notes_count", 1)
+                    and f"{project}#{item['iid']}" not in skip
                     else []
                 )
                 found.append(_gitlab_ticket(project, item, comments))
@@ -193,10 +213,13 @@ class GitLabTickets:
                 break
         return out
 
-    async def comment(self, external_id: str, *, body: str, key: str) -> None:
+    async def comment(
+        self, external_id: str, *, body: str, key: str, known: list[TicketComment] | None = None
+    ) -> None:
         project, iid = split_id(external_id)
         tag = marker(key)
-        if any(tag in c.body for c in await self.comments(project, iid)):
+        seen = known if known is not None else await self.comments(project, iid)
+        if any(tag in c.body for c in seen):
             return
         await self.http.send(
             "POST",

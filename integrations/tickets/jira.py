@@ -8,6 +8,7 @@ the issue through the transition whose target status is `doneStatusName`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from integrations.tickets.base import (
@@ -76,7 +77,7 @@ class JiraTickets:
         self.max_pages = max_pages
         self.done_status = done_status
 
-    async def actionable(self) -> list[Ticket]:
+    async def actionable(self, *, skip: Collection[str] = ()) -> list[Ticket]:
         found: list[Ticket] = []
         token: str | None = None
         for _ in range(self.max_pages):
@@ -89,18 +90,18 @@ class JiraTickets:
                 body["nextPageToken"] = token
             page = (await self.http.send("POST", "/rest/api/3/search/jql", json=body)).json()
             for issue in page.get("issues") or []:
-                found.append(await self._ticket(issue))
+                found.append(await self._ticket(issue, details=issue.get("key") not in skip))
             token = page.get("nextPageToken")
             if not token or page.get("isLast"):
                 break
         return found
 
-    async def _ticket(self, issue: dict[str, Any]) -> Ticket:
+    async def _ticket(self, issue: dict[str, Any], *, details: bool) -> Ticket:
         fields = issue.get("fields") or {}
         key = str(issue["key"])
         embedded = fields.get("comment") or {}
         raw = list(embedded.get("comments") or [])
-        if int(embedded.get("total") or 0) > len(raw):
+        if details and int(embedded.get("total") or 0) > len(raw):
             raw = await self._all_comments(key)
         labels = [str(x) for x in fields.get("labels") or []]
         repo = next((x[len(REPO_LABEL) :] for x in labels if x.startswith(REPO_LABEL)), None)
@@ -138,8 +139,12 @@ class JiraTickets:
                 break
         return out
 
-    async def comment(self, external_id: str, *, body: str, key: str) -> None:
-        if text_marker_in([_comment(c) for c in await self._all_comments(external_id)], key):
+    async def comment(
+        self, external_id: str, *, body: str, key: str, known: list[TicketComment] | None = None
+    ) -> None:
+        if known is None:
+            known = [_comment(c) for c in await self._all_comments(external_id)]
+        if text_marker_in(known, key):
             return
         await self.http.send(
             "POST",

@@ -8,6 +8,7 @@ Completion moves the issue to its team's first state of type `completed`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import httpx
@@ -124,7 +125,8 @@ class LinearTickets:
         data: dict[str, Any] = response.json().get("data") or {}
         return data
 
-    async def actionable(self) -> list[Ticket]:
+    async def actionable(self, *, skip: Collection[str] = ()) -> list[Ticket]:
+        # One query returns issues with their comments: nothing to save for known ones.
         filter_: dict[str, Any] = {
             "labels": {"name": {"eq": self.label}},
             "state": {"type": {"nin": ["completed", "canceled"]}},
@@ -145,9 +147,12 @@ class LinearTickets:
                 break
         return found
 
-    async def comment(self, external_id: str, *, body: str, key: str) -> None:
-        issue = await self._issue(external_id)
-        if text_marker_in(_comments(issue), key):
+    async def comment(
+        self, external_id: str, *, body: str, key: str, known: list[TicketComment] | None = None
+    ) -> None:
+        if known is None:
+            known = _comments(await self._issue(external_id))
+        if text_marker_in(known, key):
             return
         await self._comment(external_id, body, key)
 

@@ -8,6 +8,7 @@ page and sets the status property to `doneValue`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from integrations.tickets.base import (
@@ -52,7 +53,7 @@ class NotionTickets:
         self.title_property = title_property
         self.max_pages = max_pages
 
-    async def actionable(self) -> list[Ticket]:
+    async def actionable(self, *, skip: Collection[str] = ()) -> list[Ticket]:
         found: list[Ticket] = []
         cursor: str | None = None
         query: dict[str, Any] = {
@@ -67,7 +68,7 @@ class NotionTickets:
             for item in page.get("results") or []:
                 if self._status(item).lower() == self.done_value.lower():
                     continue  # the status is filtered here: it may be a status or a select
-                found.append(await self._ticket(item))
+                found.append(await self._ticket(item, details=str(item["id"]) not in skip))
             cursor = page.get("next_cursor")
             if not page.get("has_more") or not cursor:
                 break
@@ -90,7 +91,7 @@ class NotionTickets:
                 return plain(prop.get("title"))
         return ""
 
-    async def _ticket(self, item: dict[str, Any]) -> Ticket:
+    async def _ticket(self, item: dict[str, Any], *, details: bool) -> Ticket:
         page_id = str(item["id"])
         labels = [
             str(x.get("name"))
@@ -104,10 +105,10 @@ class NotionTickets:
             source="notion",
             external_id=page_id,
             title=self._title(item),
-            body=await self._text(page_id),
+            body=await self._text(page_id) if details else "",
             url=str(item.get("url") or ""),
             labels=labels,
-            comments=await self._comments(page_id),
+            comments=await self._comments(page_id) if details else [],
             repo_hint=repo,
             state=self._status(item) or "open",
             created_at=item.get("created_time"),
@@ -146,8 +147,12 @@ class NotionTickets:
             for c in await self._paged("/v1/comments", {"block_id": page_id})
         ]
 
-    async def comment(self, external_id: str, *, body: str, key: str) -> None:
-        if text_marker_in(await self._comments(external_id), key):
+    async def comment(
+        self, external_id: str, *, body: str, key: str, known: list[TicketComment] | None = None
+    ) -> None:
+        if known is None:
+            known = await self._comments(external_id)
+        if text_marker_in(known, key):
             return
         text = f"{body}\n\n{marker(key)}"
         await self.http.send(

@@ -354,6 +354,9 @@ class TicketActivities:
                 await session.get(TicketProvider, link.provider_id) if link.provider_id else None
             )
             client: TicketClient
+            if link.provider_id is not None and provider is None:
+                log.info("ticket of task %s: its provider was deleted, nothing to tell", task.id)
+                return
             if provider is not None:
                 access = await provider_access(session, settings=self.settings, provider=provider)
                 client = build_client(

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep
 from api.routes.tasks import public as task_public
@@ -61,7 +62,7 @@ def _options(settings: Settings) -> ClientOptions:
 
 
 async def _repo_client(
-    session: Any, settings: Settings, repo: Repo
+    session: AsyncSession, settings: Settings, repo: Repo
 ) -> GitHubTickets | GitLabTickets | None:
     token = await forge_token(
         session,
@@ -288,7 +289,9 @@ async def assign(
     return {"task": task_public(task)}
 
 
-async def _linked(session: Any, workspace_id: str, repo: Repo, external_id: str) -> Task | None:
+async def _linked(
+    session: AsyncSession, workspace_id: str, repo: Repo, external_id: str
+) -> Task | None:
     found = await find_link(
         session,
         workspace_id=workspace_id,

@@ -13,6 +13,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from api import ticket_providers as providers
@@ -35,8 +36,12 @@ async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, A
 async def create(
     body: ProviderCreate, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
-    config, secrets = providers.split_config(
-        body.source, body.config, allow_private=state.settings.ticket_allow_private_hosts
+    # Checking a host resolves its name: off the event loop.
+    config, secrets = await asyncio.to_thread(
+        providers.split_config,
+        body.source,
+        body.config,
+        allow_private=state.settings.ticket_allow_private_hosts,
     )
     row = TicketProvider(
         workspace_id=principal.workspace_id,
@@ -67,7 +72,8 @@ async def update(
     secrets = await providers.stored_secrets(state, session, row)
     if changes.get("config") is not None:
         merged = {**providers.stored_config(row), **changes["config"]}
-        row.config, secrets = providers.split_config(
+        row.config, secrets = await asyncio.to_thread(
+            providers.split_config,
             row.source,
             merged,
             allow_private=state.settings.ticket_allow_private_hosts,
@@ -153,6 +159,9 @@ async def sync(
             )
         except RPCError as exc:
             raise ServiceUnavailableError(f"Temporal refused the sync: {exc.message}") from exc
+        except WorkflowFailureError as exc:
+            # Provider errors are results; this is the worker or the database failing.
+            raise ServiceUnavailableError(f"The sync could not run: {exc.cause}") from exc
         return result
 
     results = await asyncio.gather(*(one(r) for r in rows))

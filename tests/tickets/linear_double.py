@@ -51,6 +51,7 @@ class LinearDouble:
         self.base_url = ""
         self.requests = 0
         self.throttle_next = 0
+        self.reset_in = 1.0  # seconds until the rate-limit window resets
         self.numbers = itertools.count(1)
         self.states = {name: (f"state-{kind}", kind, pos) for name, kind, pos in STATES}
         self.app = Starlette(routes=[Route("/graphql", self.graphql, methods=["POST"])])
@@ -122,7 +123,7 @@ class LinearDouble:
             return self._error("AUTHENTICATION_ERROR", "Authentication required, not authenticated")
         if self.throttle_next > 0:
             self.throttle_next -= 1
-            reset = int((time.time() + 1) * 1000)
+            reset = int((time.time() + self.reset_in) * 1000)
             return self._error(
                 "RATELIMITED",
                 "Rate limit exceeded",

@@ -41,6 +41,7 @@ class NotionDouble:
         self.base_url = ""
         self.requests = 0
         self.throttle_next = 0
+        self.retry_after = "1"
         self.app = Starlette(
             routes=[
                 Route("/v1/databases/{db}/query", self.query, methods=["POST"]),
@@ -91,7 +92,10 @@ class NotionDouble:
         if self.throttle_next > 0:
             self.throttle_next -= 1
             return self._error(
-                429, "rate_limited", "You have been rate limited.", {"Retry-After": "1"}
+                429,
+                "rate_limited",
+                "You have been rate limited.",
+                {"Retry-After": self.retry_after},
             )
         return None
 

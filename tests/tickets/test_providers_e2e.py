@@ -40,9 +40,12 @@ async def test_linear_and_notion_tickets_become_tasks_and_are_completed(
     )
     issue = linear.add_issue("Linear file", description="echo l > linear.txt", labels=["optio"])
     page = notion.add_page("Notion file", body="echo n > notion.txt", tags=["optio"])
-    linear.throttle_next = notion.throttle_next = 1  # both sync runs wait out a rate limit
+    # Both sync runs meet a rate limit (a zero wait: the clock is not what is tested here).
+    linear.throttle_next = notion.throttle_next = 1
+    linear.reset_in, notion.retry_after = 0, "0"
     answer = await sync(optio)
     assert answer["synced"] == 2
+    assert linear.throttle_next == notion.throttle_next == 0  # both were met, and waited out
     by_source = {p["source"]: p for p in answer["providers"]}
     assert by_source["linear"]["created"][0]["externalId"] == issue.id
     assert by_source["notion"]["created"][0]["externalId"] == page.id

@@ -16,6 +16,7 @@ from activities.pull_requests import PullRequestActivities
 from activities.review import ReviewActivities
 from activities.standalone_runs import StandaloneRunActivities
 from activities.tasks import TaskActivities
+from activities.tickets import TicketActivities
 from core.settings import Settings
 
 
@@ -30,6 +31,7 @@ def build_activities(
     standalone = StandaloneRunActivities(settings=settings, sessions=sessions)
     reviews = ReviewActivities(settings=settings, sessions=sessions)
     deliveries = DeliveryActivities(settings=settings, sessions=sessions)
+    tickets = TicketActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
         release_slot,
@@ -59,4 +61,6 @@ def build_activities(
         reviews.launch_review,
         reviews.post_verdict,
         deliveries.deliver,
+        tickets.sync_ticket_provider,
+        tickets.finish_ticket,
     ]

@@ -7,6 +7,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.tickets import start_ticket_writeback
 from core.settings import Settings
 from core.states import TaskState
 from schemas.workflow import (
@@ -71,6 +72,15 @@ class GraphActivities:
                 await _signal(
                     client, pipeline_workflow_id(task.parent_task_id), "steps_changed", None
                 )
+        if (
+            task is not None
+            and input.state == TaskState.COMPLETED
+            and (task.metadata_ or {}).get("ticketSource")
+        ):
+            # The ticket hears in a workflow of its own: its provider may be slow or down.
+            await start_ticket_writeback(
+                client, task_id=task.id, task_queue=activity.info().task_queue
+            )
 
     @activity.defn
     async def load_steps(self, input: PipelineInput) -> PipelineSteps:

@@ -103,6 +103,7 @@ class TaskActivities:
             review_enabled=bool(repo and repo.review_enabled),
             review_trigger=repo.review_trigger if repo else None,
             task_type=task.task_type,
+            queue_trigger=(task.metadata_ or {}).get("queueTrigger"),
         )
 
     @activity.defn

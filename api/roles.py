@@ -36,6 +36,8 @@ ADMIN_PREFIXES = (
     "/api/slack",
     "/api/cluster",
     "/api/github-token",
+    # Providers hold credentials and decide what becomes a task.
+    "/api/tickets/providers",
 )
 
 # Exact (method, path) overrides, for the odd route the rules above get wrong.

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     # Slack's own rule: a request signed more than five minutes ago is a replay.
     slack_max_age_seconds: int = Field(default=300, ge=10)
 
+    # ---- ticket sync (docs/tickets.md). A provider may set its own interval.
+    ticket_sync_interval_seconds: int = Field(default=60, ge=10, le=86_400)
+    # Provider hosts (Jira baseUrl, GitLab host, GitHub apiUrl) on private, loopback or
+    # link-local addresses are refused unless this is set (an on-premises tracker, tests).
+    ticket_allow_private_hosts: bool = False
+    # A rate-limit answer asking to wait longer than this ends the sync run instead.
+    ticket_max_retry_after_seconds: float = Field(default=60.0, ge=0)
+    linear_api_url: str = "https://api.linear.app/graphql"
+    notion_api_url: str = "https://api.notion.com"
+
     # ---- agents (docs/agents.md). Credentials reach only the agent process of a run.
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None

@@ -81,6 +81,8 @@ class TaskSnapshot:
     review_enabled: bool = False
     review_trigger: str | None = None  # on_pr | on_ci_pass
     task_type: str = "coding"
+    # What the first transition to `queued` records: `ticket_sync`, `issue_assigned`.
+    queue_trigger: str | None = None
 
 
 @dataclass

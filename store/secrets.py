@@ -177,6 +177,17 @@ async def workspace_values(
     return [decrypt(key, row.nonce, row.ciphertext, aad=_aad(row)) for row in rows]
 
 
+async def read_secret(
+    session: AsyncSession, *, key: bytes, workspace_id: str, name: str, scope: str
+) -> str | None:
+    """The value of exactly this slot (no fallback to other scopes): internal scopes such as
+    a ticket provider's own credentials. Call it right before use, like `resolve_secret`."""
+    row = await _find(
+        session, workspace_id=workspace_id, name=name, scope=normalise_scope(scope), user_id=""
+    )
+    return None if row is None else decrypt(key, row.nonce, row.ciphertext, aad=_aad(row))
+
+
 async def secret_names(session: AsyncSession, *, names: set[str]) -> set[str]:
     """Which of these names exist in any workspace (setup status reads names, not values)."""
     stmt = select(Secret.name).where(Secret.name.in_(names)).distinct()

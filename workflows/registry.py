@@ -14,6 +14,7 @@ from workflows.pipeline import PipelineWorkflow
 from workflows.repo_task import RepoTaskWorkflow
 from workflows.review import ReviewWorkflow
 from workflows.standalone_run import StandaloneRunWorkflow
+from workflows.ticket_sync import TicketDoneWorkflow, TicketSyncWorkflow
 
 WORKFLOWS: list[type] = [
     RepoTaskWorkflow,
@@ -23,6 +24,8 @@ WORKFLOWS: list[type] = [
     StandaloneRunWorkflow,
     ReviewWorkflow,
     DeliveryWorkflow,
+    TicketSyncWorkflow,
+    TicketDoneWorkflow,
 ]
 
 # Workflows import only the standard library, temporalio, schemas/ and core/ (pure,

@@ -342,7 +342,9 @@ class RepoTaskWorkflow:
         verdict = dependencies_verdict(graph.dependency_states)
         if self._state == S.PENDING:
             if verdict == "met":
-                await self._transition(S.QUEUED, "task_submitted")
+                # Only the activity's argument changes (the commands do not): no patch needed.
+                trigger = (self._snap.queue_trigger if self._snap else None) or "task_submitted"
+                await self._transition(S.QUEUED, trigger)
                 return True
             await self._transition(S.WAITING_ON_DEPS, "task_submitted_with_deps")
         while True:

@@ -9,6 +9,7 @@ from api.routes import (
     health,
     hooks,
     internal,
+    issues,
     legacy,
     mcp_servers,
     outgoing_webhooks,
@@ -22,6 +23,7 @@ from api.routes import (
     slack,
     tasks,
     templates,
+    tickets,
     triggers,
     webhooks,
     workspaces,
@@ -51,6 +53,8 @@ ROUTERS: list[APIRouter] = [
     slack.router,
     analytics.router,
     push_credentials.router,
+    tickets.router,
+    issues.router,
 ]
 
 # Every route is authenticated and role-checked unless api/roles.py lists it as public.

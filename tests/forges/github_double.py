@@ -128,6 +128,8 @@ class GitHubDouble:
             Route(r + "/pulls/{number:int}/merge", self.merge, methods=["PUT", "GET"]),
             Route(r + "/pulls/{number:int}/reviews", self.pull_reviews, methods=["GET", "POST"]),
             Route(r + "/pulls/{number:int}/comments", self.pull_comments),
+            Route(r + "/issues", self.list_issues),
+            Route(r + "/issues/{number:int}/labels", self.issue_labels, methods=["POST"]),
             Route(r + "/issues/{number:int}", self.issue, methods=["GET", "PATCH"]),
             Route(
                 r + "/issues/{number:int}/comments", self.issue_comments, methods=["GET", "POST"]
@@ -662,6 +664,67 @@ class GitHubDouble:
                 issue["state"] = data["state"]
                 issue["state_reason"] = data.get("state_reason")
         return self._answer(request, issue)
+
+    def add_issue(
+        self, repo: GhRepo, title: str, *, body: str = "", labels: list[str] | None = None
+    ) -> dict[str, Any]:
+        """An open issue (numbers are shared with pull requests, as on GitHub)."""
+        number = next(repo.numbers)
+        issue: dict[str, Any] = {
+            "id": next(self.ids),
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": "open",
+            "state_reason": None,
+            "labels": [{"name": name} for name in labels or []],
+            "user": {"login": "alice"},
+            "assignee": None,
+            "html_url": f"{self.base_url}/{repo.full_name}/issues/{number}",
+            "comments": 0,
+            "created_at": now_iso(),
+            "updated_at": now_iso(),
+        }
+        repo.issues[number] = issue
+        return issue
+
+    async def list_issues(self, request: Request) -> Response:
+        """GET /repos/{owner}/{repo}/issues: `state` (open|closed|all), `labels` (all of a
+        comma-separated list), paginated; `comments` is the live count."""
+        user, error = self._auth(request)
+        repo = self._repo(request)
+        if error or repo is None:
+            return error or self._error("Not Found", 404)
+        state = request.query_params.get("state", "open")
+        wanted = {x for x in request.query_params.get("labels", "").split(",") if x}
+        found = []
+        for number in sorted(repo.issues):
+            issue = repo.issues[number]
+            names = {lb["name"] for lb in issue.get("labels", [])}
+            if state != "all" and issue.get("state", "open") != state:
+                continue
+            if not wanted <= names:
+                continue
+            found.append({**issue, "comments": len(repo.comments.get(number, []))})
+        page, headers = self._page(request, found)
+        return self._answer(request, page, headers=headers)
+
+    async def issue_labels(self, request: Request) -> Response:
+        """POST /repos/{owner}/{repo}/issues/{number}/labels: adds, returns all labels."""
+        user, error = self._auth(request)
+        repo = self._repo(request)
+        if error or repo is None:
+            return error or self._error("Not Found", 404)
+        issue = repo.issues.get(request.path_params["number"])
+        if issue is None:
+            return self._error("Not Found", 404)
+        data = await request.json()
+        names = [lb["name"] for lb in issue.setdefault("labels", [])]
+        for name in data.get("labels") or []:
+            if name not in names:
+                issue["labels"].append({"name": name})
+                names.append(name)
+        return self._answer(request, issue["labels"])
 
     async def issue_comments(self, request: Request) -> Response:
         user, error = self._auth(request)

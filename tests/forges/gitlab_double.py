@@ -178,6 +178,7 @@ class GitLabDouble:
             ("/merge_requests/{iid:int}/discussions/{did}", self.resolve, ["PUT"]),
             ("/merge_requests/{iid:int}/draft_notes", self.draft_notes, ["GET", "POST"]),
             ("/merge_requests/{iid:int}/draft_notes/bulk_publish", self.publish, ["POST"]),
+            ("/issues", self.list_issues, ["GET"]),
             ("/issues/{iid:int}", self.issue, ["GET", "PUT"]),
             ("/issues/{iid:int}/notes", self.notes, ["GET", "POST"]),
             ("/pipelines", self.pipelines, ["GET"]),
@@ -815,8 +816,55 @@ class GitLabDouble:
                 issue.update(state="closed", closed_at=now_iso())
             elif data.get("state_event") == "reopen":
                 issue.update(state="opened", closed_at=None)
+            if data.get("add_labels"):
+                labels = issue.setdefault("labels", [])
+                labels.extend(x for x in str(data["add_labels"]).split(",") if x not in labels)
             issue["updated_at"] = now_iso()
         return self.answer(request, issue)
+
+    def add_issue(
+        self,
+        project: Project,
+        title: str,
+        *,
+        description: str = "",
+        labels: list[str] | None = None,
+    ) -> dict[str, Any]:
+        iid = next(project.iids)
+        issue: dict[str, Any] = {
+            "id": next(self.ids),
+            "iid": iid,
+            "project_id": project.id,
+            "title": title,
+            "description": description,
+            "state": "opened",
+            "labels": list(labels or []),
+            "author": self.user_json("alice"),
+            "assignee": None,
+            "web_url": f"{self.base_url}/{project.path_with_namespace}/-/issues/{iid}",
+            "created_at": now_iso(),
+            "updated_at": now_iso(),
+            "closed_at": None,
+        }
+        project.issues[iid] = issue
+        return issue
+
+    async def list_issues(self, request: Request, project: Project, user: str) -> Response:
+        """GET /projects/:id/issues: `state` (opened|closed), `labels` (all of them),
+        offset-paginated; `user_notes_count` counts the notes that are not system notes."""
+        query = request.query_params
+        wanted = {x for x in query.get("labels", "").split(",") if x}
+        found = []
+        for iid in sorted(project.issues):
+            issue = project.issues[iid]
+            if query.get("state") not in (None, issue.get("state", "opened")):
+                continue
+            if not wanted <= set(issue.get("labels", [])):
+                continue
+            notes = [n for n in project.notes("Issue", iid) if not n.get("system")]
+            found.append({**issue, "user_notes_count": len(notes)})
+        batch, headers = self.page(request, found)
+        return self.answer(request, batch, headers=headers)
 
     async def pipelines(self, request: Request, project: Project, user: str) -> Response:
         query = request.query_params

@@ -47,7 +47,7 @@ git log -1 --format=%H >/dev/null 2>&1 || echo "git unavailable"
 own=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
 echo "[core]" >> "$own/config" 2>/dev/null && leak "writes the repository's git config"
 touch "$own/hooks/post-commit" 2>/dev/null && leak "plants a git hook"
-find "{d}/mirrors" -mindepth 2 -maxdepth 2 2>/dev/null | grep -v -e "^$own\$" -e '\\.lock$' \\
+find "{d}/mirrors" -mindepth 2 -maxdepth 2 2>/dev/null | grep -v -e "^$own\\$" -e '\\.lock$' \\
   | grep -q . && leak "sees other mirrors"
 # The sandbox shows the data dir only as the empty directories above its own worktree,
 # home and repository mirror (mount points): any file, or any other entry, is a leak.

@@ -9,11 +9,12 @@ account (GITHUB_REVIEW_TOKEN), and the PR watcher sees it like any person's revi
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Optio
+from tests.conftest import Optio, free_port
 from tests.forges.git_http import refs
 from tests.forges.github_double import GhRepo, GitHubDouble
 from tests.forges.test_github_e2e import (
@@ -49,9 +50,24 @@ REQUEST_CHANGES = VERDICT % (
 )
 
 
-def gated(script: str, gate: Path) -> str:
-    """The script waits for `gate`, so a test can look while the review is running."""
-    return f"while [ ! -e {gate} ]; do sleep 0.1; done\n{script}"
+class Gate:
+    """A port the sandboxed script waits on (it sees no file of the test's, but shares the
+    network): the test opens it to let the script go on."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._server: socket.socket | None = None
+
+    def script(self, script: str) -> str:
+        probe = f"(exec 3<>/dev/tcp/127.0.0.1/{self.port}) 2>/dev/null"
+        return f"until {probe}; do sleep 0.1; done\n{script}"
+
+    def open(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
 
 
 async def reviewer_account(optio: Optio, github: GitHubDouble) -> None:
@@ -102,7 +118,7 @@ async def test_manual_review_blocks_the_parent_and_its_approval_lets_it_merge(
     optio: Optio, github: GitHubDouble, make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     await reviewer_account(optio, github)
-    gate = tmp_path / "review-gate"
+    gate = Gate()
     repo = github.add_repo("acme", "app", make_repo())
     repo.ci_command = "true"
     url = await connect(
@@ -111,7 +127,7 @@ async def test_manual_review_blocks_the_parent_and_its_approval_lets_it_merge(
         repo,
         autoMerge=True,
         requireApproval=True,
-        reviewPromptTemplate=gated(APPROVE, gate),
+        reviewPromptTemplate=gate.script(APPROVE),
     )
     task = await create_task(optio.client, url, "echo ok > f", title="Write f")
     await wait_for_state(optio.client, task["id"], "pr_opened", timeout=90)
@@ -131,8 +147,11 @@ async def test_manual_review_blocks_the_parent_and_its_approval_lets_it_merge(
     assert len(await reviews_of(optio, task["id"])) == 1
     assert repo.pulls[1].state == "open" and not repo.reviews.get(1)
 
-    gate.touch()
-    done = await wait_for_state(optio.client, review_id, "completed", "failed", timeout=60)
+    gate.open()
+    try:
+        done = await wait_for_state(optio.client, review_id, "completed", "failed", timeout=60)
+    finally:
+        gate.close()
     assert done["task"]["state"] == "completed", await triggers(optio.client, review_id)
     assert (await triggers(optio.client, review_id))[-1] == ("completed", "review_posted")
     [posted] = repo.reviews[1]

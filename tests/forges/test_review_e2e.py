@@ -167,7 +167,7 @@ async def test_manual_review_blocks_the_parent_and_its_approval_lets_it_merge(
         optio.client, review_id, "# Task: Write f", "echo ok > f", "## Diff", "+ok", "## Reviews"
     )
     # The rendered review template is the subtask's prompt once it ran.
-    assert (await get_task(optio, review_id))["prompt"].startswith("while [ ! -e")
+    assert (await get_task(optio, review_id))["prompt"].startswith("until (exec 3<>/dev/tcp/")
 
 
 async def test_requested_changes_resume_the_agent_with_the_inline_comments(

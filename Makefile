@@ -8,7 +8,12 @@ STAMP := $(VENV)/.installed
 AGENTS_DIR := .optio-agents
 CLAUDE_CODE_VERSION ?= 2.1.197
 CODEX_VERSION ?= 0.171.0
-AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
+GEMINI_CLI_VERSION ?= 0.61.0
+OPENCODE_VERSION ?= 1.18.33
+COPILOT_VERSION ?= 1.0.102
+AGENT_PACKAGES := @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION) \
+	@google/gemini-cli@$(GEMINI_CLI_VERSION) opencode-ai@$(OPENCODE_VERSION) @github/copilot@$(COPILOT_VERSION)
+AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)-$(GEMINI_CLI_VERSION)-$(OPENCODE_VERSION)-$(COPILOT_VERSION)
 
 # Byte-compiled ahead, as a wheel install would: the workflow sandbox re-imports workflow
 # modules for every workflow run, and without .pyc files (PYTHONDONTWRITEBYTECODE) each
@@ -30,9 +35,8 @@ install: $(STAMP)
 # Without npm the real-agent tests skip themselves; everything else still runs.
 $(AGENTS_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
-		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error \
-			@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION) \
-		&& touch $@; \
+		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error --save-exact \
+			$(AGENT_PACKAGES) && touch $@; \
 	else echo "npm not found: the real-agent tests will be skipped"; fi
 
 agents: $(AGENTS_STAMP)

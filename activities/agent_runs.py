@@ -200,8 +200,9 @@ class AgentRunActivities:
             for name in SECRET_ENV.get(task.agent_type, {})
             if (value := await lookup(name)) is not None
         }
+        model = settings.agent_models.get(task.agent_type)
         access = with_stored_secrets(
-            agent_access(task.agent_type, settings), stored, task.agent_type
+            agent_access(task.agent_type, settings, model), stored, task.agent_type
         )
         home = settings.agent_home or settings.data_dir / "agent-homes" / f"task-{task.id}"
         bin_dir = settings.agents_bin_dir
@@ -216,7 +217,7 @@ class AgentRunActivities:
                     continues_session=session_id is not None,
                 ),
                 "task_file": task_file(ctx, follow_up=resume_prompt),
-                "model": settings.agent_models.get(task.agent_type),
+                "model": model,
                 "effort": settings.agent_effort,
                 "resume_session_id": session_id,
                 "agent_home": str(home),

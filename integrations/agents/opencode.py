@@ -43,7 +43,6 @@ QUIET_ENV = {
     "OPENCODE_DISABLE_SHARE": "true",
     "OPENCODE_DISABLE_MODELS_FETCH": "true",
     "OPENCODE_DISABLE_LSP_DOWNLOAD": "true",
-    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "true",
     "npm_config_offline": "true",
 }
 
@@ -88,8 +87,6 @@ class OpenCodeAdapter:
         if provider and spec.model_base_url:
             url = provider_base_url(provider, spec.model_base_url)
             config["provider"] = {provider: {"options": {"baseURL": url}}}
-            # The session title is asked of the small model: the same provider's model.
-            config["small_model"] = spec.model
         # Optio's sandbox is the isolation; the agent must not stop to ask.
         config["permission"] = {"edit": "allow", "bash": "allow", "webfetch": "allow"}
         if spec.mcp_servers:

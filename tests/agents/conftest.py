@@ -53,19 +53,18 @@ def model_endpoint() -> Iterator[Endpoint]:
     endpoint.stop()
 
 
-@pytest.fixture
-def settings(settings: Settings, model_endpoint: Endpoint) -> Settings:
-    """The suite's settings, with every agent pointed at the scripted endpoint."""
+def pointed_at(settings: Settings, endpoint: Endpoint) -> Settings:
+    """These settings, with every agent pointed at the scripted endpoint."""
     return settings.model_copy(
         update={
             "anthropic_api_key": SecretStr("test-key"),
-            "anthropic_base_url": model_endpoint.url,
+            "anthropic_base_url": endpoint.url,
             "openai_api_key": SecretStr("test-key"),
-            "openai_base_url": f"{model_endpoint.url}/v1",
+            "openai_base_url": f"{endpoint.url}/v1",
             "gemini_api_key": SecretStr("test-key"),
-            "gemini_base_url": model_endpoint.url,
+            "gemini_base_url": endpoint.url,
             # Copilot CLI with a BYOK Anthropic provider: no GitHub sign-in, no telemetry.
-            "copilot_provider_base_url": model_endpoint.url,
+            "copilot_provider_base_url": endpoint.url,
             "copilot_provider_type": "anthropic",
             "copilot_provider_api_key": SecretStr("test-key"),
             "agent_models": AGENT_MODELS,
@@ -76,6 +75,12 @@ def settings(settings: Settings, model_endpoint: Endpoint) -> Settings:
             "secrets": {"DOCS_TOKEN": SecretStr("s3cret-docs-token")},
         }
     )
+
+
+@pytest.fixture
+def settings(settings: Settings, model_endpoint: Endpoint) -> Settings:
+    """The suite's settings, with every agent pointed at the scripted endpoint."""
+    return pointed_at(settings, model_endpoint)
 
 
 @pytest.fixture

@@ -75,7 +75,10 @@ class OpenCodeAdapter:
         return [*command, "--", spec.prompt]
 
     def env(self, spec: RunSpec) -> dict[str, str]:
-        return dict(QUIET_ENV)
+        # OpenCode (Bun) takes its directory from $PWD when set, not from the process's
+        # working directory: an inherited PWD would make it work (and look for
+        # opencode.json) wherever the runner was started.
+        return {**QUIET_ENV, "PWD": spec.worktree_path}
 
     def setup_files(self, spec: RunSpec) -> list[SetupFile]:
         config: dict[str, Any] = {

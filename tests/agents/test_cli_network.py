@@ -56,7 +56,7 @@ def test_the_cli_contacts_only_loopback(
     worktree.mkdir()
     home.mkdir()
     git("init", "-q", "-b", "main", cwd=worktree)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "i", cwd=worktree)  # fmt: skip
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "i", cwd=worktree)  # fmt: skip  # noqa: E501
     model = AGENT_MODELS.get(agent)
     settings = pointed_at(Settings(data_dir=tmp_path / "data"), model_endpoint)
     access = agent_access(agent, settings, model)

@@ -20,7 +20,7 @@ AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
 # of those imports compiles the source again.
 PACKAGES := activities api cli core integrations runner schemas store temporal worker workflows
 
-.PHONY: run test lint typecheck pytest bench install clean agents compile
+.PHONY: run test lint typecheck pytest bench install clean agents compile opencode-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,20 @@ install: $(STAMP)
 $(AGENTS_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error --save-exact \
-			$(AGENT_PACKAGES) && touch $@; \
+			$(AGENT_PACKAGES) && $(MAKE) --no-print-directory opencode-models && touch $@; \
 	else echo "npm not found: the real-agent tests will be skipped"; fi
 
 agents: $(AGENTS_STAMP)
+
+# The models OpenCode knows (its built-in catalogue, offline), for refusing a task's
+# unknown model up front (integrations/agents/models.py). Dummy keys make it list the
+# providers it would otherwise hide; a throwaway HOME keeps its state out of yours.
+opencode-models:
+	@home=$$(mktemp -d) && HOME=$$home OPENCODE_DISABLE_MODELS_FETCH=true \
+		OPENCODE_DISABLE_AUTOUPDATE=true npm_config_offline=true \
+		ANTHROPIC_API_KEY=list OPENAI_API_KEY=list GOOGLE_GENERATIVE_AI_API_KEY=list \
+		$(AGENTS_DIR)/node_modules/.bin/opencode models > $(AGENTS_DIR)/opencode-models.txt \
+		2>/dev/null; status=$$?; rm -rf $$home; exit $$status
 
 compile: $(STAMP)
 	@$(BIN)/python -m compileall -q $(PACKAGES)

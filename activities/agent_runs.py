@@ -18,6 +18,7 @@ from core.settings import Settings
 from core.tokens import new_run_token
 from integrations.agents.common import is_permanent
 from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
+from integrations.agents.models import effective_model
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.local import LocalLauncher, RunStatus, sandbox_name
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
@@ -200,7 +201,8 @@ class AgentRunActivities:
             for name in SECRET_ENV.get(task.agent_type, {})
             if (value := await lookup(name)) is not None
         }
-        model = settings.agent_models.get(task.agent_type)
+        # The task's own model, else the agent type's default (integrations/agents/models.py).
+        model = effective_model(task.agent_type, task.metadata_, settings.agent_models)
         access = with_stored_secrets(
             agent_access(task.agent_type, settings, model), stored, task.agent_type
         )

@@ -179,3 +179,21 @@ async def test_authentication_failure_fails_once_naming_provider_and_status(
     # Not retried by the workflow although the task allows two retries.
     assert await runs_of(optio, task_id) == 1
     assert (await triggers(optio.client, task_id))[-1] == ("failed", "agent_failure")
+
+
+async def test_the_task_model_wins_over_the_default(
+    optio: Optio, make_repo: MakeRepo, model_endpoint: Endpoint
+) -> None:
+    need_cli("gemini")
+    repo = make_repo()
+    await connect(optio, repo, autoMerge=True)
+    prompt = 'Create the file hello.txt containing "flash"'
+    task_id = await create(optio, repo, prompt, "gemini", model="gemini-2.0-flash")
+    done = (await wait_for_state(optio.client, task_id, "completed", "failed", timeout=240))["task"]
+    assert done["state"] == "completed", (done, await logs(optio, task_id))
+    assert done["modelUsed"] == "gemini-2.0-flash"
+    assert {r["body"]["model"] for r in agent_turns(model_endpoint, "gemini")} == {
+        "gemini-2.0-flash"
+    }
+    # Priced at gemini-2.0-flash's rate ($0.1/M in, $0.4/M out), not the default model's.
+    assert done["costUsd"] == "0.000054"

@@ -3,7 +3,7 @@
 It offers one tool, named after its TOKEN variable's value when that is the expected
 secret (`docs_lookup_ok`) and `docs_lookup_missing_secret` otherwise: a CLI that lists
 `docs_lookup_ok` to the model found the server where Optio put its config, started it,
-and handed it the resolved `${{DOCS_TOKEN}}`.
+and handed it the resolved secret of its env.
 """
 
 from __future__ import annotations

@@ -64,10 +64,13 @@ async def add_skill_and_mcp_server(optio: Optio) -> None:
         "layout": "skill-dir",
     }
     assert (await optio.client.post("/api/skills", json=skill)).status_code == 201
+    # The server's source travels in its arguments and the system Python runs it: the
+    # agent's sandbox sees /usr, not this checkout.
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     server = {
         "name": "docs",
-        "command": sys.executable,
-        "args": [mcp_server.__file__],
+        "command": python,
+        "args": ["-c", Path(mcp_server.__file__).read_text()],
         "env": {"TOKEN": "${{DOCS_TOKEN}}"},
     }
     assert (await optio.client.post("/api/mcp-servers", json=server)).status_code == 201

@@ -36,7 +36,10 @@ install: $(STAMP)
 $(AGENTS_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error --save-exact \
-			$(AGENT_PACKAGES) && $(MAKE) --no-print-directory opencode-models && touch $@; \
+			$(AGENT_PACKAGES) \
+		&& { $(MAKE) --no-print-directory opencode-models AGENTS_DIR=$(AGENTS_DIR) \
+			|| echo "could not list OpenCode's models: task models are not checked"; } \
+		&& touch $@; \
 	else echo "npm not found: the real-agent tests will be skipped"; fi
 
 agents: $(AGENTS_STAMP)

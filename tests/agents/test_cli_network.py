@@ -51,7 +51,8 @@ def test_the_cli_contacts_only_loopback(
     need_cli(CLI[agent])
     strace = shutil.which("strace")
     if strace is None:
-        pytest.skip("strace is not installed")
+        print("SKIPPED: strace is not installed (.ci/run installs it)")
+        pytest.skip("strace is not installed (.ci/run installs it)")
     worktree, home = tmp_path / "work", tmp_path / "home"
     worktree.mkdir()
     home.mkdir()

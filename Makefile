@@ -8,14 +8,19 @@ STAMP := $(VENV)/.installed
 AGENTS_DIR := .optio-agents
 CLAUDE_CODE_VERSION ?= 2.1.197
 CODEX_VERSION ?= 0.171.0
-AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
+GEMINI_CLI_VERSION ?= 0.61.0
+OPENCODE_VERSION ?= 1.18.33
+COPILOT_VERSION ?= 1.0.102
+AGENT_PACKAGES := @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION) \
+	@google/gemini-cli@$(GEMINI_CLI_VERSION) opencode-ai@$(OPENCODE_VERSION) @github/copilot@$(COPILOT_VERSION)
+AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)-$(GEMINI_CLI_VERSION)-$(OPENCODE_VERSION)-$(COPILOT_VERSION)
 
 # Byte-compiled ahead, as a wheel install would: the workflow sandbox re-imports workflow
 # modules for every workflow run, and without .pyc files (PYTHONDONTWRITEBYTECODE) each
 # of those imports compiles the source again.
 PACKAGES := activities api cli core integrations runner schemas store temporal worker workflows
 
-.PHONY: run test lint typecheck pytest bench install clean agents compile sandbox
+.PHONY: run test lint typecheck pytest bench install clean agents compile sandbox opencode-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,12 +48,24 @@ sandbox:
 # Without npm the real-agent tests skip themselves; everything else still runs.
 $(AGENTS_STAMP):
 	@if command -v npm >/dev/null 2>&1; then \
-		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error \
-			@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) @openai/codex@$(CODEX_VERSION) \
+		npm install --prefix $(AGENTS_DIR) --no-audit --no-fund --loglevel=error --save-exact \
+			$(AGENT_PACKAGES) \
+		&& { $(MAKE) --no-print-directory opencode-models AGENTS_DIR=$(AGENTS_DIR) \
+			|| echo "could not list OpenCode's models: task models are not checked"; } \
 		&& touch $@; \
 	else echo "npm not found: the real-agent tests will be skipped"; fi
 
 agents: $(AGENTS_STAMP)
+
+# The models OpenCode knows (its built-in catalogue, offline), for refusing a task's
+# unknown model up front (integrations/agents/models.py). Dummy keys make it list the
+# providers it would otherwise hide; a throwaway HOME keeps its state out of yours.
+opencode-models:
+	@home=$$(mktemp -d) && HOME=$$home OPENCODE_DISABLE_MODELS_FETCH=true \
+		OPENCODE_DISABLE_AUTOUPDATE=true npm_config_offline=true \
+		ANTHROPIC_API_KEY=list OPENAI_API_KEY=list GOOGLE_GENERATIVE_AI_API_KEY=list \
+		$(AGENTS_DIR)/node_modules/.bin/opencode models > $(AGENTS_DIR)/opencode-models.txt \
+		2>/dev/null; status=$$?; rm -rf $$home; exit $$status
 
 compile: $(STAMP) sandbox
 	@$(BIN)/python -m compileall -q $(PACKAGES)

@@ -19,6 +19,7 @@ from core.settings import Settings
 from core.tokens import new_run_token
 from integrations.agents.common import is_permanent
 from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
+from integrations.agents.models import effective_model
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.base import Launcher, sandbox_name
 from integrations.launchers.local import LocalLauncher
@@ -212,8 +213,10 @@ class AgentRunActivities:
             for name in SECRET_ENV.get(task.agent_type, {})
             if (value := await lookup(name)) is not None
         }
+        # The task's own model, else the agent type's default (integrations/agents/models.py).
+        model = effective_model(task.agent_type, task.metadata_, settings.agent_models)
         access = with_stored_secrets(
-            agent_access(task.agent_type, settings), stored, task.agent_type
+            agent_access(task.agent_type, settings, model), stored, task.agent_type
         )
         home = settings.agent_home or settings.data_dir / "agent-homes" / f"task-{task.id}"
         bin_dir = settings.agents_bin_dir
@@ -228,7 +231,7 @@ class AgentRunActivities:
                     continues_session=session_id is not None,
                 ),
                 "task_file": task_file(ctx, follow_up=resume_prompt),
-                "model": settings.agent_models.get(task.agent_type),
+                "model": model,
                 "effort": settings.agent_effort,
                 "resume_session_id": session_id,
                 "agent_home": str(home),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,10 @@ BRANCH_PATTERN = r"^[a-zA-Z0-9._/-]+$"
 Branch = Annotated[
     str, Field(pattern=BRANCH_PATTERN, max_length=255), AfterValidator(check_branch_name)
 ]
+# A model name as the CLIs take it: "gpt-5.5", "anthropic/claude-sonnet-4-5", "opus[1m]".
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@\[\]-]{0,99}$"
+MODEL_NAME = re.compile(MODEL_PATTERN)
+ModelName = Annotated[str, Field(pattern=MODEL_PATTERN)]
 
 
 def normalise_agent_type(value: object) -> object:
@@ -44,6 +49,8 @@ class TaskCreate(ApiModel):
     agent_type: AgentType | None = None
     priority: int = Field(default=100, ge=1, le=1000)
     max_retries: int = Field(default=3, ge=0, le=10)
+    # The agent's model for this task (kept as metadata.model); default OPTIO_AGENT_MODELS.
+    model: ModelName | None = None
     metadata: Metadata | None = None
     depends_on: list[str] | None = Field(default=None, max_length=100)
     # The task's budget over all its runs; the repo's maxCostUsd when unset.

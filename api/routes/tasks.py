@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
@@ -14,7 +15,9 @@ from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_access import usable_repo_url
 from core.errors import InvalidInputError
 from core.states import LIVE_STATES, TaskState
+from integrations.agents.models import task_model, unknown_model_error
 from schemas.tasks import (
+    MODEL_NAME,
     ResumeBody,
     TaskCreate,
     TaskEventPublic,
@@ -100,16 +103,18 @@ async def create(
             return {"task": public(existing)}
     await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     repo = await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url)
+    agent_type = body.agent_type or (repo.default_agent_type if repo else "claude-code")
+    metadata = _with_model(body, agent_type, state.settings.agents_bin_dir)
     task = Task(
         workspace_id=principal.workspace_id,
         title=body.title,
         prompt=body.prompt,
         repo_url=repo_url,
         repo_branch=body.repo_branch or (repo.default_branch if repo else "main"),
-        agent_type=body.agent_type or (repo.default_agent_type if repo else "claude-code"),
+        agent_type=agent_type,
         priority=body.priority,
         max_retries=body.max_retries,
-        metadata_=body.metadata,
+        metadata_=metadata,
         max_cost_usd=body.max_cost_usd,
         created_by=principal.user_id,
         state=TaskState.PENDING,
@@ -129,6 +134,25 @@ async def create(
     # and a lost start is made again by the sweep (api/task_starts.py).
     state.starts.request(task)
     return {"task": public(task)}
+
+
+def _with_model(body: TaskCreate, agent_type: str, agents_bin_dir: Path) -> dict[str, Any] | None:
+    """The task's metadata with its model, refused when the agent's CLI would refuse it."""
+    model = body.model or task_model(body.metadata)
+    if model is None:
+        return body.metadata
+    _check_model(agent_type, model, agents_bin_dir)
+    return {**(body.metadata or {}), "model": model}
+
+
+def _check_model(agent_type: str, model: str | None, agents_bin_dir: Path) -> None:
+    if model is None:
+        return
+    if not MODEL_NAME.fullmatch(model):
+        raise InvalidInputError(f"'{model}' is not a model name")
+    error = unknown_model_error(agent_type, model, agents_bin_dir)
+    if error is not None:
+        raise InvalidInputError(error)
 
 
 async def _other_kind(
@@ -169,6 +193,10 @@ async def update(
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     changes = body.model_dump(exclude_unset=True)
+    if "metadata" in changes:  # metadata.model picks the task's model: the same check
+        _check_model(
+            task.agent_type, task_model(changes["metadata"]), state.settings.agents_bin_dir
+        )
     for name, value in changes.items():
         setattr(task, "metadata_" if name == "metadata" else name, value)
     await session.commit()

@@ -24,7 +24,7 @@ def _put(env: dict[str, str], name: str, value: SecretStr | None) -> None:
         env[name] = value.get_secret_value()
 
 
-def agent_access(agent_type: str, settings: Settings) -> AgentAccess:
+def agent_access(agent_type: str, settings: Settings, model: str | None = None) -> AgentAccess:
     env: dict[str, str] = {}
     base_url: str | None = None
     if agent_type == "claude-code":
@@ -41,7 +41,13 @@ def agent_access(agent_type: str, settings: Settings) -> AgentAccess:
     elif agent_type == "opencode":
         _put(env, "ANTHROPIC_API_KEY", settings.anthropic_api_key)
         _put(env, "OPENAI_API_KEY", settings.openai_api_key)
-        base_url = settings.openai_base_url
+        # The model names its provider ("anthropic/claude-sonnet-4-5"), whose base URL
+        # the adapter writes into opencode.json.
+        provider = model.split("/", 1)[0] if model and "/" in model else None
+        if provider == "anthropic":
+            base_url = settings.anthropic_base_url
+        elif provider == "openai":
+            base_url = settings.openai_base_url
     elif agent_type == "copilot":
         _put(env, "COPILOT_GITHUB_TOKEN", settings.copilot_github_token)
         if settings.copilot_provider_base_url:

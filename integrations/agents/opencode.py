@@ -1,9 +1,13 @@
 """OpenCode: `opencode run --format json` (inventory §4.1, "experimental").
 
-Events from the CLI's source (1.18): `{type, timestamp, sessionID, part|error}` with
-type step_start, text, reasoning, tool_use (a completed or failed tool part),
-step_finish (carries cost and tokens per step) and error. OpenCode reports its own
-cost per step; the run's cost is their sum.
+Events of the real CLI (1.18): `{type, timestamp, sessionID, part|error}` with type
+step_start, text, reasoning, tool_use (a completed or failed tool part), step_finish
+(carries cost and tokens per step) and error. OpenCode reports its own cost per step,
+priced from the model catalogue built into the binary; the run's cost is their sum.
+
+The model is `provider/model`; a base URL goes into that provider's options in
+opencode.json (OpenCode's own config), so an Anthropic or OpenAI provider can point
+at a gateway or a local endpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +33,32 @@ from integrations.agents.common import (
 from integrations.agents.setup_files import skill_files
 from schemas.runner import RunSpec
 
+# Everything OpenCode would fetch at run time, switched off: self-update, session
+# sharing, the models.dev catalogue (the binary carries a snapshot), LSP server
+# downloads, and the npm install of @opencode-ai/plugin into its config directories,
+# which goes through npm's own config (`offline` makes it fail at once, with a warning
+# in OpenCode's log, instead of reaching the registry).
+QUIET_ENV = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "true",
+    "OPENCODE_DISABLE_SHARE": "true",
+    "OPENCODE_DISABLE_MODELS_FETCH": "true",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "true",
+    "npm_config_offline": "true",
+}
+
+
+def provider_of(model: str | None) -> str | None:
+    return model.split("/", 1)[0] if model and "/" in model else None
+
+
+def provider_base_url(provider: str, base_url: str) -> str:
+    # The AI SDK's Anthropic provider wants the /v1 prefix that ANTHROPIC_BASE_URL (as
+    # Claude Code reads it) leaves out.
+    base = base_url.rstrip("/")
+    if provider == "anthropic" and not base.endswith("/v1"):
+        base += "/v1"
+    return base
+
 
 class OpenCodeAdapter:
     agent_type = "opencode"
@@ -40,16 +70,26 @@ class OpenCodeAdapter:
             command += ["--model", spec.model]
         if spec.resume_session_id:
             command += ["--session", spec.resume_session_id]
+        # OpenCode hands the model a message with spaces in double quotes (inner quotes
+        # escaped), as if typed on a shell line: real models read it as the prompt.
         return [*command, "--", spec.prompt]
 
     def env(self, spec: RunSpec) -> dict[str, str]:
-        env = {"OPENCODE_DISABLE_AUTOUPDATE": "true", "OPENCODE_DISABLE_SHARE": "true"}
-        if spec.model_base_url:
-            env["OPENAI_BASE_URL"] = spec.model_base_url
-        return env
+        # OpenCode (Bun) takes its directory from $PWD when set, not from the process's
+        # working directory: an inherited PWD would make it work (and look for
+        # opencode.json) wherever the runner was started.
+        return {**QUIET_ENV, "PWD": spec.worktree_path}
 
     def setup_files(self, spec: RunSpec) -> list[SetupFile]:
-        config: dict[str, Any] = {"$schema": "https://opencode.ai/config.json", "autoupdate": False}
+        config: dict[str, Any] = {
+            "$schema": "https://opencode.ai/config.json",
+            "autoupdate": False,
+            "share": "disabled",
+        }
+        provider = provider_of(spec.model)
+        if provider and spec.model_base_url:
+            url = provider_base_url(provider, spec.model_base_url)
+            config["provider"] = {provider: {"options": {"baseURL": url}}}
         # Optio's sandbox is the isolation; the agent must not stop to ask.
         config["permission"] = {"edit": "allow", "bash": "allow", "webfetch": "allow"}
         if spec.mcp_servers:
@@ -66,7 +106,11 @@ class OpenCodeAdapter:
         return files + skill_files(spec.skills, root=".opencode")
 
     def before_run(self, spec: RunSpec, *, home: Path) -> list[ParsedEntry]:
-        return []
+        meta = {"model": spec.model, "provider": provider_of(spec.model)}
+        text = f"OpenCode · model {spec.model or 'default'}"
+        if spec.resume_session_id:
+            text += f" · resuming session {spec.resume_session_id}"
+        return [ParsedEntry("system", text, "stdout", meta)]
 
     def parse_line(self, line: str, stream: Stream) -> list[ParsedEntry]:
         event = decode(line) if stream == "stdout" else None
@@ -116,14 +160,24 @@ class OpenCodeAdapter:
             return [ParsedEntry("usage", text, "stdout", {**session, "step": step})]
         if kind == "error":
             error = event.get("error") or {}
-            message = str((error.get("data") or {}).get("message") or error.get("name") or "error")
-            failure = classify_failure(message)
-            return [ParsedEntry("error", failure, "stdout", {**session, "failure": failure})]
+            data = error.get("data") or {}
+            message = str(data.get("message") or error.get("name") or "error")
+            api = {
+                "status": data.get("statusCode"),
+                "url": (data.get("metadata") or {}).get("url"),
+                "message": message,
+            }
+            failure = _failure(api, None)
+            meta = {**session, "failure": failure, "apiError": api}
+            return [ParsedEntry("error", failure, "stdout", meta)]
         return raw(line, stream)
 
     def result(self, exit_code: int, entries: Sequence[ParsedEntry]) -> AgentOutcome:
         steps = [e.metadata["step"] for e in entries if "step" in e.metadata]
-        fields: dict[str, Any] = {"session_id": last_meta(entries, "sessionId")}
+        fields: dict[str, Any] = {
+            "session_id": last_meta(entries, "sessionId"),
+            "model": last_meta(entries, "model"),
+        }
         if steps:
             fields.update(
                 cost_usd=money(sum((Decimal(s["cost"]) for s in steps), Decimal(0))),
@@ -131,6 +185,9 @@ class OpenCodeAdapter:
                 output_tokens=sum(s["output"] for s in steps),
             )
         failure = last_meta(entries, "failure")
+        api = last_meta(entries, "apiError")
+        if api:
+            failure = _failure(api, last_meta(entries, "provider"))
         summary = summary_of(entries)
         if exit_code != 0 or failure:
             error = failure or classify_failure(f"OpenCode exited with code {exit_code}")
@@ -138,3 +195,17 @@ class OpenCodeAdapter:
         return AgentOutcome(
             success=True, summary=summary or "Agent completed successfully", **fields
         )
+
+
+def _failure(api: dict[str, Any], provider: str | None) -> str:
+    """`HTTP 401 from the anthropic provider (<url>): <message>`, auth failures named."""
+    status, message = api.get("status"), str(api.get("message"))
+    if not status:
+        return classify_failure(message)
+    source = f" from the {provider} provider" if provider else ""
+    if api.get("url"):
+        source += f" ({api['url']})" if provider else f" from {api['url']}"
+    text = f"HTTP {status}{source}: {message}"
+    if status in (401, 403):
+        return f"Agent authentication failed: {text}"
+    return classify_failure(text)

@@ -2,7 +2,8 @@
 
 The one place prices live. Operators add or correct models with OPTIO_MODEL_PRICES
 (settings.model_prices), which the run receives in its spec and which wins over this
-table. Claude Code reports its own cost and is not priced here.
+table. Claude Code and OpenCode report their own cost; the Claude models are here for
+Copilot CLI, which reports none.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ PRICES: dict[str, Price] = {
     "gemini-2.5-pro": _p("1.25", "10", "0.31"),
     "gemini-2.5-flash": _p("0.15", "0.6", "0.0375"),
     "gemini-2.0-flash": _p("0.1", "0.4", "0.025"),
+    # Copilot CLI with a BYOK Anthropic provider reports tokens only (its own names
+    # use dots); OpenCode prices these itself.
+    "claude-sonnet-4.5": _p("3", "15", "0.3"),
+    "claude-sonnet-4-5": _p("3", "15", "0.3"),
+    "claude-opus-4.1": _p("15", "75", "1.5"),
+    "claude-opus-4-1": _p("15", "75", "1.5"),
+    "claude-haiku-4.5": _p("1", "5", "0.1"),
+    "claude-haiku-4-5": _p("1", "5", "0.1"),
 }
 
 MILLION = Decimal(1_000_000)

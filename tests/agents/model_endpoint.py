@@ -1,6 +1,8 @@
-"""A scripted model endpoint on loopback: Anthropic Messages and OpenAI Responses APIs.
+"""A scripted model endpoint on loopback: Anthropic Messages, OpenAI Responses, Gemini API.
 
-The real `claude` and `codex` CLIs talk to it as to the vendor's API. It is stateless:
+The real CLIs talk to it as to the vendor's API: `claude`, `copilot` (BYOK Anthropic
+provider) and `opencode` (its Anthropic provider) the Messages API, `codex` the
+Responses API, `gemini` the Gemini API's generateContent / streamGenerateContent. It is stateless:
 every answer is derived from the request (the latest user prompt, the tool calls and
 results so far), so a resumed session continues exactly where the history says.
 
@@ -11,7 +13,7 @@ The script, in order, for one user prompt:
    Codex: apply_patch);
 3. the instructions say `loop forever` -> run a harmless shell command, every time;
 4. otherwise -> a final text answer.
-An API key "invalid-key" is answered with 401, like the vendors do.
+An API key "invalid-key" is answered with 401 in each vendor's documented error shape.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Endpoint:
             Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
             Route("/v1/responses", self._openai, methods=["POST"]),
             Route("/responses", self._openai, methods=["POST"]),
+            Route("/v1beta/models/{call:str}", self._gemini, methods=["POST"]),
             Route("/{rest:path}", self._catch_all, methods=["GET", "HEAD", "POST"]),
         ]
         config = uvicorn.Config(
@@ -175,6 +178,45 @@ class Endpoint:
         item = _openai_turn(body)
         return StreamingResponse(_openai_sse(item), media_type="text/event-stream")
 
+    # ---- Gemini API (generativelanguage v1beta) ---------------------------------------------
+
+    async def _gemini(self, request: Request) -> Response:
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        body = await self._record(request, "gemini", key)
+        model, _, method = request.path_params["call"].partition(":")
+        body["model"] = model
+        if key == INVALID_KEY:
+            error = {
+                "code": 401,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "UNAUTHENTICATED",
+            }
+            return JSONResponse({"error": error}, status_code=401)
+        if self.hang:
+            return StreamingResponse(_forever(), media_type="text/event-stream")
+        config = body.get("generationConfig") or {}
+        if config.get("responseMimeType") == "application/json":
+            # The CLI's own side calls (model routing, next-speaker check) ask for JSON.
+            schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
+            parts = [{"text": json.dumps(_fill(schema))}]
+        else:
+            parts = _gemini_turn(body)
+        chunk = {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": IN_TOKENS,
+                "candidatesTokenCount": OUT_TOKENS,
+                "totalTokenCount": IN_TOKENS + OUT_TOKENS,
+            },
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex,
+        }
+        if method == "streamGenerateContent":
+            return StreamingResponse(_gemini_sse(chunk), media_type="text/event-stream")
+        return JSONResponse(chunk)
+
 
 async def _forever() -> AsyncIterator[bytes]:
     import asyncio
@@ -203,6 +245,25 @@ def _texts(content: Any) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class ToolSet:
+    """How one CLI names its read, write and shell tools and their parameters."""
+
+    read: str
+    write: str
+    shell: str
+    path: str
+    content: str
+
+
+# Claude Code, Copilot CLI, OpenCode (the first is the default).
+_TOOLSETS = (
+    ToolSet("Read", "Write", "Bash", "file_path", "content"),
+    ToolSet("view", "create", "bash", "path", "file_text"),
+    ToolSet("read", "write", "bash", "filePath", "content"),
+)
+
+
 def _anthropic_turn(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     messages = [m for m in body.get("messages", []) if m.get("role") in ("user", "assistant")]
     # The prompt is the last text block of the last user message that is not only tool
@@ -219,13 +280,10 @@ def _anthropic_turn(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         default=0,
     )
     prompt_texts = _texts(messages[start]["content"]) if messages else [""]
-    prompt = prompt_texts[-1]
-    # Claude Code names its tools Read/Write/Bash; Copilot CLI view/create/bash.
+    prompt = _unquoted(prompt_texts[-1])
     names = {t.get("name") for t in body.get("tools") or []}
-    copilot = "create" in names and "Write" not in names
-    read_tool, write_tool, shell_tool = (
-        ("view", "create", "bash") if copilot else ("Read", "Write", "Bash")
-    )
+    tools = next((t for t in _TOOLSETS if t.write in names), _TOOLSETS[0])
+    read_tool, write_tool, shell_tool = tools.read, tools.write, tools.shell
     writes = set()
     read_done = False
     for i, m in enumerate(messages):
@@ -234,7 +292,7 @@ def _anthropic_turn(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         for block in m["content"]:
             if block.get("type") != "tool_use":
                 continue
-            path = str(block["input"].get("file_path") or block["input"].get("path") or "")
+            path = str(block["input"].get(tools.path) or "")
             if block["name"] == write_tool:
                 writes.add(path.rsplit("/", 1)[-1])
             if block["name"] == read_tool and i > start:
@@ -248,20 +306,20 @@ def _anthropic_turn(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         for t in _texts(b.get("content"))
     ]
     cwd_match = re.search(
-        r"(?:Primary working directory|Current working directory): (\S+)", _system_text(body)
+        r"(?:Primary working directory|Current working directory|Working directory): (\S+)",
+        _system_text(body),
     )
     cwd = cwd_match.group(1) if cwd_match else "."
     step = plan(prompt=prompt, turn_results=results, written=writes, read_done=read_done)
     tool_id = f"toolu_{uuid.uuid4().hex[:20]}"
-    path_key = "path" if copilot else "file_path"
+    path_key = tools.path
     if step.kind == "read":
         tool = {"name": read_tool, "input": {path_key: f"{cwd}/{TASK_FILE}"}}
         say = "Reading the task."
     elif step.kind == "write":
-        content_key = "file_text" if copilot else "content"
         tool = {
             "name": write_tool,
-            "input": {path_key: f"{cwd}/{step.name}", content_key: step.content},
+            "input": {path_key: f"{cwd}/{step.name}", tools.content: step.content},
         }
         say = f"Creating {step.name}."
     elif step.kind == "loop":
@@ -273,6 +331,13 @@ def _anthropic_turn(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         {"type": "text", "text": say},
         {"type": "tool_use", "id": tool_id, **tool},
     ], "tool_use"
+
+
+def _unquoted(text: str) -> str:
+    # OpenCode sends a prompt with spaces as `"..."` with its inner quotes escaped.
+    if len(text) > 1 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('\\"', '"')
+    return text
 
 
 def _system_text(body: dict[str, Any]) -> str:
@@ -412,3 +477,80 @@ async def _openai_sse(item: dict[str, Any]) -> AsyncIterator[bytes]:
             },
         },
     )
+
+
+# ---- the Gemini side of the script --------------------------------------------------------
+
+
+def _fill(schema: dict[str, Any]) -> Any:
+    """A value that satisfies a JSON schema of the CLI's side calls (first enum value)."""
+    kind = str(schema.get("type", "object")).lower()
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if kind == "object":
+        return {k: _fill(v) for k, v in (schema.get("properties") or {}).items()}
+    return {"string": "ok", "integer": 10, "number": 10, "boolean": False, "array": []}.get(kind)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a function response (its output, as the model would read it)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _strings(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v)]
+    return []
+
+
+def _gemini_turn(body: dict[str, Any]) -> list[dict[str, Any]]:
+    contents = body.get("contents") or []
+
+    def texts(content: dict[str, Any]) -> list[str]:
+        return [p["text"] for p in content.get("parts") or [] if "text" in p]
+
+    start = max(
+        (
+            i
+            for i, c in enumerate(contents)
+            if c.get("role") == "user" and any(not t.lstrip().startswith("<") for t in texts(c))
+        ),
+        default=0,
+    )
+    prompt = texts(contents[start])[-1] if contents and texts(contents[start]) else ""
+    everything = "\n".join(t for c in contents for t in texts(c))
+    cwd_match = re.search(r"Workspace Directories:\*\*\n\s*- (\S+)", everything)
+    cwd = cwd_match.group(1) if cwd_match else "."
+    writes = set()
+    read_done = False
+    results = []
+    for i, content in enumerate(contents):
+        for part in content.get("parts") or []:
+            call = part.get("functionCall")
+            if call and call.get("name") == "write_file":
+                writes.add(str(call.get("args", {}).get("file_path", "")).rsplit("/", 1)[-1])
+            if call and call.get("name") == "read_file" and i > start:
+                read_done = True
+            answer = part.get("functionResponse")
+            if answer and i > start:
+                results.extend(_strings(answer.get("response")))
+    step = plan(prompt=prompt, turn_results=results, written=writes, read_done=read_done)
+    if step.kind == "read":
+        call = {"name": "read_file", "args": {"file_path": f"{cwd}/{TASK_FILE}"}}
+        say = "Reading the task."
+    elif step.kind == "write":
+        call = {
+            "name": "write_file",
+            "args": {"file_path": f"{cwd}/{step.name}", "content": step.content},
+        }
+        say = f"Creating {step.name}."
+    elif step.kind == "loop":
+        call = {"name": "run_shell_command", "args": {"command": "echo again"}}
+        say = "Once more."
+    else:
+        return [{"text": step.text}]
+    return [{"text": say}, {"functionCall": call}]
+
+
+async def _gemini_sse(chunk: dict[str, Any]) -> AsyncIterator[bytes]:
+    yield f"data: {json.dumps(chunk)}\r\n\r\n".encode()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from store.agent_config import servers_for_run, skills_for_run
 from store.db import create_engine, session_factory, transaction
 from tests.conftest import Optio
@@ -85,3 +87,43 @@ async def test_skills_crud_and_agent_type_filter(api_only: Optio) -> None:
     assert (await client.get(f"/api/skills/{skill['id']}")).status_code == 404
     unauthenticated = await api_only.anon.get("/api/skills")
     assert unauthenticated.status_code == 401
+
+
+async def test_a_task_names_its_model_and_models_the_cli_refuses_are_refused(
+    api_only: Optio, make_repo: MakeRepo
+) -> None:
+    from tests.agents.conftest import AGENTS_BIN, need_cli
+
+    need_cli("opencode")
+    if not (AGENTS_BIN.parent.parent / "opencode-models.txt").is_file():
+        pytest.skip("`make agents` did not write OpenCode's model list")
+    client = api_only.client
+    repo = make_repo()
+    body = {"title": "t", "prompt": "p", "repoUrl": str(repo), "agentType": "opencode"}
+
+    unknown = await client.post("/api/tasks", json={**body, "model": "anthropic/claude-nope-9"})
+    assert unknown.status_code == 400, unknown.text
+    message = unknown.json()["error"]
+    assert "claude-nope-9" in message and "anthropic/claude-sonnet-4-5" in message
+    assert "openai/" not in message  # the provider's own models only
+    no_provider = await client.post("/api/tasks", json={**body, "model": "acme/x"})
+    assert no_provider.status_code == 400 and "anthropic" in no_provider.json()["error"]
+    not_a_name = await client.post("/api/tasks", json={**body, "model": "x; rm -rf /"})
+    assert not_a_name.status_code in (400, 422)
+    # metadata.model is the same setting, checked the same way.
+    hidden = await client.post("/api/tasks", json={**body, "metadata": {"model": "acme/x"}})
+    assert hidden.status_code == 400
+
+    created = await client.post(
+        "/api/tasks", json={**body, "model": "anthropic/claude-haiku-4-5", "metadata": {"k": 1}}
+    )
+    assert created.status_code == 201, created.text
+    task = created.json()["task"]
+    assert task["metadata"] == {"k": 1, "model": "anthropic/claude-haiku-4-5"}
+    patched = await client.patch(f"/api/tasks/{task['id']}", json={"metadata": {"model": "a/b"}})
+    assert patched.status_code == 400
+    # Codex passes any name to its provider (a gateway may serve any model): accepted.
+    codex = await client.post(
+        "/api/tasks", json={**body, "agentType": "codex", "model": "gpt-from-my-gateway"}
+    )
+    assert codex.status_code == 201, codex.text

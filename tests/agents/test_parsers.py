@@ -163,8 +163,65 @@ def test_opencode_json() -> None:
     assert outcome.session_id == "ses_5a1b2c3d4effFgH1iJ2kL3mN4"
     failed = adapter.result(1, parse(adapter, "opencode_auth_error.jsonl"))
     assert (
-        failed.error == "Agent authentication failed: Incorrect API key provided: sk-no-ke***ired."
+        failed.error
+        == "Agent authentication failed: HTTP 401: Incorrect API key provided: sk-no-ke***ired."
     )
+
+
+def test_gemini_real_run_is_priced_per_model_and_its_api_error_named() -> None:
+    adapter = get_adapter("gemini")
+    spec = SPEC.model_copy(update={"model": "gemini-2.5-pro"})
+    entries = parse(adapter, "gemini_real_write.jsonl", adapter.before_run(spec, home=Path("/x")))
+    tools = [c for t, c in kinds(entries) if t == "tool_use"]
+    assert len(tools) == 1 and tools[0].startswith("Write /") and tools[0].endswith("/hello.txt")
+    outcome = adapter.result(0, entries)
+    assert outcome.success and outcome.summary == "All done: wrote hello.txt."
+    assert (outcome.input_tokens, outcome.output_tokens) == (200, 40)
+    # 200 in at $1.25/M and 40 out at $10/M: the CLI reports no cost.
+    assert outcome.cost_usd == "0.00065" and outcome.model == "gemini-2.5-pro"
+    # An operator's price wins over the table.
+    priced = SPEC.model_copy(update={"model_prices": {"gemini-2.5-pro": [1, 1]}})
+    entries = parse(adapter, "gemini_real_write.jsonl", adapter.before_run(priced, home=Path("/x")))
+    assert adapter.result(0, entries).cost_usd == "0.00024"
+    failed = adapter.result(145, parse(adapter, "gemini_real_401.jsonl"))
+    assert failed.error == (
+        "Agent authentication failed: Gemini API: HTTP 401 UNAUTHENTICATED:"
+        " API key not valid. Please pass a valid API key."
+    )
+
+
+def test_opencode_real_run_and_its_auth_error_names_the_provider() -> None:
+    adapter = get_adapter("opencode")
+    spec = SPEC.model_copy(update={"model": "anthropic/claude-sonnet-4-5"})
+    seed = adapter.before_run(spec, home=Path("/x"))
+    outcome = adapter.result(0, parse(adapter, "opencode_real_write.jsonl", seed))
+    assert outcome.success and outcome.cost_usd == "0.0012"
+    assert (outcome.input_tokens, outcome.output_tokens) == (200, 40)
+    assert outcome.model == "anthropic/claude-sonnet-4-5"
+    failed = adapter.result(1, parse(adapter, "opencode_real_401.jsonl", seed))
+    assert failed.error == (
+        "Agent authentication failed: HTTP 401 from the anthropic provider"
+        " (http://127.0.0.1:18903/v1/messages): invalid x-api-key"
+    )
+
+
+def test_copilot_tokens_come_from_its_session_log_and_are_priced(tmp_path: Path) -> None:
+    adapter = get_adapter("copilot")
+    session = "95c7a3a3-f489-478f-9e1b-d485d1f2d3cf"
+    log = tmp_path / ".copilot" / "session-state" / session / "events.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text((FIXTURES / "copilot_session_events.jsonl").read_text())
+    seed = adapter.before_run(SPEC, home=tmp_path)
+    outcome = adapter.result(0, parse(adapter, "copilot_real_write.jsonl", seed))
+    assert outcome.success and outcome.session_id == session
+    assert (outcome.input_tokens, outcome.output_tokens) == (200, 40)
+    # claude-sonnet-4.5 at $3/M in and $15/M out (BYOK: the CLI says cost 0).
+    assert outcome.cost_usd == "0.0012"
+    # A resumed session counts only the records its own run adds.
+    resumed = SPEC.model_copy(update={"resume_session_id": session})
+    seed = adapter.before_run(resumed, home=tmp_path)
+    outcome = adapter.result(0, parse(adapter, "copilot_real_write.jsonl", seed))
+    assert outcome.input_tokens is None and outcome.cost_usd is None
 
 
 @pytest.mark.parametrize("agent", ["claude-code", "codex", "gemini", "opencode", "copilot"])

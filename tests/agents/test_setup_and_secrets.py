@@ -149,3 +149,37 @@ def test_commands_name_the_model_session_and_turn_limit() -> None:
     assert opencode[-2:] == ["--", "p"] and "--session" in opencode
     copilot = get_adapter("copilot").build_command(spec, prompt_file=Path("/p"))
     assert copilot[:5] == ["copilot", "-p", "p", "--output-format", "json"]
+
+
+def test_gemini_opencode_copilot_are_pointed_at_the_endpoint_without_the_command_line() -> None:
+    [server] = resolve_servers([SERVER], {"DOCS_TOKEN": "tok-123456"})
+    spec = SPEC.model_copy(
+        update={
+            "mcp_servers": [server],
+            "model_base_url": "http://127.0.0.1:9",
+            "model": "anthropic/claude-sonnet-4-5",
+            "worktree_path": "/w",
+        }
+    )
+    gemini = {(f.base, f.path): f.content for f in get_adapter("gemini").setup_files(spec)}
+    user = json.loads(gemini[("home", ".gemini/settings.json")])
+    # The base URL is honoured only with the API-key auth type; nothing phones home.
+    assert user["security"]["auth"]["selectedType"] == "gemini-api-key"
+    assert user["privacy"]["usageStatisticsEnabled"] is False
+    assert user["telemetry"]["enabled"] is False and user["general"]["disableAutoUpdate"]
+    assert "docs" in json.loads(gemini[("worktree", ".gemini/settings.json")])["mcpServers"]
+    assert get_adapter("gemini").env(spec)["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9"
+
+    opencode = get_adapter("opencode")
+    config = json.loads(opencode.setup_files(spec)[0].content)
+    assert config["provider"] == {"anthropic": {"options": {"baseURL": "http://127.0.0.1:9/v1"}}}
+    env = opencode.env(spec)
+    assert env["npm_config_offline"] == "true" and env["OPENCODE_DISABLE_MODELS_FETCH"] == "true"
+    assert env["PWD"] == "/w"
+
+    copilot = get_adapter("copilot")
+    command = copilot.build_command(spec, prompt_file=Path("/p"))
+    assert "tok-123456" not in " ".join(command)
+    [mcp] = [f for f in copilot.setup_files(spec) if f.path == ".copilot/mcp-config.json"]
+    assert mcp.base == "home" and "tok-123456" in mcp.content
+    assert copilot.env(spec)["COPILOT_OFFLINE"] == "true"

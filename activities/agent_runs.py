@@ -306,4 +306,8 @@ class AgentRunActivities:
 
     @activity.defn
     async def stop_agent_run(self, input: StopRunInput) -> None:
+        # Recorded first: the agent's exit, seen by run_agent once stopped, must not
+        # turn a cancelled run into a failed one (finish_run keeps the first final state).
+        message = "Run cancelled" if input.state == "cancelled" else "Run stopped: the task failed"
+        await self._record(input.run_id, input.state, None, message)
         await asyncio.to_thread(self.launcher.stop, self.launcher.run_dir(input.run_id))

@@ -9,10 +9,11 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.crypto import check_key
+from core.names import SEARCH_ATTRIBUTES
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-SEARCH_ATTRIBUTES = ("OptioTaskState", "OptioRepo", "OptioWorkspace", "OptioTaskType", "OptioAgent")
+__all__ = ["SEARCH_ATTRIBUTES", "Settings"]
 
 
 class Settings(BaseSettings):

@@ -89,6 +89,7 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
 
 
 ACTIVITY_RESOLUTION = timedelta(seconds=5)
+LIVE_RUN_STATES = ("starting", "running")
 
 
 def _moved_on(recorded: datetime | None, latest: datetime) -> bool:
@@ -100,8 +101,10 @@ def _moved_on(recorded: datetime | None, latest: datetime) -> bool:
 async def finish_run(
     session: AsyncSession, *, run_id: str, state: str, exit_code: int | None, error: str | None
 ) -> None:
+    # The first final state stays: a run cancelled (or failed) by its task is not
+    # re-labelled by the agent's exit that the stop caused.
     await session.execute(
         update(AgentRun)
-        .where(AgentRun.id == run_id)
+        .where(AgentRun.id == run_id, AgentRun.state.in_(LIVE_RUN_STATES))
         .values(state=state, exit_code=exit_code, error_message=error, finished_at=utcnow())
     )

@@ -185,9 +185,10 @@ async def delete(
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     client = await state.temporal_client()
-    if await commands.is_running(client, task.id):
-        await client.get_workflow_handle(commands.workflow_id(task.id)).cancel()
-        await commands.wait_closed(client, task_id=task.id)
+    carrier = commands.workflow_id_of(task)
+    if await commands.is_running(client, task.id, workflow=carrier):
+        await client.get_workflow_handle(carrier).cancel()
+        await commands.wait_closed(client, task_id=task.id, workflow=carrier)
     await session.refresh(task)
     await session.delete(task)
     await session.commit()

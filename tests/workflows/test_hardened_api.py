@@ -1,0 +1,83 @@
+"""Faults of the core loop seen through the API, on the real dev server, worker and git."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+
+from store.db import create_engine, session_factory
+from store.models import AgentRun
+from tests.conftest import Optio
+from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+
+MakeRepo = Callable[..., Path]
+
+
+async def run_states(optio: Optio, task_id: str) -> list[str]:
+    engine = create_engine(optio.settings.database_url_resolved)
+    try:
+        async with session_factory(engine)() as session:
+            rows = await session.execute(select(AgentRun.state).where(AgentRun.task_id == task_id))
+            return [state for (state,) in rows]
+    finally:
+        await engine.dispose()
+
+
+async def closed(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
+    async with asyncio.timeout(30):
+        while (status := (await handle.describe()).status) == WorkflowExecutionStatus.RUNNING:
+            await asyncio.sleep(0.1)
+    return status
+
+
+async def test_a_review_subtask_runs_as_a_review_and_is_cancelled_as_one(
+    optio: Optio, make_repo: MakeRepo
+) -> None:
+    repo = make_repo()
+    response = await optio.client.post(
+        "/api/repos", json={"repoUrl": str(repo), "reviewPromptTemplate": "sleep 60"}
+    )
+    assert response.status_code == 201, response.text
+    parent = await create_task(optio.client, repo, "echo change > feature.txt")
+    await wait_for_state(optio.client, parent["id"], "pr_opened")
+
+    # bulk/cancel-active takes running and queued tasks (the reference), not a PR's wait.
+    bulk = await optio.client.post("/api/tasks/bulk/cancel-active")
+    assert bulk.json() == {"cancelled": 0, "total": 0}
+    await wait_for_state(optio.client, parent["id"], "pr_opened")
+
+    created = await optio.client.post(
+        f"/api/tasks/{parent['id']}/subtasks",
+        json={"title": "Review it", "prompt": "review", "taskType": "review", "blocksParent": True},
+    )
+    assert created.status_code == 201, created.text
+    review = created.json()["subtask"]
+    assert review["taskType"] == "review"
+    await wait_for_state(optio.client, review["id"], "running")
+    handle = optio.temporal.get_workflow_handle(f"review-{review['id']}")
+    assert (await handle.describe()).workflow_type == "ReviewWorkflow"
+
+    cancelled = await optio.client.post(f"/api/tasks/{review['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["task"]["state"] == "cancelled"
+    assert (await triggers(optio.client, review["id"]))[-1] == ("cancelled", "user_cancel")
+    assert await closed(handle) == WorkflowExecutionStatus.CANCELED
+    assert await run_states(optio, review["id"]) == ["cancelled"]
+
+
+async def test_a_cancel_while_running_records_the_run_cancelled(
+    optio: Optio, make_repo: MakeRepo
+) -> None:
+    repo = make_repo()
+    task = await create_task(optio.client, repo, "echo started\nsleep 60")
+    await wait_for_state(optio.client, task["id"], "running")
+    cancelled = await optio.client.post(f"/api/tasks/{task['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
+    assert await closed(handle) == WorkflowExecutionStatus.CANCELED
+    assert await run_states(optio, task["id"]) == ["cancelled"]

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # The embedded server's Prometheus endpoint and HTTP API, on 127.0.0.1. The
+    # `temporal` CLI has no switch to turn them off (a port of 0 means "any free
+    # port"), so they get fixed ports that a firewall rule or a clash check can name.
+    temporal_metrics_port: int = Field(default=7235, ge=1, le=65535)
+    temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
     task_queue: str = "optio"
 

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from store.db import create_engine, session_factory
 from store.models import AgentRun
 from tests.conftest import Optio
-from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+from tests.lifecycle_helpers import create_task, triggers, wait_for_logs, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
@@ -81,3 +81,43 @@ async def test_a_cancel_while_running_records_the_run_cancelled(
     handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
     assert await closed(handle) == WorkflowExecutionStatus.CANCELED
     assert await run_states(optio, task["id"]) == ["cancelled"]
+
+
+async def test_a_running_task_says_how_long_its_agent_is_silent(
+    optio: Optio, make_repo: MakeRepo
+) -> None:
+    repo = make_repo()
+    task = await create_task(optio.client, repo, "echo started\nsleep 60")
+    await wait_for_state(optio.client, task["id"], "running")
+    await wait_for_logs(optio.client, task["id"], ["started"])
+    body = (await optio.client.get(f"/api/tasks/{task['id']}")).json()
+    info = body["stallInfo"]
+    assert info["isStalled"] is False
+    assert info["thresholdMs"] == optio.settings.stall_threshold_ms
+    assert 0 <= info["silentForMs"] < info["thresholdMs"]
+    assert info["lastLogSummary"] == "started"
+    assert body["pipelineProgress"] is None
+
+
+async def test_a_pipeline_parent_shows_its_steps(optio: Optio, make_repo: MakeRepo) -> None:
+    repo = make_repo()
+    parent = await create_task(optio.client, repo, "echo change > feature.txt")
+    await wait_for_state(optio.client, parent["id"], "pr_opened")
+    for title in ("one", "two"):
+        created = await optio.client.post(
+            f"/api/tasks/{parent['id']}/subtasks",
+            json={"title": title, "prompt": "sleep 60", "taskType": "step"},
+        )
+        assert created.status_code == 201, created.text
+    body = (await optio.client.get(f"/api/tasks/{parent['id']}")).json()
+    progress = body["pipelineProgress"]
+    assert {k: v for k, v in progress.items() if k != "steps"} == {
+        "totalSteps": 2,
+        "completedSteps": 0,
+        "failedSteps": 0,
+        "runningSteps": progress["runningSteps"],
+        "currentStepIndex": 0,
+        "currentStepTitle": "one",
+    }
+    assert [(s["title"], s["subtaskOrder"]) for s in progress["steps"]] == [("one", 0), ("two", 1)]
+    assert body["stallInfo"] is None

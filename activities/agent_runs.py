@@ -16,7 +16,7 @@ from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
 from core.tokens import new_run_token
-from integrations.agents.common import is_permanent
+from integrations.agents.common import is_permanent, missing_cli
 from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.local import LocalLauncher, RunStatus, sandbox_name
@@ -205,6 +205,9 @@ class AgentRunActivities:
         )
         home = settings.agent_home or settings.data_dir / "agent-homes" / f"task-{task.id}"
         bin_dir = settings.agents_bin_dir
+        if (missing := missing_cli(task.agent_type, search_path=[bin_dir])) is not None:
+            # No retry installs it: a permanent failure that names the install step.
+            raise ApplicationError(missing, type="AgentCliMissing", non_retryable=True)
         # Validated, not model_copy'd: credentials must become SecretStr.
         return RunSpec.model_validate(
             spec.model_dump()

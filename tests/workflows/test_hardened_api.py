@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
@@ -121,3 +123,22 @@ async def test_a_pipeline_parent_shows_its_steps(optio: Optio, make_repo: MakeRe
     }
     assert [(s["title"], s["subtaskOrder"]) for s in progress["steps"]] == [("one", 0), ("two", 1)]
     assert body["stallInfo"] is None
+
+
+async def test_a_missing_agent_cli_fails_once_and_names_the_install_step(
+    optio: Optio, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    if shutil.which("claude") is not None:
+        pytest.skip("a claude CLI is on PATH here")
+    optio.settings.agents_bin_dir = tmp_path / "no-agents"
+    repo = make_repo()
+    task = await create_task(
+        optio.client, repo, "Add a README", agentType="claude-code", maxRetries=3
+    )
+    failed = (await wait_for_state(optio.client, task["id"], "failed"))["task"]
+    assert "make agents" in failed["errorMessage"]
+    handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
+    await asyncio.wait_for(handle.result(), 30)
+    steps = await triggers(optio.client, task["id"])
+    assert steps[-1] == ("failed", "provisioning_permanent_failure")
+    assert steps.count(("provisioning", "worker_pickup")) == 1

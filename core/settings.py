@@ -79,8 +79,10 @@ class Settings(BaseSettings):
     # Default model per agent type, e.g. {"codex": "gpt-5-codex"}; a task may not say.
     agent_models: dict[str, str] = Field(default_factory=dict)
     agent_effort: str | None = None
-    # Retries of a failed model request inside the agent CLI; None keeps its default.
-    agent_max_retries: int | None = Field(default=None, ge=0, le=20)
+    # Retries of a failed model request inside the agent CLI (claude-code, codex): their
+    # own defaults back off for minutes (Claude: 10 retries), so a bad key or a broken
+    # endpoint took that long to fail. None keeps the CLI's default.
+    agent_max_retries: int | None = Field(default=2, ge=0, le=20)
     # HOME of agent processes; default: one per task under the data dir, so sessions
     # (and so resumes) survive between runs and the agent never sees the user's dotfiles.
     agent_home: Path | None = None

@@ -119,6 +119,17 @@ def missing_cli(agent_type: str, *, search_path: Sequence[Path]) -> str | None:
     )
 
 
+def api_failure(detail: str, *, provider: str, status: int | None, endpoint: str | None) -> str:
+    """An agent's failed model request, for a person: what went wrong, then which provider,
+    which HTTP status and which endpoint (a proxy, a gateway and the vendor fail alike)."""
+    text = detail.strip() or "the model request failed"
+    message = (
+        f"Agent authentication failed: {text}" if status in (401, 403) else classify_failure(text)
+    )
+    where = [provider, *([f"HTTP {status}"] if status else []), *([endpoint] if endpoint else [])]
+    return f"{message} ({', '.join(where)})"
+
+
 def is_permanent(error: str | None) -> bool:
     """Errors that a retry of the same run cannot fix (see classify_failure)."""
     return error is not None and error.startswith(

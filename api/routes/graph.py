@@ -42,7 +42,9 @@ from temporal.starts import start_review_workflow
 router = APIRouter(tags=["Tasks"])
 MEMBER = require_role("member")
 BEFORE_START = (TaskState.PENDING, TaskState.WAITING_ON_DEPS)
-CANCEL_ACTIVE_STATES = (TaskState.RUNNING, TaskState.QUEUED)
+# Provisioning too: it is a running task on its way, and skipping it would leave an agent
+# started a second later.
+CANCEL_ACTIVE_STATES = (TaskState.RUNNING, TaskState.PROVISIONING, TaskState.QUEUED)
 
 
 def _brief(task: Task) -> dict[str, Any]:

@@ -26,7 +26,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import ConflictError, InvalidTransitionError, ServiceUnavailableError
 from core.names import NEXT_RUN_REFUSAL as NEXT_RUN
-from core.names import Updates, task_workflow_id, workflow_id_for
+from core.names import (
+    PIPELINE_WORKFLOW,
+    Queries,
+    Signals,
+    Updates,
+    task_workflow_id,
+    workflow_id_for,
+)
 from core.states import LIVE_STATES, TaskState
 from schemas.workflow import (
     CommandResult,
@@ -227,7 +234,7 @@ async def merge(client: Client, *, task: Task, method: str, user_id: str) -> Com
 async def change_priority(client: Client, *, task_id: str, priority: int) -> None:
     try:
         await client.get_workflow_handle(workflow_id(task_id)).signal(
-            "priority", PriorityChange(priority=priority)
+            Signals.PRIORITY, PriorityChange(priority=priority)
         )
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
@@ -239,14 +246,14 @@ async def pending_reason(client: Client, *, task_id: str) -> str | None:
     try:
         # Bounded: a busy worker must not make GET /api/tasks/:id slow.
         status = await client.get_workflow_handle(workflow_id(task_id)).query(
-            "status", result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT
+            Queries.STATUS, result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT
         )
         if status.waiting_for == "retry":
             return "Waiting to retry automatically after a failed attempt"
         if not status.waiting_for or not status.limiter_id:
             return None
         limiter = await client.get_workflow_handle(status.limiter_id).query(
-            "status", result_type=LimiterStatus, rpc_timeout=QUERY_TIMEOUT
+            Queries.STATUS, result_type=LimiterStatus, rpc_timeout=QUERY_TIMEOUT
         )
     except (RPCError, WorkflowQueryFailedError):
         return None
@@ -280,11 +287,11 @@ async def settle(
 async def kick_pipeline(client: Client, *, parent_task_id: str, task_queue: str) -> None:
     """Start the parent's pipeline, or tell the running one that its steps changed."""
     await client.start_workflow(
-        "PipelineWorkflow",
+        PIPELINE_WORKFLOW,
         PipelineInput(parent_task_id=parent_task_id),
         id=pipeline_workflow_id(parent_task_id),
         task_queue=task_queue,
-        start_signal="steps_changed",
+        start_signal=Signals.STEPS_CHANGED,
     )
 
 

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pull_requests import PullRequestActivities
     from activities.review import ReviewActivities
     from activities.tasks import TaskActivities
+    from core import names
     from core.graph import dependencies_verdict
     from core.names import NEXT_RUN_REFUSAL
     from core.pr_decision import (
@@ -83,24 +84,21 @@ with workflow.unsafe.imports_passed_through():
     )
 
 S = TaskState
-STATE_KEY = SearchAttributeKey.for_keyword("OptioTaskState")
-REPO_KEY = SearchAttributeKey.for_keyword("OptioRepo")
-WORKSPACE_KEY = SearchAttributeKey.for_keyword("OptioWorkspace")
-TYPE_KEY = SearchAttributeKey.for_keyword("OptioTaskType")
-AGENT_KEY = SearchAttributeKey.for_keyword("OptioAgent")
+STATE_KEY = SearchAttributeKey.for_keyword(names.SA_TASK_STATE)
+REPO_KEY = SearchAttributeKey.for_keyword(names.SA_REPO)
+WORKSPACE_KEY = SearchAttributeKey.for_keyword(names.SA_WORKSPACE)
+TYPE_KEY = SearchAttributeKey.for_keyword(names.SA_TASK_TYPE)
+AGENT_KEY = SearchAttributeKey.for_keyword(names.SA_AGENT)
 
 GLOBAL_LIMITER = "limiter-global"
 ArgT = TypeVar("ArgT")
 RetT = TypeVar("RetT")
-QUICK = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-)
+QUICK = names.QUICK_TIMEOUT
+DB_RETRY = RetryPolicy(initial_interval=names.DB_RETRY_INITIAL, maximum_interval=names.DB_RETRY_MAX)
 # A PR can wait for days: bound the history and carry the memory into a fresh run.
 MAX_WATCH_ROUNDS = 100
 WATCH_ROUND_SECONDS = 300.0
-RETRY_BACKOFF = timedelta(seconds=5)
-WATCH_HEARTBEAT = timedelta(seconds=10)
+RETRY_BACKOFF = names.RETRY_BACKOFF
 DEFAULT_RESUME = "Continue working on this task."
 
 
@@ -139,7 +137,7 @@ class Rerun:
     automatic: bool = False
 
 
-@workflow.defn(name="RepoTaskWorkflow")
+@workflow.defn(name=names.REPO_TASK_WORKFLOW)
 class RepoTaskWorkflow:
     @workflow.init
     def __init__(self, input: RepoTaskInput) -> None:
@@ -578,7 +576,7 @@ class RepoTaskWorkflow:
         # One global limiter per task queue: workers of another queue (another Optio on
         # the same Temporal, or a test) would otherwise hold or starve each other's slots.
         global_limiter = (
-            f"{GLOBAL_LIMITER}-{workflow.info().task_queue}"
+            names.global_limiter_id(workflow.info().task_queue)
             if self._fewer_trips or workflow.patched("limiter-per-task-queue")
             else GLOBAL_LIMITER
         )
@@ -615,7 +613,7 @@ class RepoTaskWorkflow:
                         automatic=rerun.automatic,
                     ),
                     start_to_close_timeout=timedelta(minutes=15),
-                    heartbeat_timeout=timedelta(seconds=20),
+                    heartbeat_timeout=names.PREPARE_HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=5),
                 )
             except ActivityError as err:
@@ -635,7 +633,7 @@ class RepoTaskWorkflow:
                     stall_threshold_ms=snap.stall_threshold_ms,
                 ),
                 start_to_close_timeout=timedelta(hours=24),
-                heartbeat_timeout=timedelta(seconds=10),
+                heartbeat_timeout=names.AGENT_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
             )
             self._run_id = None  # finished: nothing left for a cancel to stop
@@ -697,7 +695,7 @@ class RepoTaskWorkflow:
                 start_to_close_timeout=timedelta(seconds=WATCH_ROUND_SECONDS + 3600),
                 # The watch beats every few seconds whatever the poll interval: a dead
                 # worker's watch (and the checks it ran) is taken over within seconds.
-                heartbeat_timeout=WATCH_HEARTBEAT,
+                heartbeat_timeout=names.WATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)
                 ),
@@ -1128,9 +1126,7 @@ class Outcome:
     rerun: Rerun | None
 
 
-class SlotLimiterSignals:
-    RELEASE = "release"
-    REPRIORITIZE = "reprioritize"
+SlotLimiterSignals = names.Signals
 
 
 __all__ = ["RepoTaskWorkflow", "ActivityError", "SearchAttributePair"]

@@ -87,7 +87,7 @@ async def add(
     await add_dependencies(session, task=task, depends_on_ids=body.depends_on_ids)
     await session.commit()
     await commands.signal_task(
-        await state.temporal_client(), task_id=task.id, signal="dependencies_changed"
+        await state.temporal_client(), task_id=task.id, signal=Signals.DEPENDENCIES_CHANGED
     )
     return {"ok": True}
 
@@ -107,7 +107,7 @@ async def remove(
         raise NotFoundError("Dependency not found")
     await session.commit()
     await commands.signal_task(
-        await state.temporal_client(), task_id=task.id, signal="dependencies_changed"
+        await state.temporal_client(), task_id=task.id, signal=Signals.DEPENDENCIES_CHANGED
     )
     return Response(status_code=204)
 
@@ -178,7 +178,7 @@ async def create_subtask(
         await commands.kick_pipeline(client, parent_task_id=parent.id, task_queue=queue)
     elif body.auto_queue:
         await commands.start_run(client, task=subtask, task_queue=queue, mode="fresh")
-    await commands.signal_task(client, task_id=parent.id, signal="subtasks_changed")
+    await commands.signal_task(client, task_id=parent.id, signal=Signals.SUBTASKS_CHANGED)
     return {"subtask": public(subtask)}
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, require_role
 from core.errors import ConflictError
+from core.names import Signals
 from store.graph import new_review_subtask, next_subtask_order, open_review_of
 from store.tasks import get_task
 from temporal.starts import start_review_workflow
@@ -55,7 +56,7 @@ async def launch_review(
         task_queue=state.settings.task_queue,
     )
     # The parent re-reads its subtasks: an open blocking review holds its merge.
-    await commands.signal_task(client, task_id=parent.id, signal="subtasks_changed")
+    await commands.signal_task(client, task_id=parent.id, signal=Signals.SUBTASKS_CHANGED)
     return {"reviewTaskId": review.id}
 
 

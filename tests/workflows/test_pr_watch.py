@@ -76,3 +76,30 @@ async def test_a_checks_checkout_left_by_a_killed_worker_is_removed(
     handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
     await asyncio.wait_for(handle.result(), 30)
     assert not leftover.parent.exists()
+
+
+def beats_into(beats: list[float]) -> Callable[..., None]:
+    return lambda *details: beats.append(time.monotonic())
+
+
+async def test_a_long_step_beats_as_an_activity_and_not_as_a_local_one() -> None:
+    """The merge runs as a local activity: heartbeats there only fail ("UnknownActivity")."""
+    from activities.pull_requests import _heartbeat_while
+
+    for is_local in (False, True):
+        beats: list[float] = []
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(
+            env.info, is_local=is_local, heartbeat_timeout=timedelta(seconds=0.3)
+        )
+        env.on_heartbeat = beats_into(beats)
+        step: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        waiting = asyncio.ensure_future(env.run(_heartbeat_while, step))
+        started = time.monotonic()
+        async with asyncio.timeout(5):
+            # Two beats' time of a regular activity: one beat per 0.1 s (a third of 0.3 s).
+            while len(beats) < 2 and time.monotonic() - started < (1.0 if is_local else 5):
+                await asyncio.sleep(0.02)
+        step.set_result("merged")
+        assert await waiting == "merged"
+        assert (len(beats) == 0) if is_local else (len(beats) >= 2), (is_local, beats)

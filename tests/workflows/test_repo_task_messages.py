@@ -10,7 +10,12 @@ import asyncio
 import uuid
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateStage
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.workflow import (
@@ -19,6 +24,7 @@ from schemas.workflow import (
     PrepareResult,
     PrEvent,
     RepoTaskInput,
+    ResumeCommand,
     RetryCommand,
     RunAgentResult,
     TaskStatus,
@@ -207,3 +213,47 @@ async def test_a_cancel_while_provisioning_stops_the_run_as_cancelled(client: Cl
     stops = world.called("stop_agent_run")
     assert [s.state for s in stops] == ["cancelled"]
     assert world.triggers()[-2:] == [("queued", "user_cancel"), ("cancelled", "user_cancel")]
+
+
+async def test_a_merge_while_the_watch_waits_merges(client: Client) -> None:
+    world = World()
+    async with worker_for(client, world) as queue:
+        workflow_id = await start(client, world, queue)
+        handle = client.get_workflow_handle(workflow_id)
+        await world.wait_for(lambda: len(world.called("watch_pull_request")) == 1)
+        result = await asyncio.wait_for(
+            handle.execute_update("merge_pr", MergeCommand(), result_type=CommandResult), 20
+        )
+        assert result.accepted and result.state == "completed"
+        assert await asyncio.wait_for(handle.result(), 20) == "completed"
+
+
+async def test_a_webhook_while_the_watch_waits_starts_a_round_for_it(client: Client) -> None:
+    world = World()
+    async with worker_for(client, world) as queue:
+        workflow_id = await start(client, world, queue)
+        handle = client.get_workflow_handle(workflow_id)
+        await world.wait_for(lambda: len(world.called("watch_pull_request")) == 1)
+        await handle.signal("pr_event", PrEvent(kind="check_run", delivery_id="d2"))
+        await world.wait_for(
+            lambda: (
+                [[e.delivery_id for e in w.events] for w in world.called("watch_pull_request")][-1:]
+                == [["d2"]]
+            )
+        )
+        await handle.cancel()
+
+
+async def test_a_resume_refused_outside_its_states_leaves_no_command(client: Client) -> None:
+    """A refused update leaves nothing pending: the next valid command is taken."""
+    world = World()
+    async with worker_for(client, world) as queue:
+        workflow_id = await start(client, world, queue)
+        handle = client.get_workflow_handle(workflow_id)
+        await world.wait_for(lambda: len(world.called("watch_pull_request")) == 1)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update("resume", ResumeCommand(prompt="x"))
+        result = await asyncio.wait_for(
+            handle.execute_update("merge_pr", MergeCommand(), result_type=CommandResult), 20
+        )
+        assert result.accepted

@@ -176,8 +176,9 @@ class RepoTaskWorkflow:
         self._backing_off = False
         # Who asked for a retry while the run was backing off (None: nobody, or no user).
         self._retry_by: RetryCommand | None = None
-        # Set once the run is ending or continuing as new: commands go to the next run.
-        self._closing = False
+        # Set once the run is ending ("ended") or continuing as new ("next_run"): no
+        # command is accepted any more (the API resends one refused for "next_run").
+        self._closing: str | None = None
         # Runs begun with the hardened-loop patch back off in `queued` (cancellable) and
         # take a failed provisioning as final (docs/temporal.md).
         self._hardened = False
@@ -234,10 +235,16 @@ class RepoTaskWorkflow:
         # In failed/cancelled only a backoff still listens; a run that is wrapping up
         # would accept a command and never act on it, so the API starts a new run.
         current = self._entering or self._state
-        if self._closing:
+        if self._closing == "next_run":
             raise ApplicationError(
                 "The task's workflow is continuing in a new run; send the command again",
                 type=NEXT_RUN,
+                non_retryable=True,
+            )
+        if self._closing == "ended":
+            raise ApplicationError(
+                f"Invalid state transition: {current} -> {to_state}",
+                type="InvalidTransition",
                 non_retryable=True,
             )
         ended = current in (S.FAILED, S.CANCELLED) and not self._backing_off
@@ -326,7 +333,7 @@ class RepoTaskWorkflow:
     async def _close(self, *, next_run: bool) -> None:
         """Before the run ends or continues as new: refuse what is pending, then let the
         handlers finish (they all can: nothing waits on this run any more)."""
-        self._closing = True
+        self._closing = "next_run" if next_run else "ended"
         command = self._command
         if command is not None and not command.applying:
             message = (
@@ -368,7 +375,7 @@ class RepoTaskWorkflow:
                 await self._on_error(err)
                 await self._announce()
             if not isinstance(err, workflow.ContinueAsNewError):
-                self._closing = True
+                self._closing = "ended"
                 self._drop_pending()
             raise
         await self._announce()
@@ -883,7 +890,12 @@ class RepoTaskWorkflow:
         return launched.review_task_id is not None
 
     async def _merge(
-        self, method: str, *, trigger: str, user_id: str | None = None
+        self,
+        method: str,
+        *,
+        trigger: str,
+        user_id: str | None = None,
+        command: Command | None = None,
     ) -> Outcome | None:
         snap = self._require_snap()
         # One git merge or one forge call. As a local step, a worker that dies mid-merge
@@ -911,17 +923,29 @@ class RepoTaskWorkflow:
                 patch=TaskPatch(pr_checks_status="conflicts"),
             )
             self._memory_checks = "conflicts"
+            if command is not None:
+                # The person who asked learns now; the task waits for what they say next.
+                self._finish(command, accepted=False, message=merged.message)
             return Outcome(rerun=await self._wait_for_human())
         return None
 
     async def _pr_command(self, command: Command) -> Outcome | None:
         command.applying = True
         if command.kind == "merge":
+            detached = self._hardened
+            if detached:
+                # Not the pending command any more: a merge that meets conflicts waits for
+                # a person's next command, and must not take itself for it.
+                self._command = None
             outcome = await self._merge(
-                command.method, trigger="pr_merged", user_id=command.user_id
+                command.method,
+                trigger="pr_merged",
+                user_id=command.user_id,
+                command=command if detached else None,
             )
-            merged = self._state == S.COMPLETED
-            self._finish(command, accepted=merged, message=None if merged else "Merge failed")
+            if not command.done:
+                merged = self._state == S.COMPLETED
+                self._finish(command, accepted=merged, message=None if merged else "Merge failed")
             return outcome
         rerun = await self._apply_human(command)
         return Outcome(rerun=rerun)

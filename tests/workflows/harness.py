@@ -84,6 +84,7 @@ class World:
         default_factory=lambda: [PrepareResult(ready=True)]
     )
     opened_snapshot: PrSnapshotData | None = None
+    merge_result: MergePrResult = field(default_factory=lambda: MergePrResult(merged=True))
     watch_results: asyncio.Queue[PrSnapshotData] = field(default_factory=asyncio.Queue)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -255,7 +256,7 @@ class World:
         @activity.defn(name="merge_pull_request")
         async def merge_pull_request(input: MergePrInput) -> MergePrResult:
             await world._gate("merge_pull_request", input)
-            return MergePrResult(merged=True)
+            return replace(world.merge_result)
 
         @activity.defn(name="finish_pull_request")
         async def finish_pull_request(input: FinishPrInput) -> None:

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.workflow import (
     CommandResult,
     MergeCommand,
+    MergePrResult,
     PrepareResult,
     PrEvent,
     RepoTaskInput,
@@ -257,3 +258,22 @@ async def test_a_resume_refused_outside_its_states_leaves_no_command(client: Cli
             handle.execute_update("merge_pr", MergeCommand(), result_type=CommandResult), 20
         )
         assert result.accepted
+
+
+async def test_a_manual_merge_that_meets_conflicts_is_answered_and_waits(client: Client) -> None:
+    world = World(
+        merge_result=MergePrResult(merged=False, conflict=True, message="Merge conflicts in: a")
+    )
+    async with worker_for(client, world) as queue:
+        workflow_id = await start(client, world, queue)
+        handle = client.get_workflow_handle(workflow_id)
+        await world.wait_for(lambda: len(world.called("watch_pull_request")) == 1)
+        result = await asyncio.wait_for(
+            handle.execute_update("merge_pr", MergeCommand(), result_type=CommandResult), 20
+        )
+        assert not result.accepted and result.message == "Merge conflicts in: a"
+        # It waits for a person; it did not take the merge for a restart.
+        assert world.triggers()[-1] == ("needs_attention", "merge_conflicts")
+        await handle.execute_update("resume", ResumeCommand(prompt="fix it"))
+        assert world.triggers()[-1] == ("queued", "user_resume")
+        await handle.cancel()

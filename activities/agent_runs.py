@@ -17,7 +17,7 @@ from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
 from core.tokens import new_run_token
-from integrations.agents.common import is_permanent
+from integrations.agents.common import is_permanent, missing_cli
 from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
 from integrations.agents.models import effective_model
 from integrations.agents.secrets import referenced_names, resolve_secret
@@ -220,6 +220,9 @@ class AgentRunActivities:
         )
         home = settings.agent_home or settings.data_dir / "agent-homes" / f"task-{task.id}"
         bin_dir = settings.agents_bin_dir
+        if (missing := missing_cli(task.agent_type, search_path=[bin_dir])) is not None:
+            # No retry installs it: a permanent failure that names the install step.
+            raise ApplicationError(missing, type="AgentCliMissing", non_retryable=True)
         # Validated, not model_copy'd: credentials must become SecretStr.
         return RunSpec.model_validate(
             spec.model_dump()
@@ -360,4 +363,8 @@ class AgentRunActivities:
 
     @activity.defn
     async def stop_agent_run(self, input: StopRunInput) -> None:
+        # Recorded first: the agent's exit, seen by run_agent once stopped, must not
+        # turn a cancelled run into a failed one (finish_run keeps the first final state).
+        message = "Run cancelled" if input.state == "cancelled" else "Run stopped: the task failed"
+        await self._record(input.run_id, input.state, None, message)
         await asyncio.to_thread(self.launcher.stop, input.run_id)

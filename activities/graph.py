@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.tickets import start_ticket_writeback
+from core.names import Signals
 from core.settings import Settings
 from core.states import TaskState
 from schemas.workflow import (
@@ -65,12 +66,14 @@ class GraphActivities:
             task = await session.get(Task, input.task_id)
         client = activity.client()
         for dependent in waiting:
-            await _signal(client, task_workflow_id(dependent), "dependencies_changed", None)
+            await _signal(client, task_workflow_id(dependent), Signals.DEPENDENCIES_CHANGED, None)
         if task is not None and task.parent_task_id:
-            await _signal(client, task_workflow_id(task.parent_task_id), "subtasks_changed", None)
+            await _signal(
+                client, task_workflow_id(task.parent_task_id), Signals.SUBTASKS_CHANGED, None
+            )
             if task.task_type == "step":
                 await _signal(
-                    client, pipeline_workflow_id(task.parent_task_id), "steps_changed", None
+                    client, pipeline_workflow_id(task.parent_task_id), Signals.STEPS_CHANGED, None
                 )
         if (
             task is not None

@@ -23,3 +23,16 @@ class Heartbeats:
         if self._last is None or now - self._last >= self._every:
             self._last = now
             activity.heartbeat()
+
+
+# Loops that wait (a PR watch between polls, checks or a merge in a thread) beat this
+# often: well inside the shortest heartbeat timeout we give them (10 s).
+WAIT_BEAT_SECONDS = 3.0
+
+
+def heartbeat_every() -> float:
+    """How long a waiting activity may go without a heartbeat: a third of its timeout."""
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None or timeout.total_seconds() <= 0:
+        return WAIT_BEAT_SECONDS
+    return min(WAIT_BEAT_SECONDS, timeout.total_seconds() / 3)

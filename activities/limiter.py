@@ -6,6 +6,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.names import Signals
 from schemas.workflow import (
     AcquireSlotInput,
     ClosedWorkflowsInput,
@@ -23,7 +24,7 @@ async def acquire_slot(input: AcquireSlotInput) -> None:
         LimiterState(limiter_id=input.limiter_id, capacity=input.initial_capacity),
         id=input.limiter_id,
         task_queue=activity.info().task_queue,
-        start_signal="request",
+        start_signal=Signals.REQUEST,
         start_signal_args=[input.request],
     )
 
@@ -34,7 +35,7 @@ async def release_slot(input: ReleaseSlotInput) -> None:
     signal command: that would add two events and a workflow task to every task's history."""
     handle = activity.client().get_workflow_handle(input.limiter_id)
     try:
-        await handle.signal("release", input.release)
+        await handle.signal(Signals.RELEASE, input.release)
     except RPCError as exc:
         # No limiter (yet, or any more): nobody holds a slot there to give back.
         if exc.status != RPCStatusCode.NOT_FOUND:

@@ -7,9 +7,12 @@ repositories go to activities/remote_prs.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +20,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.forge_access import is_remote
+from activities.heartbeats import heartbeat_every
 from activities.remote_prs import RemotePullRequests, Target
+from activities.tasks import checks_dir
 from core.settings import Settings
 from integrations.forges import local as forge
 from integrations.forges.base import tail
@@ -39,6 +44,7 @@ from store.pull_requests import find_open_pr, latest_pr_for_task, lock_numbers, 
 from store.tasks import find_repo
 from store.types import utcnow
 
+RetT = TypeVar("RetT")
 CHECKS_TIMEOUT_SECONDS = 1800.0
 BOT_NAME, BOT_EMAIL = "Optio", "optio@noreply.local"
 
@@ -60,11 +66,32 @@ def _forge_repo(repo_url: str) -> Path:
 
 
 async def _heartbeat_while(awaitable: asyncio.Future[object] | asyncio.Task[object]) -> object:
+    # A local activity has no heartbeat (the SDK logs "UnknownActivity" for each one): the
+    # workflow task it runs in is what notices a dead worker.
+    beats = not activity.info().is_local
     while True:
-        done, _ = await asyncio.wait({awaitable}, timeout=5)
+        done, _ = await asyncio.wait({awaitable}, timeout=heartbeat_every())
         if done:
             return awaitable.result()
-        activity.heartbeat()
+        if beats:
+            activity.heartbeat()
+
+
+async def _uncancelled(work: Coroutine[object, object, RetT]) -> RetT:
+    """Run database work to its end even when the activity is cancelled meanwhile.
+
+    A cancel landing inside a transaction leaves its connection needing a rollback
+    (PendingRollbackError, with a page of traceback) instead of the clean CancelledError
+    Temporal expects; the watch is cancelled by design (a webhook, a command), so it
+    lets the step finish and takes the cancel right after.
+    """
+    job = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await job
+        raise
 
 
 class PullRequestActivities:
@@ -150,21 +177,22 @@ class PullRequestActivities:
         interval = self.settings.pr_watch_interval_ms / 1000
         while True:
             activity.heartbeat()
-            snapshot = await self._snapshot(await self._task(input.task_id))
+            task = await _uncancelled(self._task(input.task_id))
+            snapshot = await self._snapshot(task)
             assert snapshot is not None  # checks are run, never skipped
             if snapshot != input.known or time.monotonic() >= deadline:
                 return snapshot
-            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            # The interval may be longer than the heartbeat timeout: beat while waiting.
+            wake = min(time.monotonic() + interval, deadline)
+            while (left := wake - time.monotonic()) > 0:
+                await asyncio.sleep(min(left, heartbeat_every()))
+                activity.heartbeat()
 
     async def _snapshot(self, task: Task, *, run_checks: bool = True) -> PrSnapshotData | None:
         """The PR as it stands, running the repo's testCommand on a new head; None when
         that is needed but not `run_checks` (the watch will run them)."""
         repo = _forge_repo(task.repo_url)
-        async with self.sessions() as session:
-            pr = await latest_pr_for_task(session, task_id=task.id)
-            settings_repo = await find_repo(
-                session, workspace_id=task.workspace_id, repo_url=task.repo_url
-            )
+        pr, settings_repo = await _uncancelled(self._pr_and_repo(task))
         if pr is None:
             return PrSnapshotData("closed", None, "none", "none", None)
         if pr.state != "open":
@@ -175,22 +203,36 @@ class PullRequestActivities:
         if test_command and pr.checks_sha != sha:
             if not run_checks:
                 return None
-            checks = await self._run_checks(pr_id=pr.id, repo=repo, sha=sha, command=test_command)
+            checks = await self._run_checks(
+                task_id=task.id, pr_id=pr.id, repo=repo, sha=sha, command=test_command
+            )
         mergeable = (
             await asyncio.to_thread(forge.check_mergeable, repo=repo, base=pr.base_branch, head=sha)
         ).mergeable
-        async with transaction(self.sessions) as session:
-            row = await session.get(PullRequest, pr.id)
-            if row is not None:
-                row.head_sha, row.mergeable = sha, mergeable
+        await _uncancelled(self._update_pr(pr.id, head_sha=sha, mergeable=mergeable))
         return PrSnapshotData("open", mergeable, checks, "none", sha)
 
-    async def _run_checks(self, *, pr_id: str, repo: Path, sha: str, command: str) -> str:
+    async def _pr_and_repo(self, task: Task) -> tuple[PullRequest | None, Repo | None]:
+        async with self.sessions() as session:
+            pr = await latest_pr_for_task(session, task_id=task.id)
+            repo = await find_repo(session, workspace_id=task.workspace_id, repo_url=task.repo_url)
+        return pr, repo
+
+    async def _update_pr(self, pr_id: str, **fields: object) -> None:
         async with transaction(self.sessions) as session:
             row = await session.get(PullRequest, pr_id)
             if row is not None:
-                row.checks_status = "pending"
-        scratch = self.settings.data_dir / "checks"
+                for name, value in fields.items():
+                    setattr(row, name, value)
+
+    async def _run_checks(
+        self, *, task_id: str, pr_id: str, repo: Path, sha: str, command: str
+    ) -> str:
+        await _uncancelled(self._update_pr(pr_id, checks_status="pending"))
+        # One scratch dir per task: what a killed worker left there goes before the next
+        # run of the checks, and the task's end removes it (release_worktree).
+        scratch = checks_dir(self.settings, task_id)
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
         scratch.mkdir(parents=True, exist_ok=True)
         job = asyncio.ensure_future(
             asyncio.to_thread(
@@ -202,14 +244,18 @@ class PullRequestActivities:
                 timeout=CHECKS_TIMEOUT_SECONDS,
             )
         )
-        result = await _heartbeat_while(job)
+        try:
+            result = await _heartbeat_while(job)
+        finally:
+            if job.done():
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
         assert isinstance(result, forge.CheckResult)
         status = "passing" if result.passed else "failing"
-        async with transaction(self.sessions) as session:
-            row = await session.get(PullRequest, pr_id)
-            if row is not None:
-                row.checks_status, row.checks_sha = status, sha
-                row.checks_output = result.output_tail
+        await _uncancelled(
+            self._update_pr(
+                pr_id, checks_status=status, checks_sha=sha, checks_output=result.output_tail
+            )
+        )
         return status
 
     @activity.defn

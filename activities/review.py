@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
 from activities.forge_access import is_remote
 from activities.remote_prs import RemotePullRequests, Target
@@ -31,7 +30,6 @@ from integrations.forges.gitlab import GitLabForge
 from schemas.workflow import (
     LaunchReviewInput,
     LaunchReviewResult,
-    ReviewInput,
     ReviewVerdictInput,
     ReviewVerdictResult,
 )
@@ -41,6 +39,7 @@ from store.models import Task
 from store.secrets import resolve_secret
 from store.tasks import find_repo
 from store.templates import effective_prompt_template
+from temporal.starts import start_review_workflow
 
 TASK_FILE = ".optio/task.md"
 # The repository's test command is code its members wrote, like the review script; the
@@ -65,10 +64,6 @@ Do not commit or push: Optio posts your verdict on the pull request. Write it as
 {{"verdict": "approve" | "request_changes" | "comment", "summary": "...",
  "fileComments": [{{"path": "src/x.py", "line": 12, "body": "..."}}]}}
 """
-
-
-def review_workflow_id(review_task_id: str) -> str:
-    return f"review-{review_task_id}"
 
 
 @dataclass(frozen=True)
@@ -176,18 +171,13 @@ class ReviewActivities:
                 )
                 await session.flush()
             review_id, parent_id = review.id, parent.id
-        from workflows.review import ReviewWorkflow
-
-        try:
-            await activity.client().start_workflow(
-                ReviewWorkflow.run,
-                ReviewInput(task_id=review_id, parent_task_id=parent_id),
-                id=review_workflow_id(review_id),
-                task_queue=activity.info().task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # a retried activity, or the API started it: the review is under way
+        # By name (temporal/starts.py): activities never import workflow classes.
+        await start_review_workflow(
+            activity.client(),
+            review_task_id=review_id,
+            parent_task_id=parent_id,
+            task_queue=activity.info().task_queue,
+        )
         return LaunchReviewResult(review_task_id=review_id)
 
     @activity.defn

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -11,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import Notifier
 from core.masking import Redactor
+from core.names import task_branch
 from core.settings import Settings
 from integrations.forges.local import delete_branch
 from integrations.git import GitError, mirror_path, remove_worktree, resolve_local_repo
@@ -34,8 +37,9 @@ from store.types import utcnow
 DEFAULT_MAX_TURNS = 250
 
 
-def task_branch(task_id: str) -> str:
-    return f"optio/task-{task_id}"
+def checks_dir(settings: Settings, task_id: str) -> Path:
+    """Where the local forge checks a task's PR out to run its testCommand."""
+    return settings.data_dir / "checks" / f"task-{task_id}"
 
 
 def _masked(patch: TaskPatch, redact: Redactor) -> TaskPatch:
@@ -136,6 +140,8 @@ class TaskActivities:
         """A finished task's worktree goes; a later retry prepares a fresh one."""
         async with self.sessions() as session:
             task = await session.get(Task, input.task_id)
+        # Checks a killed worker left behind go with the task's end.
+        await asyncio.to_thread(shutil.rmtree, checks_dir(self.settings, input.task_id), True)
         if task is None:
             return
         mirror = mirror_path(

@@ -25,6 +25,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import ConflictError, InvalidTransitionError, ServiceUnavailableError
+from core.names import NEXT_RUN_REFUSAL as NEXT_RUN
+from core.names import (
+    PIPELINE_WORKFLOW,
+    Queries,
+    Signals,
+    Updates,
+    task_workflow_id,
+    workflow_id_for,
+)
 from core.states import LIVE_STATES, TaskState
 from schemas.workflow import (
     CommandResult,
@@ -33,11 +42,12 @@ from schemas.workflow import (
     PipelineInput,
     PriorityChange,
     ResumeCommand,
+    RetryCommand,
     StartMode,
     TaskStatus,
 )
 from store.models import Task
-from temporal.starts import pipeline_workflow_id, start_task_workflow, task_workflow_id
+from temporal.starts import pipeline_workflow_id, start_task_workflow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,11 @@ UPDATE_ATTEMPTS = 5
 
 def workflow_id(task_id: str) -> str:
     return task_workflow_id(task_id)
+
+
+def workflow_id_of(task: Task) -> str:
+    """The workflow carrying this task: reviews run as `review-<id>`, others `task-<id>`."""
+    return workflow_id_for(task_id=task.id, task_type=task.task_type)
 
 
 async def start_run(
@@ -70,9 +85,10 @@ async def start_run(
     )
 
 
-async def is_running(client: Client, task_id: str) -> bool:
+async def is_running(client: Client, task_id: str, *, workflow: str | None = None) -> bool:
     try:
-        described = await client.get_workflow_handle(workflow_id(task_id)).describe()
+        handle = client.get_workflow_handle(workflow or workflow_id(task_id))
+        described = await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return False
@@ -83,13 +99,18 @@ async def is_running(client: Client, task_id: str) -> bool:
 async def run_update(
     client: Client, *, task_id: str, update: str, arg: Any | None = None
 ) -> CommandResult:
+    """Send an update; a refusal is a ConflictError (409) with the workflow's words."""
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(task_id))
     args = [] if arg is None else [arg]
     for attempt in range(UPDATE_ATTEMPTS):
         try:
-            return await handle.execute_update(update, args=args, result_type=CommandResult)
+            result = await handle.execute_update(update, args=args, result_type=CommandResult)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == NEXT_RUN:
+                # The run is continuing as new: the next one takes the command.
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
             if isinstance(cause, ApplicationError):
                 raise ConflictError(cause.message) from exc
             raise
@@ -104,6 +125,12 @@ async def run_update(
             # no-op, transitions are keyed by sequence), so sending it again is safe.
             log.info("update %s of task %s: workflow not ready, sending it again", update, task_id)
             await asyncio.sleep(0.2 * (attempt + 1))
+            continue
+        if result.accepted:
+            return result
+        if not result.next_run:
+            raise ConflictError(result.message or "The task's workflow refused the command")
+        await asyncio.sleep(0.2 * (attempt + 1))
     raise ServiceUnavailableError("The task's workflow is busy; try again")
 
 
@@ -117,15 +144,17 @@ async def cancel(client: Client, *, task: Task) -> None:
     if task.state not in LIVE_STATES:
         raise InvalidTransitionError(task.state, TaskState.CANCELLED)
     try:
-        await client.get_workflow_handle(workflow_id(task.id)).cancel()
+        await client.get_workflow_handle(workflow_id_of(task)).cancel()
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
 
 
-async def wait_closed(client: Client, *, task_id: str, timeout: float = SETTLE_SECONDS) -> None:
+async def wait_closed(
+    client: Client, *, task_id: str, timeout: float = SETTLE_SECONDS, workflow: str | None = None
+) -> None:
     deadline = time.monotonic() + timeout
-    while await is_running(client, task_id):
+    while await is_running(client, task_id, workflow=workflow):
         if time.monotonic() > deadline:
             raise ServiceUnavailableError("The task's workflow did not stop in time; try again")
         await asyncio.sleep(0.1)
@@ -134,7 +163,8 @@ async def wait_closed(client: Client, *, task_id: str, timeout: float = SETTLE_S
 async def retry(client: Client, *, task: Task, task_queue: str, user_id: str) -> None:
     if task.state not in (TaskState.FAILED, TaskState.CANCELLED):
         raise InvalidTransitionError(task.state, TaskState.QUEUED)
-    if await _handled_by_live_run(client, task=task, update="retry", arg=None):
+    command = RetryCommand(user_id=user_id)
+    if await _handled_by_live_run(client, task=task, update=Updates.RETRY, arg=command):
         return
     await start_run(client, task=task, task_queue=task_queue, mode="retry", user_id=user_id)
 
@@ -204,7 +234,7 @@ async def merge(client: Client, *, task: Task, method: str, user_id: str) -> Com
 async def change_priority(client: Client, *, task_id: str, priority: int) -> None:
     try:
         await client.get_workflow_handle(workflow_id(task_id)).signal(
-            "priority", PriorityChange(priority=priority)
+            Signals.PRIORITY, PriorityChange(priority=priority)
         )
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
@@ -216,12 +246,14 @@ async def pending_reason(client: Client, *, task_id: str) -> str | None:
     try:
         # Bounded: a busy worker must not make GET /api/tasks/:id slow.
         status = await client.get_workflow_handle(workflow_id(task_id)).query(
-            "status", result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT
+            Queries.STATUS, result_type=TaskStatus, rpc_timeout=QUERY_TIMEOUT
         )
+        if status.waiting_for == "retry":
+            return "Waiting to retry automatically after a failed attempt"
         if not status.waiting_for or not status.limiter_id:
             return None
         limiter = await client.get_workflow_handle(status.limiter_id).query(
-            "status", result_type=LimiterStatus, rpc_timeout=QUERY_TIMEOUT
+            Queries.STATUS, result_type=LimiterStatus, rpc_timeout=QUERY_TIMEOUT
         )
     except (RPCError, WorkflowQueryFailedError):
         return None
@@ -255,11 +287,11 @@ async def settle(
 async def kick_pipeline(client: Client, *, parent_task_id: str, task_queue: str) -> None:
     """Start the parent's pipeline, or tell the running one that its steps changed."""
     await client.start_workflow(
-        "PipelineWorkflow",
+        PIPELINE_WORKFLOW,
         PipelineInput(parent_task_id=parent_task_id),
         id=pipeline_workflow_id(parent_task_id),
         task_queue=task_queue,
-        start_signal="steps_changed",
+        start_signal=Signals.STEPS_CHANGED,
     )
 
 

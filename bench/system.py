@@ -336,6 +336,8 @@ class OptioUp:
     api_port: int = 0
     temporal_port: int = 0
     temporal_ui_port: int = 0
+    temporal_metrics_port: int = 0
+    temporal_http_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     token: str = ""
     children: dict[str, int] = field(default_factory=dict)
@@ -355,6 +357,8 @@ class OptioUp:
             OPTIO_API_PORT=str(self.api_port),
             OPTIO_TEMPORAL_PORT=str(self.temporal_port),
             OPTIO_TEMPORAL_UI_PORT=str(self.temporal_ui_port),
+            OPTIO_TEMPORAL_METRICS_PORT=str(self.temporal_metrics_port),
+            OPTIO_TEMPORAL_HTTP_PORT=str(self.temporal_http_port),
             OPTIO_MAX_CONCURRENT=str(self.max_concurrent),
             PYTHONUNBUFFERED="1",
         )
@@ -368,7 +372,13 @@ class OptioUp:
     def start(self) -> None:
         if not OPTIO.exists():
             raise BenchError(f"{OPTIO} not found: run `make install` first")
-        self.api_port, self.temporal_port, self.temporal_ui_port = free_ports(3)
+        (
+            self.api_port,
+            self.temporal_port,
+            self.temporal_ui_port,
+            self.temporal_metrics_port,
+            self.temporal_http_port,
+        ) = free_ports(5)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         check_imports(self.env(), self.data_dir.parent)
         started = time.monotonic()

@@ -169,10 +169,15 @@ def secrets_rotate_key(
 @token_app.command("create")
 def token_create(name: str = typer.Option("cli", help="A label for the token")) -> None:
     """Mint an API token for the local admin and print it once."""
+    from cli.locate import locate
     from store.auth import create_api_token, local_admin_id
     from store.db import create_engine, session_factory, transaction
 
-    settings = _settings()
+    try:
+        settings = locate(_settings())
+    except StartupError as exc:
+        _fail(str(exc))
+        raise
     _prepare(settings, run_migrations=True)
     bootstrap(settings)
 

@@ -20,6 +20,7 @@ from cli.bootstrap import (
     ensure_encryption_key,
     migrate,
 )
+from cli.locate import remember
 from core.settings import Settings
 from integrations.sandbox import SandboxUnavailableError, check_sandbox
 from temporal.devserver import TemporalBinaryMissing, dev_server_command, port_in_use
@@ -70,6 +71,8 @@ def _check_ports(settings: Settings, *, own_temporal: bool) -> None:
         wanted += [
             ("Temporal", "127.0.0.1", settings.temporal_port),
             ("Temporal UI", "127.0.0.1", settings.temporal_ui_port),
+            ("Temporal metrics", "127.0.0.1", settings.temporal_metrics_port),
+            ("Temporal HTTP API", "127.0.0.1", settings.temporal_http_port),
         ]
     for label, host, port in wanted:
         if port_in_use(host, port):
@@ -112,6 +115,7 @@ def run_up(settings: Settings) -> int:
     _check_ports(settings, own_temporal=own_temporal)
     migrate(settings)
     admin = bootstrap(settings)
+    remember(settings)  # for `optio token create` run from another directory
 
     env = dict(os.environ)
     env["OPTIO_DATA_DIR"] = str(settings.data_dir)

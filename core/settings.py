@@ -10,10 +10,11 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.crypto import check_key
+from core.names import SEARCH_ATTRIBUTES
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-SEARCH_ATTRIBUTES = ("OptioTaskState", "OptioRepo", "OptioWorkspace", "OptioTaskType", "OptioAgent")
+__all__ = ["SEARCH_ATTRIBUTES", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # The embedded server's Prometheus endpoint and HTTP API, on 127.0.0.1. The
+    # `temporal` CLI has no switch to turn them off (a port of 0 means "any free
+    # port"), so they get fixed ports that a firewall rule or a clash check can name.
+    temporal_metrics_port: int = Field(default=7235, ge=1, le=65535)
+    temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
     task_queue: str = "optio"
 
@@ -107,8 +113,10 @@ class Settings(BaseSettings):
     # Default model per agent type, e.g. {"codex": "gpt-5-codex"}; a task may not say.
     agent_models: dict[str, str] = Field(default_factory=dict)
     agent_effort: str | None = None
-    # Retries of a failed model request inside the agent CLI; None keeps its default.
-    agent_max_retries: int | None = Field(default=None, ge=0, le=20)
+    # Retries of a failed model request inside the agent CLI (claude-code, codex): their
+    # own defaults back off for minutes (Claude: 10 retries), so a bad key or a broken
+    # endpoint took that long to fail. None keeps the CLI's default.
+    agent_max_retries: int | None = Field(default=2, ge=0, le=20)
     # HOME of agent processes; default: one per task under the data dir, so sessions
     # (and so resumes) survive between runs and the agent never sees the user's dotfiles.
     agent_home: Path | None = None

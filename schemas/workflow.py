@@ -47,6 +47,10 @@ class CarriedState:
     previous_review_status: str | None
     handled_review_id: str | None = None
     review_launched: bool = False
+    # Signals that arrived during the last watch round: the next run acts on them.
+    pr_poke: bool = False
+    pr_events: list[PrEvent] = field(default_factory=list)
+    graph_dirty: bool = False
 
 
 @dataclass
@@ -167,6 +171,8 @@ class RunAgentResult:
 @dataclass
 class StopRunInput:
     run_id: str
+    # What the run row says once stopped: the task was cancelled, or failed for good.
+    state: str = "cancelled"
 
 
 @dataclass
@@ -238,10 +244,17 @@ class MergeCommand:
 
 
 @dataclass
+class RetryCommand:
+    user_id: str | None = None
+
+
+@dataclass
 class CommandResult:
     accepted: bool
     state: str
     message: str | None = None
+    # Refused only because the run is continuing as new: the next run takes it.
+    next_run: bool = False
 
 
 @dataclass

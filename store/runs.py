@@ -106,6 +106,9 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+LIVE_RUN_STATES = ("starting", "running")
+
+
 def _moved_on(recorded: datetime | None, latest: datetime) -> bool:
     if recorded is None or recorded.tzinfo is None or latest.tzinfo is None:
         return True
@@ -121,9 +124,11 @@ async def finish_run(
     error: str | None,
     result: RunResult | None = None,
 ) -> None:
+    # The first final state stays: a run cancelled (or failed) by its task is not
+    # re-labelled by the agent's exit that the stop caused.
     await session.execute(
         update(AgentRun)
-        .where(AgentRun.id == run_id)
+        .where(AgentRun.id == run_id, AgentRun.state.in_(LIVE_RUN_STATES))
         .values(state=state, exit_code=exit_code, error_message=error, finished_at=utcnow())
     )
     if result is not None:

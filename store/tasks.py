@@ -76,6 +76,13 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
     )
     if seen.first() is not None:
         return False
+    if not data.force and task.state != data.from_state:
+        # Compare-and-set on the state, as the reference does: a transition whose start
+        # the row has left was already recorded under another number. A workflow task
+        # that fails after its local activities wrote can take another path when it is
+        # retried (a signal that came in meanwhile is applied before the cancel), so one
+        # step may reach this function again under a new sequence number.
+        return False
     now = utcnow()
     to_state = TaskState(data.to_state)
     task.state = to_state

@@ -12,16 +12,23 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from schemas.workflow import RepoTaskInput, StartMode
+from core.names import (
+    REPO_TASK_WORKFLOW,
+    REVIEW_WORKFLOW,
+    SA_AGENT,
+    SA_REPO,
+    SA_TASK_STATE,
+    SA_TASK_TYPE,
+    SA_WORKSPACE,
+    pipeline_workflow_id,
+    review_workflow_id,
+    task_workflow_id,
+)
+from schemas.workflow import RepoTaskInput, ReviewInput, StartMode
 
-
-def task_workflow_id(task_id: str) -> str:
-    return f"task-{task_id}"
-
-
-def pipeline_workflow_id(parent_task_id: str) -> str:
-    return f"pipeline-{parent_task_id}"
+__all__ = ["pipeline_workflow_id", "start_review_workflow", "start_task_workflow"]
 
 
 class TaskToStart(Protocol):
@@ -57,17 +64,15 @@ async def start_task_workflow(
     """
     attributes = TypedSearchAttributes(
         [
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskState"), task.state),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioRepo"), task.repo_url),
-            SearchAttributePair(
-                SearchAttributeKey.for_keyword("OptioWorkspace"), task.workspace_id
-            ),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioTaskType"), "repo-task"),
-            SearchAttributePair(SearchAttributeKey.for_keyword("OptioAgent"), task.agent_type),
+            SearchAttributePair(SearchAttributeKey.for_keyword(SA_TASK_STATE), task.state),
+            SearchAttributePair(SearchAttributeKey.for_keyword(SA_REPO), task.repo_url),
+            SearchAttributePair(SearchAttributeKey.for_keyword(SA_WORKSPACE), task.workspace_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword(SA_TASK_TYPE), "repo-task"),
+            SearchAttributePair(SearchAttributeKey.for_keyword(SA_AGENT), task.agent_type),
         ]
     )
     await client.start_workflow(
-        "RepoTaskWorkflow",
+        REPO_TASK_WORKFLOW,
         RepoTaskInput(task_id=task.id, mode=mode, prompt=prompt, user_id=user_id),
         id=task_workflow_id(task.id),
         task_queue=task_queue,
@@ -75,3 +80,20 @@ async def start_task_workflow(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=attributes,
     )
+
+
+async def start_review_workflow(
+    client: Client, *, review_task_id: str, parent_task_id: str, task_queue: str
+) -> None:
+    """Start a review subtask's ReviewWorkflow, once ever: a retried call (an activity or
+    a request that died after the start) finds it started and does nothing."""
+    try:
+        await client.start_workflow(
+            REVIEW_WORKFLOW,
+            ReviewInput(task_id=review_task_id, parent_task_id=parent_task_id),
+            id=review_workflow_id(review_task_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass

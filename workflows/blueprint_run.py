@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.blueprints import BlueprintActivities
+    from core.names import BLUEPRINT_RUN_WORKFLOW
     from schemas.blueprint_runs import (
         AwaitTaskInput,
         BlueprintRunInput,
@@ -27,7 +28,7 @@ DB_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name="BlueprintRunWorkflow")
+@workflow.defn(name=BLUEPRINT_RUN_WORKFLOW)
 class BlueprintRunWorkflow:
     @workflow.run
     async def run(self, input: BlueprintRunInput) -> InstantiateResult:

@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.limiter import find_closed_workflows
+    from core.names import SLOT_LIMITER_WORKFLOW, Signals
     from schemas.workflow import (
         ClosedWorkflowsInput,
         LimiterState,
@@ -30,7 +31,7 @@ SWEEP_INTERVAL = timedelta(seconds=60)
 MAX_EVENTS_BEFORE_CONTINUE = 8_000
 
 
-@workflow.defn(name="SlotLimiterWorkflow")
+@workflow.defn(name=SLOT_LIMITER_WORKFLOW)
 class SlotLimiterWorkflow:
     @workflow.init
     def __init__(self, state: LimiterState) -> None:
@@ -103,7 +104,7 @@ class SlotLimiterWorkflow:
         handle = workflow.get_external_workflow_handle(waiter.workflow_id)
         try:
             await handle.signal(
-                "slot_granted",
+                Signals.SLOT_GRANTED,
                 SlotGranted(limiter_id=self._state.limiter_id, request_id=waiter.request_id),
             )
             return True

@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.graph import GraphActivities
+    from core.names import PIPELINE_WORKFLOW
     from schemas.workflow import PipelineInput, StartTaskInput
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200))
@@ -21,7 +22,7 @@ RECHECK = timedelta(minutes=10)
 MAX_ROUNDS = 500
 
 
-@workflow.defn(name="PipelineWorkflow")
+@workflow.defn(name=PIPELINE_WORKFLOW)
 class PipelineWorkflow:
     def __init__(self) -> None:
         self._changed = False

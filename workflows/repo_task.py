@@ -23,7 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.pull_requests import PullRequestActivities
     from activities.review import ReviewActivities
     from activities.tasks import TaskActivities
+    from core import names
     from core.graph import dependencies_verdict
+    from core.names import NEXT_RUN_REFUSAL
     from core.pr_decision import (
         RESUME_TRIGGERS,
         ChecksStatus,
@@ -67,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         ReleaseWorktreeInput,
         RepoTaskInput,
         ResumeCommand,
+        RetryCommand,
         RunAgentInput,
         RunAgentResult,
         SlotGranted,
@@ -83,34 +86,47 @@ with workflow.unsafe.imports_passed_through():
     )
 
 S = TaskState
-STATE_KEY = SearchAttributeKey.for_keyword("OptioTaskState")
-REPO_KEY = SearchAttributeKey.for_keyword("OptioRepo")
-WORKSPACE_KEY = SearchAttributeKey.for_keyword("OptioWorkspace")
-TYPE_KEY = SearchAttributeKey.for_keyword("OptioTaskType")
-AGENT_KEY = SearchAttributeKey.for_keyword("OptioAgent")
+STATE_KEY = SearchAttributeKey.for_keyword(names.SA_TASK_STATE)
+REPO_KEY = SearchAttributeKey.for_keyword(names.SA_REPO)
+WORKSPACE_KEY = SearchAttributeKey.for_keyword(names.SA_WORKSPACE)
+TYPE_KEY = SearchAttributeKey.for_keyword(names.SA_TASK_TYPE)
+AGENT_KEY = SearchAttributeKey.for_keyword(names.SA_AGENT)
 
 GLOBAL_LIMITER = "limiter-global"
 ArgT = TypeVar("ArgT")
 RetT = TypeVar("RetT")
-QUICK = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-)
+QUICK = names.QUICK_TIMEOUT
+DB_RETRY = RetryPolicy(initial_interval=names.DB_RETRY_INITIAL, maximum_interval=names.DB_RETRY_MAX)
 # A PR can wait for days: bound the history and carry the memory into a fresh run.
 MAX_WATCH_ROUNDS = 100
 WATCH_ROUND_SECONDS = 300.0
-RETRY_BACKOFF = timedelta(seconds=5)
+RETRY_BACKOFF = names.RETRY_BACKOFF
 DEFAULT_RESUME = "Continue working on this task."
 
 
 @dataclass
 class Command:
-    kind: str  # resume | force_restart | retry | merge
+    kind: str  # resume | force_restart | merge
     prompt: str | None = None
     method: str = "squash"
     user_id: str | None = None
     done: bool = False
     result: CommandResult | None = None
+    # Being carried out: the transitions it makes are its own, not a reason to refuse it.
+    applying: bool = False
+
+    @property
+    def target(self) -> str:
+        return S.COMPLETED if self.kind == "merge" else S.QUEUED
+
+
+# Where each command may still be carried out; elsewhere a pending one is answered.
+COMMAND_STATES: dict[str, frozenset[TaskState]] = {
+    "resume": RESUMABLE_STATES,
+    "force_restart": FORCE_RESTARTABLE_STATES,
+    "merge": frozenset({S.PR_OPENED}),
+}
+NEXT_RUN = NEXT_RUN_REFUSAL
 
 
 @dataclass
@@ -123,7 +139,7 @@ class Rerun:
     automatic: bool = False
 
 
-@workflow.defn(name="RepoTaskWorkflow")
+@workflow.defn(name=names.REPO_TASK_WORKFLOW)
 class RepoTaskWorkflow:
     @workflow.init
     def __init__(self, input: RepoTaskInput) -> None:
@@ -138,10 +154,11 @@ class RepoTaskWorkflow:
         # The review whose requested changes were already acted on: react once per review.
         self._handled_review = carried.handled_review_id if carried else None
         self._review_launched = carried.review_launched if carried else False
-        # A webhook said the PR changed: look now rather than at the next poll.
-        self._pr_poke = False
+        # A webhook said the PR changed: look now rather than at the next poll. Carried
+        # over continue-as-new, so a delivery during the last round is not lost.
+        self._pr_poke = bool(carried and carried.pr_poke)
         # The deliveries behind the poke: the next watch round refetches only what they touch.
-        self._pr_events: list[PrEvent] = []
+        self._pr_events: list[PrEvent] = list(carried.pr_events) if carried else []
         self._snap: TaskSnapshot | None = None
         self._grants: set[str] = set()
         self._waiting_for: str | None = None
@@ -159,8 +176,16 @@ class RepoTaskWorkflow:
         self._waiting_scope: str | None = None
         self._skip_backoff = False
         self._backing_off = False
+        # Who asked for a retry while the run was backing off (None: nobody, or no user).
+        self._retry_by: RetryCommand | None = None
+        # Set once the run is ending ("ended") or continuing as new ("next_run"): no
+        # command is accepted any more (the API resends one refused for "next_run").
+        self._closing: str | None = None
+        # Runs begun with the hardened-loop patch back off in `queued` (cancellable) and
+        # take a failed provisioning as final (docs/temporal.md).
+        self._hardened = False
         # Set by signals from dependencies and subtasks: re-read the graph before deciding.
-        self._graph_dirty = False
+        self._graph_dirty = bool(carried and carried.graph_dirty)
         self._graph: GraphSnapshot | None = None
         # A PR exists for the task branch: restarts continue from it instead of the base.
         self._has_pr = carried is not None
@@ -223,6 +248,18 @@ class RepoTaskWorkflow:
         # In failed/cancelled only a backoff still listens; a run that is wrapping up
         # would accept a command and never act on it, so the API starts a new run.
         current = self._entering or self._state
+        if self._closing == "next_run":
+            raise ApplicationError(
+                "The task's workflow is continuing in a new run; send the command again",
+                type=NEXT_RUN,
+                non_retryable=True,
+            )
+        if self._closing == "ended":
+            raise ApplicationError(
+                f"Invalid state transition: {current} -> {to_state}",
+                type="InvalidTransition",
+                non_retryable=True,
+            )
         ended = current in (S.FAILED, S.CANCELLED) and not self._backing_off
         if current not in allowed or self._command is not None or ended:
             raise ApplicationError(
@@ -250,13 +287,15 @@ class RepoTaskWorkflow:
         self._refuse(S.QUEUED, FORCE_RESTARTABLE_STATES)
 
     @workflow.update
-    async def retry(self) -> CommandResult:
-        # Only reachable while an automatic retry is backing off: skip the wait.
+    async def retry(self, command: RetryCommand | None = None) -> CommandResult:
+        # Only reachable while an automatic retry is backing off: skip the wait, and say
+        # who asked (the retry is theirs, not an automatic one).
         self._skip_backoff = True
+        self._retry_by = command or RetryCommand()
         return CommandResult(accepted=True, state=self._state)
 
     @retry.validator
-    def _validate_retry(self) -> None:
+    def _validate_retry(self, command: RetryCommand | None = None) -> None:
         self._refuse(S.QUEUED, RETRYABLE_STATES)
 
     @workflow.update
@@ -273,11 +312,50 @@ class RepoTaskWorkflow:
         assert command.result is not None
         return command.result
 
-    def _finish(self, command: Command, *, accepted: bool, message: str | None = None) -> None:
-        command.result = CommandResult(accepted=accepted, state=self._state, message=message)
+    def _finish(
+        self,
+        command: Command,
+        *,
+        accepted: bool,
+        message: str | None = None,
+        next_run: bool = False,
+    ) -> None:
+        command.result = CommandResult(
+            accepted=accepted, state=self._state, message=message, next_run=next_run
+        )
         command.done = True
         if self._command is command:
             self._command = None
+
+    def _drop_stale_command(self) -> None:
+        """Answer a command the task has moved past (a merge accepted in pr_opened while
+        the watch was already resuming the agent): nobody would act on it, and its caller
+        would wait forever."""
+        command = self._command
+        if command is None or command.applying:
+            return
+        if command.kind == "merge" and self._state == S.COMPLETED:
+            self._finish(command, accepted=True)  # merged meanwhile: what was asked is done
+        elif self._state not in COMMAND_STATES[command.kind]:
+            self._finish(
+                command,
+                accepted=False,
+                message=f"Invalid state transition: {self._state} -> {command.target}",
+            )
+
+    async def _close(self, *, next_run: bool) -> None:
+        """Before the run ends or continues as new: refuse what is pending, then let the
+        handlers finish (they all can: nothing waits on this run any more)."""
+        self._closing = "next_run" if next_run else "ended"
+        command = self._command
+        if command is not None and not command.applying:
+            message = (
+                "The task's workflow is continuing in a new run; send the command again"
+                if next_run
+                else f"Invalid state transition: {self._state} -> {command.target}"
+            )
+            self._finish(command, accepted=False, message=message, next_run=next_run)
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     # ---- main ----------------------------------------------------------------------------
 
@@ -295,6 +373,7 @@ class RepoTaskWorkflow:
         self._fewer_trips = workflow.patched("fewer-round-trips")
         if self._fewer_trips:
             self._local_quick = self._one_slot_request = True
+            self._hardened = workflow.patched("hardened-loop")
         else:
             self._local_quick = workflow.patched("local-quick-activities")
             self._one_slot_request = workflow.patched("one-slot-request")
@@ -308,10 +387,18 @@ class RepoTaskWorkflow:
             elif isinstance(err, ActivityError | ApplicationError):
                 await self._on_error(err)
                 await self._announce()
+            if not isinstance(err, workflow.ContinueAsNewError):
+                self._closing = "ended"
+                self._drop_pending()
             raise
         await self._announce()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._close(next_run=False)
         return self._state
+
+    def _drop_pending(self) -> None:
+        command = self._command
+        if command is not None and not command.done:
+            self._finish(command, accepted=False, message="The task's run ended")
 
     async def _announce(self) -> None:
         """Tell dependents, the parent and its pipeline that this task's run ended."""
@@ -440,14 +527,28 @@ class RepoTaskWorkflow:
             else:
                 trigger = "provisioning_permanent_failure"
             will_retry = retries_left > 0 and not result.permanent and self._budget_stop is None
+            if self._hardened and not provisioned and not result.stalled:
+                # prepare_worktree already retried what a retry can heal (five attempts);
+                # what is left (a bad remote, a missing agent CLI) needs a person.
+                will_retry = False
             # A command arriving while "failed" is recorded is then taken by the backoff.
             self._backing_off = will_retry
+            self._retry_by = None
             await self._transition(
                 S.FAILED, trigger, message=result.error or result.summary or "Agent failed"
             )
             if not will_retry:
                 return None
             retries_left -= 1
+            if self._hardened:
+                # The wait happens in `queued`, where a cancel is allowed and the task does
+                # not look finished; a person's retry meanwhile only skips the wait.
+                if self._command is not None:
+                    rerun = await self._apply_human(self._command) or rerun
+                    continue
+                await self._requeue(result, retries_left)
+                await self._backoff(self._attempt)
+                continue
             await self._backoff(self._attempt)
             if self._command is not None:
                 # A person resumed or restarted it while it waited: their words win.
@@ -456,16 +557,32 @@ class RepoTaskWorkflow:
                     return None
                 rerun = human
                 continue
-            await self._transition(
-                S.QUEUED,
-                "auto_retry_stale" if result.stalled else "auto_retry",
-                patch=TaskPatch(retry_count=self._attempt),
-            )
+            await self._requeue(result, retries_left)
+
+    async def _requeue(self, result: RunAgentResult, retries_left: int) -> None:
+        """failed -> queued for the next attempt: a person's if they asked, else Optio's."""
+        by = self._retry_by
+        self._backing_off = False
+        if by is not None:
+            trigger = "user_retry"
+        else:
+            trigger = "auto_retry_stale" if result.stalled else "auto_retry"
+        message = None if by else f"Automatic retry ({retries_left} left after this one)"
+        await self._transition(
+            S.QUEUED,
+            trigger,
+            user_id=by.user_id if by else None,
+            message=message if self._hardened else None,
+            patch=TaskPatch(retry_count=self._attempt),
+        )
 
     async def _backoff(self, attempt: int) -> None:
         """Wait before an automatic retry; a retry, resume or restart cuts it short."""
+        if self._hardened and self._retry_by is not None:
+            return  # a person asked for the retry while "failed" was being recorded
         self._skip_backoff = False
-        self._backing_off = True
+        self._backing_off = not self._hardened
+        self._waiting_for = "retry" if self._hardened else None
         delay = RETRY_BACKOFF * (2 ** min(attempt - 1, 6))
         try:
             await workflow.wait_condition(
@@ -475,13 +592,15 @@ class RepoTaskWorkflow:
             pass
         finally:
             self._backing_off = False
+            if self._hardened:
+                self._waiting_for = None
 
     async def _run_agent_once(self, rerun: Rerun) -> tuple[RunAgentResult, bool]:
         snap = self._require_snap()
         # One global limiter per task queue: workers of another queue (another Optio on
         # the same Temporal, or a test) would otherwise hold or starve each other's slots.
         global_limiter = (
-            f"{GLOBAL_LIMITER}-{workflow.info().task_queue}"
+            names.global_limiter_id(workflow.info().task_queue)
             if self._fewer_trips or workflow.patched("limiter-per-task-queue")
             else GLOBAL_LIMITER
         )
@@ -518,7 +637,7 @@ class RepoTaskWorkflow:
                         automatic=rerun.automatic,
                     ),
                     start_to_close_timeout=timedelta(minutes=15),
-                    heartbeat_timeout=timedelta(seconds=20),
+                    heartbeat_timeout=names.PREPARE_HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=5),
                 )
             except ActivityError as err:
@@ -540,7 +659,7 @@ class RepoTaskWorkflow:
                     stall_threshold_ms=snap.stall_threshold_ms,
                 ),
                 start_to_close_timeout=timedelta(hours=24),
-                heartbeat_timeout=timedelta(seconds=10),
+                heartbeat_timeout=names.AGENT_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
             )
             self._running = running
@@ -623,7 +742,9 @@ class RepoTaskWorkflow:
                     events=events if known is None else [],
                 ),
                 start_to_close_timeout=timedelta(seconds=WATCH_ROUND_SECONDS + 3600),
-                heartbeat_timeout=timedelta(seconds=30),
+                # The watch beats every few seconds whatever the poll interval: a dead
+                # worker's watch (and the checks it ran) is taken over within seconds.
+                heartbeat_timeout=names.WATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)
                 ),
@@ -648,7 +769,12 @@ class RepoTaskWorkflow:
             outcome = await self._react(known)
             if outcome is not None:
                 return outcome.rerun
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._command is not None:
+            # Accepted during the last round's reaction: carry it out here, not nowhere.
+            outcome = await self._pr_command(self._command)
+            if outcome is not None or self._state != S.PR_OPENED:
+                return outcome.rerun if outcome else None
+        await self._close(next_run=True)
         workflow.continue_as_new(
             RepoTaskInput(
                 task_id=snap.task_id,
@@ -662,6 +788,9 @@ class RepoTaskWorkflow:
                     previous_review_status=self._memory_review,
                     handled_review_id=self._handled_review,
                     review_launched=self._review_launched,
+                    pr_poke=self._pr_poke,
+                    pr_events=self._pr_events,
+                    graph_dirty=self._graph_dirty,
                 ),
             )
         )
@@ -803,7 +932,12 @@ class RepoTaskWorkflow:
         return launched.review_task_id is not None
 
     async def _merge(
-        self, method: str, *, trigger: str, user_id: str | None = None
+        self,
+        method: str,
+        *,
+        trigger: str,
+        user_id: str | None = None,
+        command: Command | None = None,
     ) -> Outcome | None:
         snap = self._require_snap()
         # One git merge or one forge call. As a local step, a worker that dies mid-merge
@@ -831,16 +965,29 @@ class RepoTaskWorkflow:
                 patch=TaskPatch(pr_checks_status="conflicts"),
             )
             self._memory_checks = "conflicts"
+            if command is not None:
+                # The person who asked learns now; the task waits for what they say next.
+                self._finish(command, accepted=False, message=merged.message)
             return Outcome(rerun=await self._wait_for_human())
         return None
 
     async def _pr_command(self, command: Command) -> Outcome | None:
+        command.applying = True
         if command.kind == "merge":
+            detached = self._hardened
+            if detached:
+                # Not the pending command any more: a merge that meets conflicts waits for
+                # a person's next command, and must not take itself for it.
+                self._command = None
             outcome = await self._merge(
-                command.method, trigger="pr_merged", user_id=command.user_id
+                command.method,
+                trigger="pr_merged",
+                user_id=command.user_id,
+                command=command if detached else None,
             )
-            merged = self._state == S.COMPLETED
-            self._finish(command, accepted=merged, message=None if merged else "Merge failed")
+            if not command.done:
+                merged = self._state == S.COMPLETED
+                self._finish(command, accepted=merged, message=None if merged else "Merge failed")
             return outcome
         rerun = await self._apply_human(command)
         return Outcome(rerun=rerun)
@@ -851,6 +998,7 @@ class RepoTaskWorkflow:
         return await self._apply_human(self._command)
 
     async def _apply_human(self, command: Command) -> Rerun | None:
+        command.applying = True
         trigger = "user_resume" if command.kind == "resume" else "force_restart"
         await self._transition(S.QUEUED, trigger, user_id=command.user_id)
         self._auto_resumes = 0
@@ -987,6 +1135,7 @@ class RepoTaskWorkflow:
             self._entering = None
         self._state = to_state
         workflow.upsert_search_attributes([STATE_KEY.value_set(to_state)])
+        self._drop_stale_command()
 
     async def _on_cancel(self) -> None:
         if self._state == "unknown" and (
@@ -1004,7 +1153,7 @@ class RepoTaskWorkflow:
         if self._run_id is not None:
             await workflow.execute_activity_method(
                 AgentRunActivities.stop_agent_run,
-                StopRunInput(run_id=self._run_id),
+                StopRunInput(run_id=self._run_id, state="cancelled"),
                 start_to_close_timeout=QUICK,
                 retry_policy=DB_RETRY,
             )
@@ -1019,7 +1168,7 @@ class RepoTaskWorkflow:
         if self._run_id is not None:
             await workflow.execute_activity_method(
                 AgentRunActivities.stop_agent_run,
-                StopRunInput(run_id=self._run_id),
+                StopRunInput(run_id=self._run_id, state="failed"),
                 start_to_close_timeout=QUICK,
                 retry_policy=DB_RETRY,
             )
@@ -1043,9 +1192,7 @@ class Outcome:
     rerun: Rerun | None
 
 
-class SlotLimiterSignals:
-    RELEASE = "release"
-    REPRIORITIZE = "reprioritize"
+SlotLimiterSignals = names.Signals
 
 
 __all__ = ["RepoTaskWorkflow", "ActivityError", "SearchAttributePair"]

@@ -6,14 +6,22 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.agent_runs import AgentRunActivities
     from activities.graph import GraphActivities
     from activities.review import ReviewActivities
     from activities.tasks import TaskActivities
-    from core.states import TaskState
+    from core.names import (
+        AGENT_HEARTBEAT_TIMEOUT,
+        DB_RETRY_INITIAL,
+        DB_RETRY_MAX,
+        PREPARE_HEARTBEAT_TIMEOUT,
+        QUICK_TIMEOUT,
+        REVIEW_WORKFLOW,
+    )
+    from core.states import TaskState, can_transition
     from schemas.workflow import (
         LoadTaskInput,
         PrepareInput,
@@ -21,24 +29,24 @@ with workflow.unsafe.imports_passed_through():
         ReviewInput,
         ReviewVerdictInput,
         RunAgentInput,
+        StopRunInput,
         TaskFinished,
         TaskPatch,
         TransitionInput,
     )
 
 S = TaskState
-QUICK = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-)
+QUICK = QUICK_TIMEOUT
+DB_RETRY = RetryPolicy(initial_interval=DB_RETRY_INITIAL, maximum_interval=DB_RETRY_MAX)
 
 
-@workflow.defn(name="ReviewWorkflow")
+@workflow.defn(name=REVIEW_WORKFLOW)
 class ReviewWorkflow:
     def __init__(self) -> None:
         self._state = S.QUEUED.value
         self._seq = 0
         self._task_id = ""
+        self._run_id: str | None = None
 
     @workflow.run
     async def run(self, input: ReviewInput) -> str:
@@ -52,14 +60,42 @@ class ReviewWorkflow:
         self._state, self._seq = snap.state, snap.seq
         try:
             await self._review(input, stall_ms=snap.stall_threshold_ms)
-        except (ActivityError, ApplicationError) as err:
+        except BaseException as err:
+            # A cancel (POST /api/tasks/<reviewId>/cancel) surfaces as asyncio's or, from
+            # the agent's activity, wrapped in ActivityError: it is not a failed review.
+            if is_cancelled_exception(err):
+                await self._on_cancel()
+                raise
+            if not isinstance(err, ActivityError | ApplicationError):
+                raise
             cause = err.cause if isinstance(err, ActivityError) and err.cause else err
             await self._move(S.FAILED, "review_failed", message=str(cause)[:500])
+        await self._wrap_up()
+        return self._state
+
+    async def _on_cancel(self) -> None:
+        """Stop the agent, record `cancelled`, and tell the parent, then let the cancel end
+        the run (Temporal shows it cancelled)."""
+        if self._run_id is not None:
+            await workflow.execute_activity_method(
+                AgentRunActivities.stop_agent_run,
+                StopRunInput(run_id=self._run_id, state="cancelled"),
+                start_to_close_timeout=QUICK,
+                retry_policy=DB_RETRY,
+            )
+        if self._state == S.PROVISIONING:
+            await self._move(S.QUEUED, "user_cancel")
+        if can_transition(self._state, S.CANCELLED):
+            await self._move(S.CANCELLED, "user_cancel")
+        await self._wrap_up()
+
+    async def _wrap_up(self) -> None:
+        """Drop the read-only worktree and tell the parent (its merge may wait on this)."""
         try:
             # The verdict is read: the read-only worktree has nothing left to give.
             await workflow.execute_activity_method(
                 TaskActivities.release_worktree,
-                ReleaseWorktreeInput(task_id=input.task_id),
+                ReleaseWorktreeInput(task_id=self._task_id),
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
@@ -67,22 +103,21 @@ class ReviewWorkflow:
             workflow.logger.warning("could not remove the review worktree: %s", err.cause or err)
         await workflow.execute_activity_method(
             GraphActivities.notify_task_finished,
-            TaskFinished(task_id=input.task_id, state=self._state),
+            TaskFinished(task_id=self._task_id, state=self._state),
             start_to_close_timeout=QUICK,
             retry_policy=DB_RETRY,
         )
-        return self._state
 
     async def _review(self, input: ReviewInput, *, stall_ms: int) -> None:
         await self._move(S.PROVISIONING, "worker_pickup")
-        run_id = str(workflow.uuid4())
+        run_id = self._run_id = str(workflow.uuid4())
         prepared = await workflow.execute_activity_method(
             AgentRunActivities.prepare_worktree,
             PrepareInput(
                 task_id=input.task_id, run_id=run_id, resume_prompt=None, from_existing_branch=False
             ),
             start_to_close_timeout=timedelta(minutes=15),
-            heartbeat_timeout=timedelta(seconds=20),
+            heartbeat_timeout=PREPARE_HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
         if not prepared.ready:
@@ -93,9 +128,10 @@ class ReviewWorkflow:
             AgentRunActivities.run_agent,
             RunAgentInput(task_id=input.task_id, run_id=run_id, stall_threshold_ms=stall_ms),
             start_to_close_timeout=timedelta(hours=6),
-            heartbeat_timeout=timedelta(seconds=10),
+            heartbeat_timeout=AGENT_HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
         )
+        self._run_id = None
         if not result.success:
             await self._move(S.FAILED, "agent_failure", message=result.error or result.summary)
             return

@@ -17,6 +17,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.limiter import acquire_slot
     from activities.standalone_runs import StandaloneRunActivities
+    from core.names import STANDALONE_RUN_WORKFLOW, Signals
     from schemas.blueprint_runs import (
         FinishStandaloneInput,
         OpenStandaloneInput,
@@ -39,7 +40,7 @@ def limiter_id(standalone_id: str) -> str:
     return f"limiter-standalone-{standalone_id}"
 
 
-@workflow.defn(name="StandaloneRunWorkflow")
+@workflow.defn(name=STANDALONE_RUN_WORKFLOW)
 class StandaloneRunWorkflow:
     def __init__(self) -> None:
         self._grants: set[str] = set()
@@ -141,7 +142,7 @@ class StandaloneRunWorkflow:
         self._grants.discard(request_id)
         try:
             await workflow.get_external_workflow_handle(scope).signal(
-                "release",
+                Signals.RELEASE,
                 SlotRelease(workflow_id=workflow.info().workflow_id, request_id=request_id),
             )
         except Exception:

@@ -7,13 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_access import check_repo_use
 from api.routes.tasks import public
+from api.state import AppState
 from core.errors import ConflictError, ForbiddenError, NotFoundError
+from core.names import Signals
 from core.states import LIVE_STATES, TaskState
+from schemas.auth import Principal
 from schemas.tasks import (
     CommentBody,
     DependenciesAdd,
@@ -25,6 +29,7 @@ from store.graph import (
     add_dependencies,
     dependency_rows,
     dependents,
+    new_review_subtask,
     next_subtask_order,
     remove_dependency,
     subtasks,
@@ -33,10 +38,14 @@ from store.models import Task, TaskComment, TaskMessage
 from store.scoping import scoped_select
 from store.tasks import get_task
 from store.types import utcnow
+from temporal.starts import start_review_workflow
 
 router = APIRouter(tags=["Tasks"])
 MEMBER = require_role("member")
 BEFORE_START = (TaskState.PENDING, TaskState.WAITING_ON_DEPS)
+# Provisioning too: it is a running task on its way, and skipping it would leave an agent
+# started a second later.
+CANCEL_ACTIVE_STATES = (TaskState.RUNNING, TaskState.PROVISIONING, TaskState.QUEUED)
 
 
 def _brief(task: Task) -> dict[str, Any]:
@@ -79,7 +88,7 @@ async def add(
     await add_dependencies(session, task=task, depends_on_ids=body.depends_on_ids)
     await session.commit()
     await commands.signal_task(
-        await state.temporal_client(), task_id=task.id, signal="dependencies_changed"
+        await state.temporal_client(), task_id=task.id, signal=Signals.DEPENDENCIES_CHANGED
     )
     return {"ok": True}
 
@@ -99,7 +108,7 @@ async def remove(
         raise NotFoundError("Dependency not found")
     await session.commit()
     await commands.signal_task(
-        await state.temporal_client(), task_id=task.id, signal="dependencies_changed"
+        await state.temporal_client(), task_id=task.id, signal=Signals.DEPENDENCIES_CHANGED
     )
     return Response(status_code=204)
 
@@ -149,6 +158,8 @@ async def create_subtask(
         workspace_id=parent.workspace_id,
         repo_url=parent.repo_url,
     )
+    if body.task_type == "review":
+        return {"subtask": public(await _review_subtask(state, session, parent, body, principal))}
     subtask = Task(
         workspace_id=parent.workspace_id,
         title=body.title,
@@ -174,8 +185,42 @@ async def create_subtask(
         await commands.kick_pipeline(client, parent_task_id=parent.id, task_queue=queue)
     elif body.auto_queue:
         await commands.start_run(client, task=subtask, task_queue=queue, mode="fresh")
-    await commands.signal_task(client, task_id=parent.id, signal="subtasks_changed")
+    await commands.signal_task(client, task_id=parent.id, signal=Signals.SUBTASKS_CHANGED)
     return {"subtask": public(subtask)}
+
+
+async def _review_subtask(
+    state: AppState,
+    session: AsyncSession,
+    parent: Task,
+    body: SubtaskCreate,
+    principal: Principal,
+) -> Task:
+    """A review subtask runs as a ReviewWorkflow on the parent's PR, like POST /review."""
+    if parent.pr_url is None or parent.pr_state in ("merged", "closed"):
+        raise ConflictError("The task has no open pull request to review")
+    if parent.task_type == "review":
+        raise ConflictError("A review subtask cannot itself be reviewed")
+    review = new_review_subtask(
+        session,
+        parent=parent,
+        order=await next_subtask_order(session, parent_id=parent.id),
+        created_by=principal.user_id,
+    )
+    review.title, review.blocks_parent = body.title, body.blocks_parent
+    if body.agent_type:
+        review.agent_type = body.agent_type
+    await session.commit()
+    client = await state.temporal_client()
+    if body.auto_queue:
+        await start_review_workflow(
+            client,
+            review_task_id=review.id,
+            parent_task_id=parent.id,
+            task_queue=state.settings.task_queue,
+        )
+    await commands.signal_task(client, task_id=parent.id, signal=Signals.SUBTASKS_CHANGED)
+    return review
 
 
 # ---- comments ------------------------------------------------------------------------
@@ -313,7 +358,9 @@ async def retry_failed(
 async def cancel_active(
     principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, int]:
-    live = await _in_states(session, principal.workspace_id, set(LIVE_STATES))
+    # As the reference: running and queued tasks; one waiting on its PR or on a person
+    # has work worth keeping.
+    live = await _in_states(session, principal.workspace_id, set(CANCEL_ACTIVE_STATES))
     client = await state.temporal_client()
     cancelled = 0
     for task in live:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, require_role
 from api.repo_access import check_repo_use
 from core.errors import ConflictError
-from schemas.workflow import ReviewInput
+from core.names import Signals
 from store.graph import new_review_subtask, next_subtask_order, open_review_of
 from store.tasks import get_task
+from temporal.starts import start_review_workflow
 
 router = APIRouter(tags=["Reviews & PRs"])
 MEMBER = require_role("member")
@@ -53,19 +52,15 @@ async def launch_review(
         )
     await session.commit()
     client = await state.temporal_client()
-    try:
-        # Also for a review found open: a request that died before this line left it unstarted.
-        await client.start_workflow(
-            "ReviewWorkflow",
-            ReviewInput(task_id=review.id, parent_task_id=parent.id),
-            id=f"review-{review.id}",
-            task_queue=state.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except WorkflowAlreadyStartedError:
-        pass
+    # Also for a review found open: a request that died before this line left it unstarted.
+    await start_review_workflow(
+        client,
+        review_task_id=review.id,
+        parent_task_id=parent.id,
+        task_queue=state.settings.task_queue,
+    )
     # The parent re-reads its subtasks: an open blocking review holds its merge.
-    await commands.signal_task(client, task_id=parent.id, signal="subtasks_changed")
+    await commands.signal_task(client, task_id=parent.id, signal=Signals.SUBTASKS_CHANGED)
     return {"reviewTaskId": review.id}
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
 
 from api import task_commands as commands
+from api import task_insight as insight
 from api import task_kinds as kinds
 from api.budgets import refuse_over_monthly_budget
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
@@ -170,12 +171,22 @@ async def read(
 ) -> dict[str, Any]:
     other = await _other_kind(session, principal, task_id)
     if other is not None:
-        return {"task": kinds.public(other), "pendingReason": None, "pipelineProgress": None}
+        return {
+            "task": kinds.public(other),
+            "pendingReason": None,
+            "pipelineProgress": None,
+            "stallInfo": None,
+        }
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     reason = None
     if task.state == TaskState.QUEUED:
         reason = await commands.pending_reason(await state.temporal_client(), task_id=task.id)
-    return {"task": public(task), "pendingReason": reason, "pipelineProgress": None}
+    return {
+        "task": public(task),
+        "pendingReason": reason,
+        "pipelineProgress": await insight.pipeline_progress(session, task=task),
+        "stallInfo": await insight.stall_info(session, task=task, settings=state.settings),
+    }
 
 
 @router.patch("/api/tasks/{task_id}", dependencies=[MEMBER])
@@ -218,9 +229,10 @@ async def delete(
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     client = await state.temporal_client()
-    if await commands.is_running(client, task.id):
-        await client.get_workflow_handle(commands.workflow_id(task.id)).cancel()
-        await commands.wait_closed(client, task_id=task.id)
+    carrier = commands.workflow_id_of(task)
+    if await commands.is_running(client, task.id, workflow=carrier):
+        await client.get_workflow_handle(carrier).cancel()
+        await commands.wait_closed(client, task_id=task.id, workflow=carrier)
     await session.refresh(task)
     await session.delete(task)
     await session.commit()

@@ -17,6 +17,7 @@ from integrations.agents.base import AgentOutcome, ParsedEntry, SetupFile, Strea
 from integrations.agents.common import (
     MAX_RESULT_CHARS,
     MAX_SUMMARY_CHARS,
+    api_failure,
     classify_failure,
     clip,
     decode,
@@ -28,6 +29,9 @@ from integrations.agents.common import (
 )
 from integrations.agents.setup_files import mcp_json, skill_files
 from schemas.runner import RunSpec
+
+PROVIDER = "Anthropic"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 # Noise in stream-json: partial deltas and rate-limit notices say nothing a reader needs.
 _SKIPPED = {"stream_event", "rate_limit_event"}
@@ -86,10 +90,16 @@ class ClaudeCodeAdapter:
         return mcp_json(spec.mcp_servers) + skill_files(spec.skills, root=".claude")
 
     def before_run(self, spec: RunSpec, *, home: Path) -> list[ParsedEntry]:
-        if not spec.resume_session_id:
-            return []
-        meta = {"resumedSessionId": spec.resume_session_id}
-        return [ParsedEntry("system", f"Resuming session {spec.resume_session_id}", "stdout", meta)]
+        # Where the requests go: an API error names it (the CLI does not).
+        endpoint = f"{(spec.model_base_url or DEFAULT_BASE_URL).rstrip('/')}/v1/messages"
+        entries = [
+            ParsedEntry("system", f"Claude Code · {endpoint}", "stdout", {"endpoint": endpoint})
+        ]
+        if spec.resume_session_id:
+            meta = {"resumedSessionId": spec.resume_session_id}
+            text = f"Resuming session {spec.resume_session_id}"
+            entries.append(ParsedEntry("system", text, "stdout", meta))
+        return entries
 
     def parse_line(self, line: str, stream: Stream) -> list[ParsedEntry]:
         event = decode(line) if stream == "stdout" else None
@@ -188,7 +198,7 @@ class ClaudeCodeAdapter:
         text = f"{event.get('num_turns', 0)} turns · {seconds:.1f}s · ${outcome['costUsd'] or 0}"
         entries = [ParsedEntry("usage", text, "stdout", {"outcome": outcome})]
         if outcome["isError"]:
-            entries.append(ParsedEntry("error", _failure(outcome)))
+            entries.append(ParsedEntry("error", _failure(outcome, endpoint=None)))
         return entries
 
     def result(self, exit_code: int, entries: Sequence[ParsedEntry]) -> AgentOutcome:
@@ -209,8 +219,11 @@ class ClaudeCodeAdapter:
         }
         summary = outcome["resultText"] or summary_of(entries)
         if outcome["isError"] or exit_code != 0:
+            endpoint = last_meta(entries, "endpoint")
             error = (
-                _failure(outcome) if outcome["isError"] else f"Claude Code exited with {exit_code}"
+                _failure(outcome, endpoint=endpoint)
+                if outcome["isError"]
+                else f"Claude Code exited with {exit_code}"
             )
             return AgentOutcome(success=False, summary=summary or error, error=error, **fields)
         return AgentOutcome(
@@ -218,12 +231,11 @@ class ClaudeCodeAdapter:
         )
 
 
-def _failure(outcome: dict[str, Any]) -> str:
+def _failure(outcome: dict[str, Any], *, endpoint: str | None) -> str:
     if outcome["subtype"] == "error_max_turns":
         return f"Agent stopped: {'; '.join(outcome['errors']) or 'maximum number of turns reached'}"
     detail = outcome["resultText"] or "; ".join(outcome["errors"]) or str(outcome["subtype"])
     status = outcome["apiErrorStatus"]
-    if status in (401, 403):
-        return f"Agent authentication failed: {detail} (HTTP {status})"
-    message = classify_failure(detail)
-    return f"{message} (HTTP {status})" if status else message
+    if status is None and endpoint is None:
+        return classify_failure(detail)
+    return api_failure(detail, provider=PROVIDER, status=status, endpoint=endpoint)

@@ -8,6 +8,7 @@ the session's rollout file) and prices the rest with the table in pricing.py.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from integrations.agents.base import AgentOutcome, ParsedEntry, SetupFile, Stream
 from integrations.agents.common import (
     MAX_RESULT_CHARS,
+    api_failure,
     classify_failure,
     clip,
     decode,
@@ -29,6 +31,12 @@ from integrations.agents.setup_files import agent_skill_dirs
 from schemas.runner import RunSpec
 
 PROVIDER = "optio"
+PROVIDER_NAME = "OpenAI"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Codex shows a 500 only as this canned sentence (no status, no URL); other statuses
+# come as "unexpected status 503 Service Unavailable: ..., url: ...".
+_CANNED_500 = "experiencing high demand"
+_STATUS = re.compile(r"unexpected status (\d{3})")
 USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens")
 _CHANGE_VERBS = {"add": "Write", "update": "Edit", "delete": "Delete"}
 
@@ -107,6 +115,8 @@ class CodexAdapter:
         price = price_for(spec.model, spec.model_prices)
         meta = {
             "model": spec.model,
+            # Where the requests go: an API error names it (for a 500 Codex does not).
+            "endpoint": f"{(spec.model_base_url or DEFAULT_BASE_URL).rstrip('/')}/responses",
             "usageBaseline": baseline,
             "price": [str(price.input), str(price.output), str(price.cached_input)]
             if price
@@ -152,7 +162,7 @@ class CodexAdapter:
         summary = summary_of(entries)
         if failed or exit_code != 0 or usage is None:
             if failed:
-                error = str(failed)
+                error = _api_error(str(failed), endpoint=last_meta(entries, "endpoint"))
             else:
                 stderr = [e.content for e in entries if e.stream == "stderr"]
                 detail = f": {stderr[-1]}" if stderr else ""
@@ -170,6 +180,16 @@ class CodexAdapter:
             session_id=session_id,
             **fields,
         )
+
+
+def _api_error(failure: str, *, endpoint: str | None) -> str:
+    """A failed turn with the provider, the HTTP status and the endpoint it was sent to."""
+    found = _STATUS.search(failure)
+    status = int(found.group(1)) if found else 500 if _CANNED_500 in failure else None
+    if status is None:
+        return failure
+    detail = failure.removeprefix("Agent authentication failed: ")
+    return api_failure(detail, provider=PROVIDER_NAME, status=status, endpoint=endpoint)
 
 
 def _item(kind: str, item: dict[str, Any]) -> list[ParsedEntry]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from integrations.agents.base import ParsedEntry, Stream, strip_ansi
@@ -96,6 +99,35 @@ def classify_failure(message: str) -> str:
     if _AUTH.search(text):
         return f"Agent authentication failed: {text}"
     return text
+
+
+# The command each agent type runs; installed by `make agents` under .optio-agents/.
+AGENT_CLIS = {"claude-code": "claude", "codex": "codex"}
+
+
+def missing_cli(agent_type: str, *, search_path: Sequence[Path]) -> str | None:
+    """Why the agent cannot start, when its CLI is nowhere on the run's PATH."""
+    command = AGENT_CLIS.get(agent_type)
+    if command is None:
+        return None
+    path = os.pathsep.join([*map(str, search_path), os.environ.get("PATH", "")])
+    if shutil.which(command, path=path) is not None:
+        return None
+    return (
+        f"The {agent_type} CLI ({command}) is not installed: run `make agents` in the "
+        "Optio checkout (or set OPTIO_AGENTS_BIN_DIR to where it is installed)"
+    )
+
+
+def api_failure(detail: str, *, provider: str, status: int | None, endpoint: str | None) -> str:
+    """An agent's failed model request, for a person: what went wrong, then which provider,
+    which HTTP status and which endpoint (a proxy, a gateway and the vendor fail alike)."""
+    text = detail.strip() or "the model request failed"
+    message = (
+        f"Agent authentication failed: {text}" if status in (401, 403) else classify_failure(text)
+    )
+    where = [provider, *([f"HTTP {status}"] if status else []), *([endpoint] if endpoint else [])]
+    return f"{message} ({', '.join(where)})"
 
 
 def is_permanent(error: str | None) -> bool:

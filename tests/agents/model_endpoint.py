@@ -13,7 +13,8 @@ The script, in order, for one user prompt:
    Codex: apply_patch);
 3. the instructions say `loop forever` -> run a harmless shell command, every time;
 4. otherwise -> a final text answer.
-An API key "invalid-key" is answered with 401 in each vendor's documented error shape.
+An API key "invalid-key" is answered with 401 in each vendor's documented error shape;
+"server-error-key" with 500.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from tests.conftest import free_port
 CREATE = re.compile(r'Create the file (\S+) containing "([^"]*)"')
 TASK_FILE = ".optio/task.md"
 INVALID_KEY = "invalid-key"
+# Answered with 500, as an overloaded or broken provider does.
+FAILING_KEY = "server-error-key"
 IN_TOKENS, OUT_TOKENS = 100, 20  # reported per request
 
 
@@ -123,6 +126,9 @@ class Endpoint:
         if key == INVALID_KEY:
             error = {"type": "authentication_error", "message": "invalid x-api-key"}
             return JSONResponse({"type": "error", "error": error}, status_code=401)
+        if key == FAILING_KEY:
+            error = {"type": "api_error", "message": "Internal server error"}
+            return JSONResponse({"type": "error", "error": error}, status_code=500)
         if self.hang:
             return StreamingResponse(_forever(), media_type="text/event-stream")
         command = self._next_command(body)
@@ -173,6 +179,12 @@ class Endpoint:
         if key == INVALID_KEY:
             error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
             return JSONResponse({"error": {**error, "code": "invalid_api_key"}}, status_code=401)
+        if key == FAILING_KEY:
+            error = {
+                "message": "The server had an error processing your request",
+                "type": "server_error",
+            }
+            return JSONResponse({"error": {**error, "code": None}}, status_code=500)
         if self.hang:
             return StreamingResponse(_forever(), media_type="text/event-stream")
         item = _openai_turn(body)

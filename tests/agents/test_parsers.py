@@ -56,11 +56,14 @@ def test_claude_code_successful_run(tmp_path: Path) -> None:
 
 def test_claude_code_auth_error_hides_under_success_subtype() -> None:
     adapter = get_adapter("claude-code")
-    entries = parse(adapter, "claude_auth_error.jsonl")
+    spec = SPEC.model_copy(update={"model_base_url": "http://127.0.0.1:9/"})
+    entries = parse(adapter, "claude_auth_error.jsonl", adapter.before_run(spec, home=Path("/x")))
     outcome = adapter.result(1, entries)
     assert not outcome.success
+    # The provider, the status and the endpoint: enough to tell a bad key from a bad proxy.
     assert outcome.error == (
-        "Agent authentication failed: Invalid API key · Fix external API key (HTTP 401)"
+        "Agent authentication failed: Invalid API key · Fix external API key"
+        " (Anthropic, HTTP 401, http://127.0.0.1:9/v1/messages)"
     )
     assert [e.log_type for e in entries].count("error") == 2
 
@@ -107,14 +110,17 @@ def test_codex_resume_subtracts_the_threads_earlier_usage(tmp_path: Path) -> Non
     assert outcome.cost_usd == "0.00065"
 
 
-def test_codex_auth_error() -> None:
+def test_codex_auth_error(tmp_path: Path) -> None:
     adapter = get_adapter("codex")
-    outcome = adapter.result(1, parse(adapter, "codex_auth_error.jsonl"))
+    spec = SPEC.model_copy(update={"agent_type": "codex"})
+    seed = adapter.before_run(spec, home=tmp_path)
+    outcome = adapter.result(1, parse(adapter, "codex_auth_error.jsonl", seed))
     assert not outcome.success
     assert outcome.error is not None
     assert outcome.error.startswith(
         "Agent authentication failed: unexpected status 401 Unauthorized"
     )
+    assert outcome.error.endswith("(OpenAI, HTTP 401, https://api.openai.com/v1/responses)")
 
 
 def test_copilot_run_and_auth_error() -> None:

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.agents.conftest import need_cli
-from tests.agents.model_endpoint import INVALID_KEY, Endpoint
+from tests.agents.model_endpoint import FAILING_KEY, INVALID_KEY, Endpoint
 from tests.conftest import Optio
 from tests.lifecycle_helpers import file_on_branch, triggers, wait_for_state
 
@@ -225,3 +225,25 @@ async def test_claude_code_key_comes_from_the_encrypted_store(
     assert keys == {stored}
     entries = await logs(optio, task_id)
     assert not [e for e in entries if stored in e["content"]]
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+async def test_a_provider_error_names_provider_status_and_endpoint_and_fails_fast(
+    optio: Optio, make_repo: MakeRepo, model_endpoint: Endpoint, agent: str
+) -> None:
+    need_cli("claude" if agent == "claude-code" else "codex")
+    optio.settings.anthropic_api_key = SecretStr(FAILING_KEY)
+    optio.settings.openai_api_key = SecretStr(FAILING_KEY)
+    optio.settings.agent_max_retries = 1
+    repo = make_repo()
+    task_id = await create(optio, repo, 'Create the file x.txt containing "x"', agent, maxRetries=0)
+    failed = (await wait_for_state(optio.client, task_id, "failed", timeout=120))["task"]
+    message = failed["errorMessage"]
+    provider, path = (
+        ("Anthropic", "/v1/messages") if agent == "claude-code" else ("OpenAI", "/v1/responses")
+    )
+    assert provider in message and "HTTP 500" in message, message
+    assert f"{model_endpoint.url}{path}" in message, message
+    assert FAILING_KEY not in message
+    # The CLI's own retries are capped: one retry, not minutes of backoff.
+    assert len(model_endpoint.requests) <= 4, len(model_endpoint.requests)

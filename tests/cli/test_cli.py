@@ -57,11 +57,15 @@ def alive(pid: int) -> bool:
 class Up:
     def __init__(self, data_dir: Path) -> None:
         self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.metrics_port = free_port()
         self.env = clean_env(
             OPTIO_DATA_DIR=str(data_dir),
             OPTIO_API_PORT=str(self.api_port),
             OPTIO_TEMPORAL_PORT=str(self.temporal_port),
             OPTIO_TEMPORAL_UI_PORT=str(self.ui_port),
+            OPTIO_TEMPORAL_METRICS_PORT=str(self.metrics_port),
+            OPTIO_TEMPORAL_HTTP_PORT=str(free_port()),
+            XDG_STATE_HOME=str(data_dir.parent / "state"),
         )
         self.out = data_dir.parent / f"up-{self.api_port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -117,6 +121,24 @@ def test_up_serves_everything_stops_cleanly_and_keeps_data(up: Up) -> None:
     assert httpx.get(f"{api}/api/health").json()["healthy"] is True
     assert httpx.get(f"{api}/docs").status_code == 200
     assert httpx.get(f"http://127.0.0.1:{up.ui_port}/").status_code == 200
+    # The embedded Temporal's metrics are where the setting says, not on a random port.
+    assert httpx.get(f"http://127.0.0.1:{up.metrics_port}/metrics").status_code == 200
+    # A token made from another directory is one the running server accepts.
+    elsewhere = Path(up.env["OPTIO_DATA_DIR"]).parent / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in up.env.items() if k != "OPTIO_DATA_DIR"}
+    minted = subprocess.run(
+        [OPTIO, "token", "create", "--name", "elsewhere"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    assert not (elsewhere / ".optio-data").exists()
+    mine = {"Authorization": f"Bearer {minted}"}
+    assert httpx.get(f"{api}/api/tasks", headers=mine).status_code == 200
     repo = Path(up.env["OPTIO_DATA_DIR"]).parent / "repo"
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     created = httpx.post(f"{api}/api/repos", json={"repoUrl": str(repo)}, headers=headers)
@@ -198,6 +220,16 @@ def test_token_create_mints_a_working_token(tmp_path: Path) -> None:
         check=True,
     )
     assert re.fullmatch(r"optio_pat_[0-9a-f]{64}", done.stdout.strip())
+
+
+def test_token_create_without_a_data_dir_says_what_to_set(tmp_path: Path) -> None:
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    done = subprocess.run(
+        [OPTIO, "token", "create"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert "set OPTIO_DATA_DIR" in done.stderr
+    assert not (tmp_path / ".optio-data").exists()
 
 
 def test_up_uses_an_existing_temporal(tmp_path: Path) -> None:

@@ -101,7 +101,9 @@ async def test_pipeline_step_fails_is_resumed_and_parent_completes(
     optio: Optio, make_repo: MakeRepo
 ) -> None:
     repo = await auto_merge_repo(optio, make_repo)
-    parent = await create_task(optio.client, repo, "echo p > p")
+    # No automatic retries (steps take the parent's): the failed step stays failed, rather
+    # than waiting in queued for its next attempt.
+    parent = await create_task(optio.client, repo, "echo p > p", maxRetries=0)
     steps = []
     for n, script in enumerate(["echo 1 > s1", "exit 1", "echo 3 > s3"], start=1):
         created = await optio.client.post(

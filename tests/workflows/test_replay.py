@@ -5,8 +5,9 @@ with `workflow.patched(...)`. Record new histories after such a guarded change, 
 add scenarios, beside the old ones (which keep guarding the old code paths):
     OPTIO_RECORD_HISTORIES=1 OPTIO_RECORD_SUFFIX=<what changed> \
     .venv/bin/pytest tests/workflows/test_record_histories.py
-Unsuffixed files predate local activities; `__local_activities`, `__one_slot_request`
-and `__fewer_round_trips` were recorded after those patches (docs/temporal.md).
+Unsuffixed files predate local activities; `__local_activities`, `__one_slot_request`,
+`__fewer_round_trips` and `__hardened_loop` were recorded after those patches
+(docs/temporal.md).
 """
 
 from __future__ import annotations

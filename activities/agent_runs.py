@@ -213,8 +213,9 @@ class AgentRunActivities:
             for name in SECRET_ENV.get(task.agent_type, {})
             if (value := await lookup(name)) is not None
         }
-        # The task's own model, else the agent type's default (integrations/agents/models.py).
-        model = effective_model(task.agent_type, task.metadata_, settings.agent_models)
+        # The task's own model, else the repo's, else the agent type's default
+        # (integrations/agents/models.py).
+        model = effective_model(task.agent_type, task.metadata_, settings.agent_models, repo)
         access = with_stored_secrets(
             agent_access(task.agent_type, settings, model), stored, task.agent_type
         )

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from schemas.common import ApiModel, ApiOut
 from schemas.money import Usd
-from schemas.tasks import AgentType, Branch, normalise_agent_type
+from schemas.tasks import AgentType, Branch, ModelName, normalise_agent_type
 
 
 class RepoSettings(ApiModel):
@@ -37,6 +37,13 @@ class RepoSettings(ApiModel):
         list[Literal["task.completed", "task.failed", "task.needs_attention", "task.pr_opened"]]
         | None
     ) = None
+
+    # The model each agent runs for this repository's tasks (docs/agents.md).
+    claude_model: ModelName | None = None
+    codex_model: ModelName | None = None
+    copilot_model: ModelName | None = None
+    opencode_model: ModelName | None = None
+    gemini_model: ModelName | None = None
 
     _agent = field_validator("default_agent_type", mode="before")(normalise_agent_type)
 
@@ -76,5 +83,10 @@ class RepoPublic(ApiOut):
     forge_api_url: str | None
     max_cost_usd: str | None = None
     slack_notify_on: list[str] | None = None
+    claude_model: str | None = None
+    codex_model: str | None = None
+    copilot_model: str | None = None
+    opencode_model: str | None = None
+    gemini_model: str | None = None
     created_at: datetime
     updated_at: datetime

@@ -143,6 +143,13 @@ class Repo(TimestampMixin, Base):
     max_cost_usd: Mapped[str | None] = mapped_column(String(32))
     # Task events posted to the repo's Slack webhook; None means the default set.
     slack_notify_on: Mapped[list[str] | None] = mapped_column(JSONType)
+    # The model each agent runs for this repository's tasks (migration 0014); a task's own
+    # model comes first, OPTIO_AGENT_MODELS after (integrations/agents/models.py).
+    claude_model: Mapped[str | None] = mapped_column(String(100))
+    codex_model: Mapped[str | None] = mapped_column(String(100))
+    copilot_model: Mapped[str | None] = mapped_column(String(100))
+    opencode_model: Mapped[str | None] = mapped_column(String(100))
+    gemini_model: Mapped[str | None] = mapped_column(String(100))
 
 
 class Task(TimestampMixin, Base):

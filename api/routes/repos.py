@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -10,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_access import usable_repo_url
 from api.repo_urls import full_name_of
-from core.errors import ConflictError
+from core.errors import ConflictError, InvalidInputError
+from integrations.agents.models import REPO_MODEL_FIELDS, unknown_model_error
 from schemas.repos import RepoCreate, RepoPublic, RepoUpdate
 from store.models import Repo
 from store.scoping import get_scoped, scoped_select
@@ -18,6 +20,14 @@ from store.tasks import find_repo
 
 router = APIRouter(tags=["Repos & Integrations"])
 ADMIN = require_role("admin")
+
+
+def check_repo_models(body: RepoCreate | RepoUpdate, agents_bin_dir: Path) -> None:
+    """A model the agent's CLI would refuse is refused now, with what it accepts."""
+    for agent_type, field in REPO_MODEL_FIELDS.items():
+        model = getattr(body, field)
+        if model and (error := unknown_model_error(agent_type, model, agents_bin_dir)):
+            raise InvalidInputError(error)
 
 
 def public(repo: Repo) -> dict[str, Any]:
@@ -39,6 +49,7 @@ async def create(
     )
     if await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url):
         raise ConflictError(f"Repository {repo_url} is already connected")
+    check_repo_models(body, state.settings.agents_bin_dir)
     values = body.model_dump(exclude_unset=True, exclude={"repo_url", "full_name", "git_platform"})
     repo = Repo(
         workspace_id=principal.workspace_id,
@@ -72,7 +83,11 @@ async def read(repo_id: str, principal: CurrentPrincipal, session: SessionDep) -
 
 @router.patch("/api/repos/{repo_id}", dependencies=[ADMIN])
 async def update(
-    repo_id: str, body: RepoUpdate, principal: CurrentPrincipal, session: SessionDep
+    repo_id: str,
+    body: RepoUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    state: StateDep,
 ) -> dict[str, Any]:
     repo = await get_scoped(
         session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
@@ -87,7 +102,9 @@ async def update(
         "forge_api_url",
         "max_cost_usd",
         "slack_notify_on",
+        *REPO_MODEL_FIELDS.values(),
     }
+    check_repo_models(body, state.settings.agents_bin_dir)
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is None and name not in nullable:
             continue

@@ -1,7 +1,8 @@
 """Which model an agent runs, and whether its CLI would accept it.
 
 The model is the task's own (POST /api/tasks `model`, kept in the task's metadata),
-else the agent type's default (OPTIO_AGENT_MODELS), else the CLI's default. Only
+else its repository's (`claudeModel`, `codexModel`, `copilotModel`, `opencodeModel`,
+`geminiModel`), else the agent type's default (OPTIO_AGENT_MODELS), else the CLI's. Only
 OpenCode refuses a model it does not know (its catalogue is built into the binary);
 the others pass any name to the provider, which is the one to tell. `make agents`
 writes OpenCode's list (`opencode models`) next to the CLIs, and a task naming a model
@@ -18,15 +19,35 @@ OPENCODE_MODELS_FILE = "opencode-models.txt"
 MAX_LISTED = 40
 
 
+# The repository setting that names each agent's model (inventory §3.10's claudeModel...).
+REPO_MODEL_FIELDS = {
+    "claude-code": "claude_model",
+    "codex": "codex_model",
+    "copilot": "copilot_model",
+    "opencode": "opencode_model",
+    "gemini": "gemini_model",
+}
+
+
+def repo_model(agent_type: str, repo: object | None) -> str | None:
+    field = REPO_MODEL_FIELDS.get(agent_type)
+    value = getattr(repo, field, None) if repo is not None and field else None
+    return value if isinstance(value, str) and value else None
+
+
 def task_model(metadata: Mapping[str, Any] | None) -> str | None:
     value = (metadata or {}).get("model")
     return value if isinstance(value, str) and value else None
 
 
 def effective_model(
-    agent_type: str, metadata: Mapping[str, Any] | None, defaults: Mapping[str, str]
+    agent_type: str,
+    metadata: Mapping[str, Any] | None,
+    defaults: Mapping[str, str],
+    repo: object | None = None,
 ) -> str | None:
-    return task_model(metadata) or defaults.get(agent_type)
+    """The task's own model, else its repository's, else the agent type's default."""
+    return task_model(metadata) or repo_model(agent_type, repo) or defaults.get(agent_type)
 
 
 def accepted_models(agent_type: str, agents_bin_dir: Path) -> list[str] | None:

@@ -127,3 +127,40 @@ async def test_a_task_names_its_model_and_models_the_cli_refuses_are_refused(
         "/api/tasks", json={**body, "agentType": "codex", "model": "gpt-from-my-gateway"}
     )
     assert codex.status_code == 201, codex.text
+
+
+async def test_a_repository_names_each_agents_model(api_only: Optio, make_repo: MakeRepo) -> None:
+    from types import SimpleNamespace
+
+    from integrations.agents.models import effective_model
+    from tests.agents.conftest import AGENTS_BIN
+
+    client = api_only.client
+    created = await client.post(
+        "/api/repos", json={"repoUrl": str(make_repo()), "claudeModel": "claude-sonnet-4-5"}
+    )
+    assert created.status_code == 201, created.text
+    repo = created.json()["repo"]
+    assert repo["claudeModel"] == "claude-sonnet-4-5" and repo["geminiModel"] is None
+    patched = await client.patch(
+        f"/api/repos/{repo['id']}", json={"geminiModel": "gemini-2.5-flash", "claudeModel": None}
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["repo"]["claudeModel"], patched.json()["repo"]["geminiModel"]) == (
+        None,
+        "gemini-2.5-flash",
+    )
+    bad = await client.patch(f"/api/repos/{repo['id']}", json={"codexModel": "x; rm -rf /"})
+    assert bad.status_code == 400, bad.text
+    if (AGENTS_BIN.parent.parent / "opencode-models.txt").is_file():
+        unknown = await client.patch(
+            f"/api/repos/{repo['id']}", json={"opencodeModel": "anthropic/claude-nope-9"}
+        )
+        assert unknown.status_code == 400 and "claude-nope-9" in unknown.json()["error"]
+
+    # The task's own model first, then the repository's, then the instance default.
+    row = SimpleNamespace(gemini_model="gemini-2.5-flash", claude_model=None)
+    defaults = {"gemini": "gemini-2.5-pro", "claude-code": "opus"}
+    assert effective_model("gemini", {"model": "mine"}, defaults, row) == "mine"
+    assert effective_model("gemini", None, defaults, row) == "gemini-2.5-flash"
+    assert effective_model("claude-code", None, defaults, row) == "opus"

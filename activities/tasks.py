@@ -21,6 +21,7 @@ from schemas.workflow import (
     TransitionResult,
 )
 from store.db import transaction
+from store.live import pr_snapshot, publish_pr_change
 from store.models import Task
 from store.pull_requests import find_open_pr
 from store.tasks import apply_patch, apply_transition, find_repo, repo_key, wipe_for_redo
@@ -101,7 +102,9 @@ class TaskActivities:
         async with transaction(self.sessions) as session:
             task = await session.get(Task, input.task_id, with_for_update=True)
             if task is not None:
+                before_pr = pr_snapshot(task)
                 apply_patch(task, input.patch)
+                publish_pr_change(session, task=task, before=before_pr)
 
     @activity.defn
     async def release_worktree(self, input: ReleaseWorktreeInput) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.tokens import hash_token
 from schemas.runner import LogEvent
+from store import live
 from store.models import AgentRun, Task, TaskLog
 from store.types import utcnow
 
@@ -72,9 +73,21 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
-        insert(TaskLog).values(rows).on_conflict_do_nothing(index_elements=["agent_run_id", "seq"])
+        insert(TaskLog)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["agent_run_id", "seq"])
+        .returning(TaskLog.seq)
     )
-    result = await session.execute(stmt)
+    inserted = set((await session.execute(stmt)).scalars())
+    # Only the entries stored now: a re-sent batch is no news to anyone watching.
+    await live.publish_logs(
+        session,
+        workspace_id=run.workspace_id,
+        topic=live.task_topic(run.task_id),
+        type="task:log",
+        owner={"taskId": run.task_id, "runId": run.id},
+        entries=[e for e in events if e.seq in inserted],
+    )
     latest: datetime = max(e.timestamp for e in events)
     if _moved_on(run.last_output_at, latest):
         # At most every ACTIVITY_RESOLUTION: each batch writing two more rows would keep
@@ -85,7 +98,7 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
         await session.execute(
             update(Task).where(Task.id == run.task_id).values(last_activity_at=utcnow())
         )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(inserted)
 
 
 ACTIVITY_RESOLUTION = timedelta(seconds=5)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.states import TaskState
 from schemas.workflow import TaskPatch, TransitionInput
+from store.live import pr_snapshot, publish_transition
 from store.models import AgentRun, Repo, Task, TaskEvent, TaskLog
 from store.scoping import get_scoped, scoped_select
 from store.types import utcnow
@@ -77,6 +78,7 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
     if seen.first() is not None:
         return False
     now = utcnow()
+    before_pr = pr_snapshot(task)
     to_state = TaskState(data.to_state)
     task.state = to_state
     task.transition_seq = max(task.transition_seq, data.seq)
@@ -107,6 +109,7 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
             created_at=now,
         )
     )
+    publish_transition(session, task=task, data=data, before_pr=before_pr)
     try:
         await session.flush()
     except IntegrityError:

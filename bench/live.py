@@ -53,6 +53,8 @@ class Target:
     run_id: str
     run_token: str
     pid: int
+    # The run's last seq: the API stores a (run, seq) once, so every phase goes on from it.
+    seq: int = 0
 
 
 @dataclass
@@ -138,14 +140,17 @@ class Runner:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.seq = 0
         self.client = httpx.AsyncClient(base_url=target.api, timeout=30)
+
+    @property
+    def seq(self) -> int:
+        return self.target.seq
 
     async def post(self, n: int) -> None:
         sent = time.time()
         events = []
         for _ in range(n):
-            self.seq += 1
+            self.target.seq += 1
             events.append({"seq": self.seq, "timestamp": datetime.now(UTC).isoformat(),
                            "content": f"{self.seq} {sent}"})  # fmt: skip
         response = await self.client.post(
@@ -173,7 +178,9 @@ class Runner:
 
 def ws_connect(target: Target, path: str) -> connect:
     url = target.api.replace("http://", "ws://") + path
-    return connect(url, subprotocols=["optio-ws-v1", f"optio-auth-{target.token}"])  # type: ignore[list-item]
+    # uvicorn pings every client; 500 clients pinging back only load the bench's own loop.
+    protocols = ["optio-ws-v1", f"optio-auth-{target.token}"]
+    return connect(url, subprotocols=protocols, ping_interval=None)  # type: ignore[arg-type]
 
 
 async def read_lines(conn: ClientConnection, until_seq: int, got: dict[int, float]) -> None:

@@ -90,9 +90,9 @@ class Settings(BaseSettings):
     live_poll_seconds: float = Field(default=0.05, gt=0, le=5)
     # A frame (or SSE comment) at least this often, so proxies keep idle connections.
     live_heartbeat_seconds: float = Field(default=25.0, gt=0)
-    # Events queued for one client before it is dropped as too slow (close code 4408).
+    # Events queued for one client; a client further behind reads on from the database.
     live_client_buffer: int = Field(default=2000, ge=10)
-    # A client that has not taken a frame for this long is dropped as too slow.
+    # A client that has not taken a frame for this long is dropped as too slow (4408).
     live_send_timeout_seconds: float = Field(default=10.0, gt=0)
     # Open live streams per client IP and API process (4429 / HTTP 429 beyond).
     live_max_connections_per_ip: int = Field(default=50, ge=1)

@@ -108,14 +108,14 @@ class LiveBus:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._holes: dict[int, float] = {}
+        # Set once the reader knows where the log ends; subscribers wait for it.
+        self.ready = asyncio.Event()
 
     @property
     def postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
 
     async def start(self) -> None:
-        async with self.sessions() as session:
-            self.cursor = await live.latest_id(session)
         self._tasks.append(asyncio.create_task(self._tail(), name="live-tail"))
         if self.postgres:
             self._tasks.append(asyncio.create_task(self._listen(), name="live-listen"))
@@ -154,6 +154,17 @@ class LiveBus:
 
     async def _tail(self) -> None:
         interval = PG_FALLBACK_POLL if self.postgres else self.poll_seconds
+        # In the task, not at start-up: the API starts (and says it is unhealthy) while
+        # the database is unreachable; no client can authenticate before this is done.
+        while True:
+            try:
+                async with self.sessions() as session:
+                    self.cursor = await live.latest_id(session)
+                self.ready.set()
+                break
+            except Exception:
+                log.warning("live: database unreachable; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)

@@ -20,7 +20,7 @@ from api.deps import CurrentPrincipal, StateDep, guard_routes
 from api.live import owners
 from api.live.access import Refused
 from api.live.owners import Opened
-from api.live.streams import SlowClient, follow
+from api.live.streams import follow
 from api.state import AppState
 from core.errors import InvalidInputError, TooManyRequestsError
 
@@ -123,8 +123,6 @@ async def _respond(request: Request, state: AppState, open_: Open, after: int | 
                     else item.event.json()
                 )
                 yield ServerSentEvent(data=data, event=item.event.type, id=str(item.event.id))
-        except SlowClient:
-            return  # the client reconnects with Last-Event-ID and misses nothing
         finally:
             state.live_limit.release(ip)
 

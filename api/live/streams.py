@@ -26,7 +26,7 @@ RUN_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 class SlowClient(Exception):
-    """The client fell `live_client_buffer` events behind."""
+    """The client fell `live_client_buffer` events behind: it reads on from the database."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,16 @@ async def follow(
     ended_already: bool,
 ) -> AsyncIterator[Item]:
     """Yield the catch-up, then live events and heartbeats, until the owner ended (or
-    forever); raise SlowClient when the client no longer keeps up."""
+    forever). A client that falls `live_client_buffer` events behind loses its queue and
+    reads on from the database: memory stays bounded and nothing is skipped (a client
+    that stops reading altogether is dropped by its transport's send timeout)."""
+    await bus.ready.wait()
     sub = bus.subscribe(stream.spec)
     try:
         async for event in _catch_up(sessions, stream=stream, sub=sub, after=after):
             yield Item(event, catch_up=True)
+        # Everything up to the watermark is covered: the catch-up was the stream's tail.
+        last = sub.watermark
         deadline = time.monotonic() + end_grace if ended_already else None
         while True:
             timeout = heartbeat
@@ -76,12 +81,24 @@ async def follow(
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0:
                     return
-            next_event = await _next(sub, timeout)
+            try:
+                next_event = await _next(sub, timeout)
+            except SlowClient:
+                bus.unsubscribe(sub)
+                sub = bus.subscribe(stream.spec)
+                async for event in _catch_up(sessions, stream=stream, sub=sub, after=last):
+                    yield Item(event)
+                    last = event.id
+                    if stream.ends_with_owner and ends(event):
+                        deadline = time.monotonic() + end_grace
+                last = max(last, sub.watermark)
+                continue
             if next_event is None:
                 if deadline is None or time.monotonic() < deadline:
                     yield Item(None)
                 continue
             yield Item(next_event)
+            last = next_event.id
             if stream.ends_with_owner and ends(next_event):
                 deadline = time.monotonic() + end_grace
     finally:

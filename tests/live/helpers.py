@@ -139,3 +139,62 @@ class SseReader:
                 name, _, value = line.partition(":")
                 fields[name] = value.removeprefix(" ")
         raise EOFError("stream ended")
+
+
+class StuckClient:
+    """A WebSocket client on a raw socket with a tiny receive buffer that reads nothing
+    until told to: what a client on a dead network looks like to the server."""
+
+    def __init__(self, port: int, path: str, token: str) -> None:
+        import base64
+        import os
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Protocol: optio-ws-v1, optio-auth-{token}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def read_until_close(self) -> tuple[int | None, str, int]:
+        """(close code, reason, data frames) once the server closes (blocking)."""
+        self.sock.settimeout(60)
+        buf, frames = b"", 0
+
+        def need(n: int) -> bytes:
+            nonlocal buf
+            while len(buf) < n:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    raise EOFError
+                buf += chunk
+            out, buf = buf[:n], buf[n:]
+            return out
+
+        try:
+            while True:
+                b0, b1 = need(2)
+                length = b1 & 0x7F
+                if length == 126:
+                    length = int.from_bytes(need(2), "big")
+                elif length == 127:
+                    length = int.from_bytes(need(8), "big")
+                payload = need(length)
+                if b0 & 0x0F == 0x8:
+                    return int.from_bytes(payload[:2], "big"), payload[2:].decode(), frames
+                frames += 1
+        except EOFError:
+            return None, "", frames
+        finally:
+            self.sock.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import httpx
@@ -11,6 +12,7 @@ from tests.conftest import Optio
 from tests.identity.conftest import add_person
 from tests.live.helpers import (
     SseReader,
+    StuckClient,
     close_code,
     frames,
     post_lines,
@@ -206,16 +208,39 @@ async def test_too_many_connections_from_one_ip(api_only: Optio) -> None:
         assert seq_of((await frames(conn, 1))[0]) == 1
 
 
+async def test_a_client_that_falls_behind_reads_on_from_the_database(api_only: Optio) -> None:
+    api, url = base(api_only), api_only.settings.database_url_resolved
+    run = await running_task(url, workspace_id=api_only.workspace_id)
+    buffer = api_only.settings.live_client_buffer
+    async with ws(api, f"/ws/logs/{run.task_id}", api_only.token) as conn:
+        # One batch of 5 buffers' worth reaches the bus at once: the client's queue
+        # overflows, and the rest comes from the database, in order.
+        await post_lines(api, run, range(1, 5 * buffer + 1))
+        got = await frames(conn, 5 * buffer)
+        await post_lines(api, run, range(5 * buffer + 1, 5 * buffer + 4))
+        got += await frames(conn, 3)
+    assert [seq_of(f) for f in got] == list(range(1, 5 * buffer + 4))
+    assert not any(f.get("catchUp") for f in got)
+
+
 async def test_a_client_that_does_not_read_is_dropped(api_only: Optio) -> None:
     api, url = base(api_only), api_only.settings.database_url_resolved
     run = await running_task(url, workspace_id=api_only.workspace_id)
-    # The client library stops reading its socket after one frame: the server's
-    # buffers fill, its queue for this client overflows, and it drops the client.
-    async with ws(api, f"/ws/logs/{run.task_id}", api_only.token, max_queue=1) as conn:
-        for start in range(1, 3001, 500):
-            await post_lines(api, run, range(start, start + 500), size=8000)
-        assert await close_code(conn, timeout=60) == 4408
-        assert "lastEventId" in (conn.close_reason or "")
+    state = api_only.server._server.config.app.state.optio  # type: ignore[union-attr]
+    stuck = await asyncio.to_thread(
+        StuckClient, api_only.settings.api_port, f"/ws/logs/{run.task_id}", api_only.token
+    )
+    # More than the socket buffers hold: a send waits past the send timeout, and the
+    # server drops the client, holding nothing more for it.
+    for start in range(1, 201, 50):
+        await post_lines(api, run, range(start, start + 50), size=50_000)
+    async with asyncio.timeout(60):
+        while state.live.subscribers or state.live_limit.open:
+            await asyncio.sleep(0.1)
+    # The close frame follows what was already on its way, when the client reads again.
+    code, reason, received = await asyncio.to_thread(stuck.read_until_close)
+    assert code == 4408 and "lastEventId" in reason
+    assert 0 < received < 200
 
 
 async def test_websocket_without_upgrade_is_refused(api_only: Optio) -> None:

@@ -37,6 +37,7 @@ from schemas.blueprint_runs import (
     StandalonePlan,
 )
 from schemas.runner import RunSpec, RunStatus
+from store import live
 from store.blueprints import StandaloneRun, StandaloneTask
 from store.budgets import workspace_over_budget
 from store.db import transaction
@@ -132,9 +133,26 @@ class StandaloneRunActivities:
             redact = await self.masks.redactor(session, workspace_id=run.workspace_id)
             from_state = run.state
             now = utcnow()
+            before = (run.state, run.retry_count)
             run.state = input.state
             if input.retry_count is not None:
                 run.retry_count = input.retry_count
+            if (run.state, run.retry_count) != before:  # a retried activity is no news
+                live.publish(
+                    session,
+                    workspace_id=run.workspace_id,
+                    topic=live.run_topic(run.id),
+                    type="workflow_run:state_changed",
+                    payload={
+                        "workflowRunId": run.id,
+                        "workflowId": run.workflow_id,
+                        "fromState": before[0],
+                        "toState": run.state,
+                        "retryCount": run.retry_count,
+                        "error": input.error,
+                        "timestamp": now.isoformat(),
+                    },
+                )
             if input.state == "running":
                 run.started_at = run.started_at or now
                 run.error_message, run.finished_at = None, None

@@ -28,6 +28,7 @@ from schemas.workflow import (
     TransitionResult,
 )
 from store.db import transaction
+from store.live import pr_snapshot, publish_pr_change
 from store.masking import WorkspaceMasks
 from store.models import Task
 from store.pull_requests import find_open_pr
@@ -133,7 +134,9 @@ class TaskActivities:
             task = await session.get(Task, input.task_id, with_for_update=True)
             if task is not None:
                 redact = await self.masks.redactor(session, workspace_id=task.workspace_id)
+                before_pr = pr_snapshot(task)
                 apply_patch(task, _masked(input.patch, redact))
+                publish_pr_change(session, task=task, before=before_pr)
 
     @activity.defn
     async def release_worktree(self, input: ReleaseWorktreeInput) -> None:

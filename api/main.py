@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.live import sse, ws
 from api.nul_bytes import RefuseNulBytes
 from api.routes import ROUTERS, reviews
 from api.state import AppState
@@ -25,9 +26,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings, engine=engine, sessions=session_factory(engine)
         )
         state.starts.run_sweeps()
+        await state.live.start()
         try:
             yield
         finally:
+            await state.live.close()
             await state.starts.close()
             await engine.dispose()
 
@@ -39,6 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
-    for router in [*ROUTERS, reviews.router]:
+    for router in [*ROUTERS, reviews.router, sse.router, ws.router]:
         app.include_router(router)
     return app

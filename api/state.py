@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.live.access import ConnectionLimit
+from api.live.bus import LiveBus
 from api.task_starts import TaskStarts
 from core.errors import ServiceUnavailableError
 from core.settings import Settings
@@ -22,6 +25,8 @@ class AppState:
     temporal: Client | None = None
     starts: TaskStarts = field(init=False)
     masks: WorkspaceMasks = field(init=False)
+    live: LiveBus = field(init=False)
+    live_limit: ConnectionLimit = field(init=False)
     _connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -31,6 +36,14 @@ class AppState:
             client=self.temporal_client,
             task_queue=self.settings.task_queue,
         )
+        self.live = LiveBus(
+            sessions=self.sessions,
+            database_url=self.settings.database_url_resolved,
+            poll_seconds=self.settings.live_poll_seconds,
+            client_buffer=self.settings.live_client_buffer,
+            retention=timedelta(hours=self.settings.live_retention_hours),
+        )
+        self.live_limit = ConnectionLimit(per_ip=self.settings.live_max_connections_per_ip)
 
     async def temporal_client(self) -> Client:
         """The client, connecting on first use so the API can start before Temporal."""

@@ -39,5 +39,9 @@ class InvalidTransitionError(ConflictError):
         self.to_state = to_state
 
 
+class TooManyRequestsError(OptioError):
+    status_code = 429
+
+
 class ServiceUnavailableError(OptioError):
     status_code = 503

@@ -130,6 +130,22 @@ class Settings(BaseSettings):
     # Values of `${{NAME}}` references in MCP config until the secrets store lands.
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
+    # ---- live streams (docs/api.md#live-streams): /ws/* and the SSE endpoints.
+    # SQLite: how often each API process looks for new events (PostgreSQL NOTIFYs).
+    live_poll_seconds: float = Field(default=0.05, gt=0, le=5)
+    # A frame (or SSE comment) at least this often, so proxies keep idle connections.
+    live_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    # Events queued for one client; a client further behind reads on from the database.
+    live_client_buffer: int = Field(default=2000, ge=10)
+    # A client that has not taken a frame for this long is dropped as too slow (4408).
+    live_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Open live streams per client IP and API process (4429 / HTTP 429 beyond).
+    live_max_connections_per_ip: int = Field(default=50, ge=1)
+    # A task's or run's stream stays open this long after it ended, for late log entries.
+    live_end_grace_seconds: float = Field(default=2.0, ge=0)
+    # How long events are kept for catch-up and Last-Event-ID resumes.
+    live_retention_hours: float = Field(default=168.0, gt=0)
+
     # ---- sign-in (docs/identity.md): each provider is enabled by its client id and secret.
     # The URL people reach the API at; OAuth callbacks and the Secure cookie flag follow it.
     public_url: str | None = None

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.tokens import hash_token
 from schemas.runner import LogEvent, RunResult
+from store import live
 from store.costs import track_events, track_result
 from store.models import AgentRun, Task, TaskLog
 from store.types import utcnow
@@ -57,6 +58,13 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
     """Store events once per (run, seq): runners re-send after outages."""
     if not events:
         return 0
+    # Stored and published without NUL characters (PostgreSQL refuses them).
+    events = [
+        e.model_copy(
+            update={"content": without_nul(e.content), "metadata": without_nul(e.metadata)}
+        )
+        for e in events
+    ]
     rows = [
         {
             "task_id": run.task_id,
@@ -64,9 +72,9 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
             "agent_run_id": run.id,
             "seq": e.seq,
             "stream": e.stream,
-            "content": without_nul(e.content),
+            "content": e.content,
             "log_type": e.log_type,
-            "metadata": without_nul(e.metadata) or None,
+            "metadata": e.metadata or None,
             "timestamp": e.timestamp,
         }
         for e in events
@@ -74,9 +82,21 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
-        insert(TaskLog).values(rows).on_conflict_do_nothing(index_elements=["agent_run_id", "seq"])
+        insert(TaskLog)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["agent_run_id", "seq"])
+        .returning(TaskLog.seq)
     )
-    result = await session.execute(stmt)
+    inserted = set((await session.execute(stmt)).scalars())
+    # Only the entries stored now: a re-sent batch is no news to anyone watching.
+    await live.publish_logs(
+        session,
+        workspace_id=run.workspace_id,
+        topic=live.task_topic(run.task_id),
+        type="task:log",
+        owner={"taskId": run.task_id, "runId": run.id},
+        entries=[e for e in events if e.seq in inserted],
+    )
     await track_events(session, run=run, events=events)
     latest: datetime = max(e.timestamp for e in events)
     if _moved_on(run.last_output_at, latest):
@@ -88,7 +108,7 @@ async def ingest_events(session: AsyncSession, *, run: AgentRun, events: list[Lo
         await session.execute(
             update(Task).where(Task.id == run.task_id).values(last_activity_at=utcnow())
         )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(inserted)
 
 
 ACTIVITY_RESOLUTION = timedelta(seconds=5)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.states import TaskState
 from schemas.workflow import TaskPatch, TransitionInput
+from store.live import pr_snapshot, publish_transition
 from store.models import AgentRun, Repo, Task, TaskEvent, TaskLog
 from store.scoping import get_scoped, scoped_select
 from store.types import utcnow
@@ -84,6 +85,7 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
         # step may reach this function again under a new sequence number.
         return False
     now = utcnow()
+    before_pr = pr_snapshot(task)
     to_state = TaskState(data.to_state)
     task.state = to_state
     task.transition_seq = max(task.transition_seq, data.seq)
@@ -114,6 +116,7 @@ async def apply_transition(session: AsyncSession, *, data: TransitionInput) -> b
             created_at=now,
         )
     )
+    publish_transition(session, task=task, data=data, before_pr=before_pr)
     try:
         await session.flush()
     except IntegrityError:

@@ -25,6 +25,7 @@ from schemas.tasks import (
     ReorderBody,
     SubtaskCreate,
 )
+from store import live
 from store.graph import (
     add_dependencies,
     dependency_rows,
@@ -260,6 +261,11 @@ async def add_comment(
         content=body.content,
     )  # fmt: skip
     session.add(comment)
+    await session.flush()
+    live.publish(
+        session, workspace_id=task.workspace_id, topic=live.task_topic(task.id),
+        type="task:comment", payload=_comment(comment),
+    )  # fmt: skip
     await session.commit()
     return {"comment": _comment(comment)}
 
@@ -419,6 +425,11 @@ async def send_message(
         content=body.content, mode=body.mode,
     )  # fmt: skip
     session.add(message)
+    await session.flush()
+    live.publish(
+        session, workspace_id=task.workspace_id, topic=live.task_topic(task.id),
+        type="task:message", payload=_message(message),
+    )  # fmt: skip
     await session.commit()
     await commands.resume(
         await state.temporal_client(),

@@ -19,6 +19,7 @@ from core.budget import cost_in, parse_usd
 from core.errors import UnauthorizedError
 from core.tokens import hash_token
 from schemas.runner import LogBatch
+from store import live
 from store.blueprints import StandaloneRun, StandaloneRunLog
 from store.db import transaction
 
@@ -66,10 +67,18 @@ async def ingest(
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = insert(StandaloneRunLog).values(rows)
         stmt = stmt.on_conflict_do_nothing(index_elements=["workflow_run_id", "attempt", "seq"])
-        result = await session.execute(stmt)
+        inserted = set((await session.execute(stmt.returning(StandaloneRunLog.seq))).scalars())
+        await live.publish_logs(
+            session,
+            workspace_id=run.workspace_id,
+            topic=live.run_topic(run.id),
+            type="workflow_run:log",
+            owner={"workflowRunId": run.id, "attempt": attempt},
+            entries=[e for e in events if e.seq in inserted],
+        )
         costs = [c for c in (cost_in(e.metadata) for e in events) if c is not None]
         if costs:
             # Reported costs are cumulative; a re-sent older batch must not lower it.
             known = parse_usd(run.cost_usd) or Decimal(0)
             run.cost_usd = str(max([known, *costs]))
-    return {"accepted": int(getattr(result, "rowcount", 0) or 0), "received": len(events)}
+    return {"accepted": len(inserted), "received": len(events)}

@@ -27,6 +27,7 @@ from schemas.tasks import (
     TaskPublic,
     TaskUpdate,
 )
+from store import live
 from store.blueprints import StandaloneTask, TaskConfig, find_kind, list_kind
 from store.graph import add_dependencies
 from store.models import Task
@@ -127,6 +128,10 @@ async def create(
         await session.flush()
         if body.depends_on:
             await add_dependencies(session, task=task, depends_on_ids=body.depends_on)
+        live.publish(
+            session, workspace_id=task.workspace_id, topic=live.task_topic(task.id),
+            type="task:created", payload={"taskId": task.id, "task": public(task)},
+        )  # fmt: skip
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()

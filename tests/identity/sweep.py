@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,10 +138,24 @@ async def crawl(client: httpx.AsyncClient, ops: list[Op], seeds: dict[str, str])
         if len(op.params) == 1:
             urls = [op.url([v]) for v in seeds.values()]
         for url in urls:
-            response = await client.get(url)
-            if response.status_code == 200:
-                seen[url] = response.text
+            status, text = await get_briefly(client, url)
+            if status == 200:
+                seen[url] = text
     return seen
+
+
+async def get_briefly(client: httpx.AsyncClient, url: str) -> tuple[int, str]:
+    """The body of a GET; of a live stream (SSE), its events of the first moment."""
+    async with client.stream("GET", url) as response:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            return response.status_code, (await response.aread()).decode()
+        lines: list[str] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):  # not the pings, which carry the time
+                        lines.append(line)
+        return response.status_code, "\n".join(lines)
 
 
 def uuids(texts: dict[str, str]) -> set[str]:

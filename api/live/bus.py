@@ -1,0 +1,238 @@
+"""The event bus of one API process: it tails `live_events` by id and fans out.
+
+One reader per process, whatever the number of clients: every API process tails the
+same table, so an event written by the worker or by another API process reaches the
+clients of each. PostgreSQL wakes the reader with NOTIFY (the table's trigger); on
+SQLite it looks every `live_poll_seconds`.
+
+Ids are taken at insert and become visible at commit, so on PostgreSQL a smaller id may
+appear after a larger one. The reader only moves past an id once it has seen it, or once
+it has been missing for GAP_WAIT (a rolled-back insert): no client ever gets a later
+event before an earlier one, and a resume from an id misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store import live
+from store.db import transaction
+from store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+GAP_WAIT = 3.0
+PAGE = 1000
+PG_FALLBACK_POLL = 1.0
+PRUNE_EVERY = 600.0
+
+
+@dataclass(eq=False)
+class Event:
+    id: int
+    workspace_id: str
+    topic: str
+    kind: str
+    type: str
+    payload: dict[str, Any]
+    _json: str | None = None
+
+    @classmethod
+    def of(cls, row: live.LiveEvent) -> Event:
+        return cls(row.id, row.workspace_id, row.topic, row.kind, row.type, row.payload)
+
+    def frame(self, *, catch_up: bool = False) -> dict[str, Any]:
+        frame = {"type": self.type, "eventId": self.id, **self.payload}
+        if catch_up:
+            frame["catchUp"] = True
+        return frame
+
+    def json(self) -> str:
+        """The live frame, serialised once however many clients receive it."""
+        if self._json is None:
+            self._json = json.dumps(self.frame())
+        return self._json
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Which events one client follows: always one workspace's, maybe one topic's."""
+
+    workspace_id: str
+    topic: str | None
+    kind: str | None
+
+    def matches(self, event: Event) -> bool:
+        return (self.topic is None or event.topic == self.topic) and (
+            self.kind is None or event.kind == self.kind
+        )
+
+
+@dataclass(eq=False)
+class Subscription:
+    spec: StreamSpec
+    # The reader's position when the client subscribed: the client reads the database up
+    # to here, and receives everything after it from the queue.
+    watermark: int
+    queue: asyncio.Queue[Event]
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class LiveBus:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        database_url: str,
+        poll_seconds: float,
+        client_buffer: int,
+        retention: timedelta,
+    ) -> None:
+        self.sessions = sessions
+        self.database_url = database_url
+        self.poll_seconds = poll_seconds
+        self.client_buffer = client_buffer
+        self.retention = retention
+        self.cursor = 0
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._holes: dict[int, float] = {}
+        # Set once the reader knows where the log ends; subscribers wait for it.
+        self.ready = asyncio.Event()
+
+    @property
+    def postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._tail(), name="live-tail"))
+        if self.postgres:
+            self._tasks.append(asyncio.create_task(self._listen(), name="live-listen"))
+        self._tasks.append(asyncio.create_task(self._prune(), name="live-prune"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def subscribe(self, spec: StreamSpec) -> Subscription:
+        sub = Subscription(
+            spec=spec, watermark=self.cursor, queue=asyncio.Queue(self.client_buffer)
+        )
+        self._subs[spec.workspace_id].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.spec.workspace_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.spec.workspace_id]
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(s) for s in self._subs.values())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ---- the reader ----------------------------------------------------------------------
+
+    async def _tail(self) -> None:
+        interval = PG_FALLBACK_POLL if self.postgres else self.poll_seconds
+        # In the task, not at start-up: the API starts (and says it is unhealthy) while
+        # the database is unreachable; no client can authenticate before this is done.
+        while True:
+            try:
+                async with self.sessions() as session:
+                    self.cursor = await live.latest_id(session)
+                self.ready.set()
+                break
+            except Exception:
+                log.warning("live: database unreachable; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+            try:
+                while await self._read_once():
+                    pass
+            except Exception:
+                # The database may be restarting: keep the position and read again.
+                log.warning("live: reading events failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    async def _read_once(self) -> bool:
+        """Deliver what is new; True when there may be more to read right away."""
+        async with self.sessions() as session:
+            rows = await live.events_after(session, after=self.cursor, limit=PAGE)
+        now = time.monotonic()
+        for row in rows:
+            if row.id != self.cursor + 1 and not self._hole_expired(self.cursor + 1, now):
+                # An earlier id is still to commit: look again shortly.
+                self._wake_soon()
+                return False
+            self._holes.clear()
+            self.cursor = row.id
+            self._deliver(Event.of(row))
+        return len(rows) == PAGE
+
+    def _hole_expired(self, missing: int, now: float) -> bool:
+        first_seen = self._holes.setdefault(missing, now)
+        return now - first_seen >= GAP_WAIT
+
+    def _wake_soon(self) -> None:
+        asyncio.get_running_loop().call_later(0.02, self._wake.set)
+
+    def _deliver(self, event: Event) -> None:
+        for sub in self._subs.get(event.workspace_id, ()):
+            if sub.overflowed.is_set() or not sub.spec.matches(event):
+                continue
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # The client does not keep up: it is dropped, never allowed to grow.
+                sub.overflowed.set()
+
+    async def _listen(self) -> None:
+        """PostgreSQL: wake the reader at each commit that added events."""
+        import psycopg
+
+        url = self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {live.NOTIFY_CHANNEL}")
+                    self.wake()  # whatever committed while we were not listening
+                    async for _ in conn.notifies():
+                        self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Until it is back, the reader's fallback poll keeps clients served.
+                log.warning("live: LISTEN connection lost; reconnecting", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    async def _prune(self) -> None:
+        while True:
+            try:
+                async with transaction(self.sessions) as session:
+                    await live.prune(session, before=utcnow() - self.retention)
+            except Exception:
+                log.warning("live: pruning old events failed", exc_info=True)
+            await asyncio.sleep(PRUNE_EVERY)

@@ -1,0 +1,137 @@
+"""Server-sent events: the same streams as the WebSockets, resumable with Last-Event-ID.
+
+Each event is sent with its id (`id:`), its type (`event:`) and the WebSocket frame as
+`data:`. A dropped or too-slow client reconnects with `Last-Event-ID` (EventSource does
+it by itself) and misses nothing; a stream whose task had ended before answers 204,
+which tells EventSource to stop reconnecting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.deps import CurrentPrincipal, StateDep, guard_routes
+from api.live import owners
+from api.live.access import Refused
+from api.live.owners import Opened
+from api.live.streams import follow
+from api.state import AppState
+from core.errors import InvalidInputError, TooManyRequestsError
+
+router = APIRouter(tags=["Live"])
+LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID")]
+LastEventIdQuery = Annotated[int | None, Query(alias="lastEventId", ge=0)]
+Open = Callable[[AsyncSession], Awaitable[Opened]]
+
+
+@router.get("/api/tasks/{task_id}/logs/stream", response_class=EventSourceResponse)
+async def task_logs_stream(
+    task_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    last_event_id: LastEventIdHeader = None,
+    after: LastEventIdQuery = None,
+) -> Response:
+    """The task's log entries (the last 50, then live) and its other events."""
+
+    async def open_(session: AsyncSession) -> Opened:
+        return await owners.task_logs(session, workspace_id=principal.workspace_id, task_id=task_id)
+
+    return await _respond(request, state, open_, _resume_point(last_event_id, after))
+
+
+@router.get("/api/workflow-runs/{run_id}/logs/stream", response_class=EventSourceResponse)
+async def run_logs_stream(
+    run_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    last_event_id: LastEventIdHeader = None,
+    after: LastEventIdQuery = None,
+) -> Response:
+    """A standalone task run's log entries and state changes."""
+
+    async def open_(session: AsyncSession) -> Opened:
+        return await owners.run_logs(session, workspace_id=principal.workspace_id, run_id=run_id)
+
+    return await _respond(request, state, open_, _resume_point(last_event_id, after))
+
+
+@router.get("/api/events/stream", response_class=EventSourceResponse)
+async def events_stream(
+    request: Request,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    last_event_id: LastEventIdHeader = None,
+    after: LastEventIdQuery = None,
+) -> Response:
+    """The caller's workspace's events (the last 20 state changes, then live)."""
+
+    async def open_(session: AsyncSession) -> Opened:
+        return owners.workspace_events(workspace_id=principal.workspace_id)
+
+    return await _respond(request, state, open_, _resume_point(last_event_id, after))
+
+
+def _resume_point(header: str | None, query: int | None) -> int | None:
+    if header is None or not header.strip():
+        return query
+    try:
+        value = int(header.strip())
+    except ValueError:
+        raise InvalidInputError("Last-Event-ID must be an event id (a whole number)") from None
+    if value < 0:
+        raise InvalidInputError("Last-Event-ID must not be negative")
+    return value
+
+
+async def _respond(request: Request, state: AppState, open_: Open, after: int | None) -> Response:
+    # A session of its own, closed before streaming: a long stream holds no connection.
+    async with state.sessions() as session:
+        opened = await open_(session)
+    if opened.ended and after is not None and after >= state.live.cursor:
+        return Response(status_code=204)
+    try:
+        ip = state.live_limit.acquire(request)
+    except Refused as refused:
+        raise TooManyRequestsError(refused.reason) from None
+    settings = state.settings
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for item in follow(
+                bus=state.live,
+                sessions=state.sessions,
+                stream=opened.stream,
+                after=after,
+                heartbeat=settings.live_heartbeat_seconds,
+                end_grace=settings.live_end_grace_seconds,
+                ended_already=opened.ended,
+            ):
+                if item.event is None:
+                    continue  # EventSourceResponse pings by itself
+                data: Any = (
+                    json.dumps(item.event.frame(catch_up=True))
+                    if item.catch_up
+                    else item.event.json()
+                )
+                yield ServerSentEvent(data=data, event=item.event.type, id=str(item.event.id))
+        finally:
+            state.live_limit.release(ip)
+
+    return EventSourceResponse(
+        events(),
+        ping=settings.live_heartbeat_seconds,
+        send_timeout=settings.live_send_timeout_seconds,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+guard_routes(router)

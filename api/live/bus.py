@@ -110,6 +110,7 @@ class LiveBus:
         self._holes: dict[int, float] = {}
         # Set once the reader knows where the log ends; subscribers wait for it.
         self.ready = asyncio.Event()
+        self._stopping = False
 
     @property
     def postgres(self) -> bool:
@@ -122,6 +123,14 @@ class LiveBus:
         self._tasks.append(asyncio.create_task(self._prune(), name="live-prune"))
 
     async def close(self) -> None:
+        # The reader stops between reads: cancelled inside a query, it would leave its
+        # pooled connection mid-transaction as the engine is being disposed.
+        self._stopping = True
+        self._wake.set()
+        tail = self._tasks[0] if self._tasks else None
+        if tail is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(tail), timeout=5)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -156,7 +165,7 @@ class LiveBus:
         interval = PG_FALLBACK_POLL if self.postgres else self.poll_seconds
         # In the task, not at start-up: the API starts (and says it is unhealthy) while
         # the database is unreachable; no client can authenticate before this is done.
-        while True:
+        while not self._stopping:
             try:
                 async with self.sessions() as session:
                     self.cursor = await live.latest_id(session)
@@ -165,10 +174,12 @@ class LiveBus:
             except Exception:
                 log.warning("live: database unreachable; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 while await self._read_once():
                     pass
@@ -230,9 +241,11 @@ class LiveBus:
 
     async def _prune(self) -> None:
         while True:
+            # Not at start-up: a write at every start (and a shutdown cancelling it while
+            # it waits for SQLite's write gate) is not worth hours-old events.
+            await asyncio.sleep(PRUNE_EVERY)
             try:
                 async with transaction(self.sessions) as session:
                     await live.prune(session, before=utcnow() - self.retention)
             except Exception:
                 log.warning("live: pruning old events failed", exc_info=True)
-            await asyncio.sleep(PRUNE_EVERY)

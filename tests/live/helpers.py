@@ -198,3 +198,12 @@ class StuckClient:
             return None, "", frames
         finally:
             self.sock.close()
+
+
+async def subscribed(optio: Any, count: int) -> None:
+    """Wait until the API's bus has `count` clients: the handshake answers before the
+    client is subscribed, and what happens in between is only in the catch-up."""
+    bus = optio.server._server.config.app.state.optio.live
+    async with asyncio.timeout(20):
+        while bus.subscribers < count:
+            await asyncio.sleep(0.01)

@@ -12,7 +12,7 @@ from schemas.blueprint_runs import FinishStandaloneInput
 from store.blueprints import StandaloneRun, StandaloneTask
 from store.db import create_engine, session_factory, transaction
 from tests.conftest import Optio
-from tests.live.helpers import close_code, frames, ws
+from tests.live.helpers import close_code, frames, subscribed, ws
 
 
 async def test_run_logs_and_states_stream_until_the_run_ends(api_only: Optio) -> None:
@@ -32,6 +32,7 @@ async def test_run_logs_and_states_stream_until_the_run_ends(api_only: Optio) ->
     activities = StandaloneRunActivities(settings=api_only.settings, sessions=sessions)
     try:
         async with ws(api, f"/ws/workflow-runs/{run.id}/logs", api_only.token) as conn:
+            await subscribed(api_only, 1)
             await activities.record_run_state(FinishStandaloneInput(run_id=run.id, state="running"))
             # A retried activity writes the same state again: no second event.
             await activities.record_run_state(FinishStandaloneInput(run_id=run.id, state="running"))

@@ -18,6 +18,7 @@ from tests.live.helpers import (
     post_lines,
     running_task,
     seq_of,
+    subscribed,
     transition,
     ws,
 )
@@ -123,6 +124,7 @@ async def test_a_workspace_hears_only_its_own_events(api_only: Optio) -> None:
         b_http.stream("GET", "/api/events/stream") as b_sse,
     ):
         b_reader = SseReader(b_sse)
+        await subscribed(api_only, 3)
         await api_only.client.post(
             f"/api/tasks/{a_run.task_id}/comments", json={"content": "A_SECRET"}
         )

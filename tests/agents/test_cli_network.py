@@ -85,7 +85,7 @@ def test_the_cli_contacts_only_loopback(
     SetupFiles().write(adapter.setup_files(spec), worktree=worktree, home=home)
     adapter.before_run(spec, home=home)
     command = adapter.build_command(spec, prompt_file=worktree / ".optio" / "prompt.md")
-    env = agent_env(spec, adapter)
+    env = agent_env(spec, adapter, home=home)
     executable = shutil.which(command[0], path=env["PATH"])
     assert executable, command[0]
     trace = tmp_path / "connect.trace"

@@ -132,8 +132,9 @@ async def test_claude_code_resume_continues_the_same_session(
     later = model_endpoint.api_requests("anthropic")[before:]
     history = json.dumps(later[0]["body"]["messages"])
     assert '"name": "Write"' in history and "hello.txt" in history
-    # This invocation's usage only: two requests.
-    assert (done["inputTokens"], done["outputTokens"]) == (200, 40)
+    # The resumed run counts its own two requests only; the task's totals are the sum of
+    # its runs (3 requests, then 2).
+    assert (done["inputTokens"], done["outputTokens"]) == (500, 100)
 
 
 async def test_codex_edits_through_apply_patch_and_completes(

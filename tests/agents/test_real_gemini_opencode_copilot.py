@@ -143,10 +143,11 @@ async def test_resume_continues_the_same_session(
     later = agent_turns(model_endpoint, agent)[before:]
     history = json.dumps(later[0]["body"])
     assert "hello.txt" in history
-    # Tokens and cost of this invocation only: the second file and the answer.
+    # The resumed run counts its own requests only (the second file and the answer), and
+    # the task's totals are the sum of its runs: 3 requests, then 2.
     assert len(later) == 2
-    assert (done["inputTokens"], done["outputTokens"]) == (200, 40)
-    assert done["costUsd"] == expected_cost(agent, 2)
+    assert (done["inputTokens"], done["outputTokens"]) == (500, 100)
+    assert done["costUsd"] == expected_cost(agent, 5)
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,7 @@ async def test_resume_continues_the_same_session(
     # the task's totals are the sum of its runs: 3 requests, then 2.
     assert len(later) == 2
     assert (done["inputTokens"], done["outputTokens"]) == (500, 100)
-    assert done["costUsd"] == expected_cost(agent, 5)
+    assert Decimal(done["costUsd"]) == Decimal(expected_cost(agent, 5))
 
 
 @pytest.mark.parametrize(

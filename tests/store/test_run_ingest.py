@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from schemas.runner import LogEvent
 from store.auth import bootstrap_local_admin
@@ -15,19 +16,23 @@ from store.runs import ACTIVITY_RESOLUTION, ingest_events
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
+async def task_with_run(sessions: async_sessionmaker[AsyncSession], *, run_id: str) -> Task:
+    async with transaction(sessions) as session:
+        admin = await bootstrap_local_admin(session)
+        task = Task(workspace_id=admin.workspace_id, title="t", prompt="p",
+                    repo_url="/r.git", agent_type="script")  # fmt: skip
+        session.add(task)
+        await session.flush()
+        session.add(AgentRun(id=run_id, task_id=task.id, workspace_id=task.workspace_id,
+                             agent_type="script", sandbox_name="s", token_hash="h"))  # fmt: skip
+    return task
+
+
 async def test_activity_timestamps_move_at_their_resolution(database_url: str) -> None:
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     try:
-        async with transaction(sessions) as session:
-            admin = await bootstrap_local_admin(session)
-            task = Task(workspace_id=admin.workspace_id, title="t", prompt="p",
-                        repo_url="/r.git", agent_type="script")  # fmt: skip
-            session.add(task)
-            await session.flush()
-            run = AgentRun(id="run-1", task_id=task.id, workspace_id=task.workspace_id,
-                           agent_type="script", sandbox_name="s", token_hash="h")  # fmt: skip
-            session.add(run)
+        task = await task_with_run(sessions, run_id="run-1")
 
         async def send(seq: int, at: datetime) -> tuple[datetime | None, datetime | None]:
             async with transaction(sessions) as session:
@@ -59,16 +64,10 @@ async def test_nul_characters_in_agent_output_are_stored_replaced(database_url: 
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     try:
+        await task_with_run(sessions, run_id="run-nul")
         async with transaction(sessions) as session:
-            admin = await bootstrap_local_admin(session)
-            task = Task(workspace_id=admin.workspace_id, title="t", prompt="p",
-                        repo_url="/r.git", agent_type="script")  # fmt: skip
-            session.add(task)
-            await session.flush()
-            run = AgentRun(id="run-nul", task_id=task.id, workspace_id=task.workspace_id,
-                           agent_type="script", sandbox_name="s", token_hash="h")  # fmt: skip
-            session.add(run)
-            await session.flush()
+            run = await session.get(AgentRun, "run-nul")
+            assert run is not None
             event = LogEvent(seq=0, timestamp=T0, content="a\x00b", metadata={"k\x00": ["\x00"]})
             await ingest_events(session, run=run, events=[event])
         async with sessions() as session:

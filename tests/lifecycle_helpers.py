@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from api.task_starts import TaskStarts
 from store.db import transaction
 from store.models import Task
 from store.types import utcnow
-from tests.conftest import Optio, git
+from tests.conftest import Optio, free_port, git
 
 
 async def create_task(
@@ -148,3 +149,26 @@ def task_starts(optio: Optio, sessions: async_sessionmaker[AsyncSession]) -> Tas
         return optio.temporal
 
     return TaskStarts(sessions=sessions, client=client, task_queue=optio.settings.task_queue)
+
+
+class Gate:
+    """A port the sandboxed script waits on (it sees no file of the test's, but shares the
+    network): the test opens it to let the script go on."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._server: socket.socket | None = None
+
+    def probe(self) -> str:
+        """A shell condition: true once the gate is open."""
+        return f"(exec 3<>/dev/tcp/127.0.0.1/{self.port}) 2>/dev/null"
+
+    def script(self, script: str) -> str:
+        return f"until {self.probe()}; do sleep 0.1; done\n{script}"
+
+    def open(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()

@@ -9,12 +9,11 @@ account (GITHUB_REVIEW_TOKEN), and the PR watcher sees it like any person's revi
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Optio, free_port
+from tests.conftest import Optio
 from tests.forges.git_http import refs
 from tests.forges.github_double import GhRepo, GitHubDouble
 from tests.forges.test_github_e2e import (
@@ -24,6 +23,7 @@ from tests.forges.test_github_e2e import (
     main_file,
 )
 from tests.lifecycle_helpers import (
+    Gate,
     create_task,
     triggers,
     wait_for_checks,
@@ -48,26 +48,6 @@ REQUEST_CHANGES = VERDICT % (
     '{"verdict": "request_changes", "summary": "The answer is wrong.",'
     ' "fileComments": [{"path": "answer", "line": 1, "body": "should be 42"}]}'
 )
-
-
-class Gate:
-    """A port the sandboxed script waits on (it sees no file of the test's, but shares the
-    network): the test opens it to let the script go on."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: socket.socket | None = None
-
-    def script(self, script: str) -> str:
-        probe = f"(exec 3<>/dev/tcp/127.0.0.1/{self.port}) 2>/dev/null"
-        return f"until {probe}; do sleep 0.1; done\n{script}"
-
-    def open(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", self.port))
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
 
 async def reviewer_account(optio: Optio, github: GitHubDouble) -> None:

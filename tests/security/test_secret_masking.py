@@ -137,7 +137,8 @@ async def test_errors_and_events_written_by_activities_are_masked(
 ) -> None:
     """What a run reports as its error reaches the task row and its event masked."""
     await store_secret(optio, "OTHER_TOKEN", WORKSPACE_SECRET)
-    task = await create_task(optio.client, make_repo(), "exit 3", title="Fails")
+    # No automatic retry: the task must rest in `failed` for the transition below.
+    task = await create_task(optio.client, make_repo(), "exit 3", title="Fails", maxRetries=0)
     await wait_for_state(optio.client, task["id"], "failed")
     engine = create_engine(optio.settings.database_url_resolved)
     sessions = session_factory(engine)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Optio
-from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+from tests.lifecycle_helpers import Gate, create_task, triggers, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
@@ -188,20 +188,26 @@ async def test_bulk_cancel_of_fifty_leaves_no_sandbox(optio: Optio, make_repo: M
 async def test_bulk_retry_failed_is_idempotent(optio: Optio, make_repo: MakeRepo) -> None:
     repo = make_repo()
     tasks = []
-    for n in range(2):
-        # The first run fails; the retried one keeps running, so nothing fails again.
-        marker = optio.settings.data_dir / f"failed-once-{n}"
-        script = f"if [ -e {marker} ]; then sleep 60; else touch {marker}; exit 1; fi"
+    # The first runs fail while the gate is shut; the retried ones find it open and keep
+    # running, so nothing fails again. (A sandboxed run sees no file of the test's.)
+    gate = Gate()
+    script = f"if {gate.probe()}; then sleep 60; else exit 1; fi"
+    for _ in range(2):
         tasks.append(await create_task(optio.client, repo, script, maxRetries=0))
     for task in tasks:
         await wait_for_state(optio.client, task["id"], "failed")
-    first = (await optio.client.post("/api/tasks/bulk/retry-failed")).json()
-    assert first == {"retried": 2, "total": 2}
-    second = (await optio.client.post("/api/tasks/bulk/retry-failed")).json()
-    assert second == {"retried": 0, "total": 0}
-    for task in tasks:
-        await wait_for_state(optio.client, task["id"], "running")
-        assert (await triggers(optio.client, task["id"])).count(("queued", "user_retry")) == 1
+    gate.open()
+    try:
+        first = (await optio.client.post("/api/tasks/bulk/retry-failed")).json()
+        assert first == {"retried": 2, "total": 2}
+        second = (await optio.client.post("/api/tasks/bulk/retry-failed")).json()
+        assert second == {"retried": 0, "total": 0}
+        for task in tasks:
+            await wait_for_state(optio.client, task["id"], "running")
+            count = (await triggers(optio.client, task["id"])).count(("queued", "user_retry"))
+            assert count == 1
+    finally:
+        gate.close()
 
 
 async def test_comments_are_the_authors(optio: Optio, make_repo: MakeRepo) -> None:

@@ -69,7 +69,8 @@ async def list_tasks(
     if state:
         params["state"] = state
     result = await session.execute(_PAGE_IN_STATE if state else _PAGE, params)
-    return [row._asdict() for row in result]
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 async def awaiting_start(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from api import task_commands as commands
@@ -42,6 +43,8 @@ from store.tasks import (
 from store.types import utcnow
 
 router = APIRouter(tags=["Tasks"])
+# A page of tasks is validated and dumped in one call each (not one per task).
+TASK_LIST = TypeAdapter(list[TaskPublic])
 MEMBER = require_role("member")
 
 
@@ -69,7 +72,7 @@ async def list_(
             limit=limit,
             offset=offset,
         )
-        rows += [public(t) for t in tasks]
+        rows += TASK_LIST.dump_python(TASK_LIST.validate_python(tasks), mode="json", by_alias=True)
     for kind, model in (("repo-blueprint", TaskConfig), ("standalone", StandaloneTask)):
         if type in (kind, "all") and state is None:
             found = await list_kind(

@@ -62,7 +62,9 @@ async def test_create_wait_logs_merge(optio: Optio, make_repo: MakeRepo, tmp_pat
     assert [t.id for t in listed.tasks] == [task_id]
     table = await cli.run("task", "list")
     assert task_id in table.out and "completed" in table.out and "Say hello" in table.out
-    events = TaskEventList.model_validate((await cli.run("task", "events", task_id, "--json")).json())
+    events = TaskEventList.model_validate(
+        (await cli.run("task", "events", task_id, "--json")).json()
+    )
     assert [e.to_state for e in events.events][-2:] == ["pr_opened", "completed"]
     human = await cli.run("task", "show", task_id)
     assert task_id in human.out and detail.task.pr_url in human.out

@@ -33,7 +33,7 @@ async def ingest(
     batch: LogBatch,
     request: Request,
     state: StateDep,
-    attempt: Annotated[int, Query(ge=0)] = 0,
+    attempt: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> dict[str, int]:
     token = bearer_token(request)
     if token is None:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
     task_queue: str = "optio"
+    # ---- workers on several machines (docs/deployment.md#workers-on-several-machines).
+    # This worker's name: its own task queue `<task_queue>@<worker_id>` carries every
+    # activity of the runs it holds. Default: generated once into the data dir.
+    worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    # How long the worker holding a run may be unreachable before the run is failed over
+    # (recorded as lost, with the reason) and started again on another worker.
+    worker_failover_seconds: float = Field(default=120.0, ge=5)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -1,4 +1,5 @@
-"""The worker process: one client, all workflows and activities on Optio's task queue."""
+"""The worker process: one client, all workflows and activities on Optio's task queue, and
+the activities of the runs it holds on a queue of its own (workflows/run_placement.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from core.settings import Settings
+from core.worker_identity import host_queue
 from integrations.launchers.local import LocalLauncher
 from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
@@ -46,6 +48,23 @@ def build_worker(
     )
 
 
+def build_host_worker(
+    *,
+    client: Client,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    """Activities only, on this worker's own queue: the runs whose worktree is here."""
+    return Worker(
+        client,
+        task_queue=host_queue(settings),
+        activities=build_activities(settings=settings, sessions=sessions),
+        activity_executor=executor,
+        max_concurrent_activities=400,
+    )
+
+
 # The worker orchestrates in the background; the API answers people. Under full load
 # the API goes first in the CPU queue (agents and checks sit lower still, at 10 more).
 WORKER_NICENESS = 5
@@ -72,15 +91,21 @@ async def run_worker(settings: Settings) -> None:
         # Every activity is async; this pool only satisfies the SDK's check that a sync
         # activity could run, and threads are created on demand.
         with ThreadPoolExecutor(max_workers=400) as executor:
+            sessions = session_factory(engine)
             worker = build_worker(
                 client=client,
                 settings=settings,
-                sessions=session_factory(engine),
+                sessions=sessions,
                 executor=executor,
                 task_queue=settings.task_queue,
             )
-            async with worker:
-                log.info("worker polling task queue %s", settings.task_queue)
+            own = build_host_worker(
+                client=client, settings=settings, sessions=sessions, executor=executor
+            )
+            async with worker, own:
+                log.info(
+                    "worker polling task queues %s and %s", settings.task_queue, own.task_queue
+                )
                 await stop.wait()
     finally:
         sweeper.cancel()

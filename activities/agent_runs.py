@@ -23,7 +23,7 @@ from integrations.agents.credentials import SECRET_ENV, agent_access, with_store
 from integrations.agents.models import effective_model
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.base import Launcher, sandbox_name
-from integrations.launchers.local import LocalLauncher
+from integrations.launchers.select import launcher_for
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
 from schemas.refs import is_plain_word
 from schemas.runner import RunResult, RunSpec, RunStatus
@@ -80,7 +80,7 @@ class AgentRunActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.launcher: Launcher = launcher_for(settings)
         self.reviews = ReviewActivities(settings=settings, sessions=sessions)
         self.masks = WorkspaceMasks(settings)
 
@@ -104,6 +104,7 @@ class AgentRunActivities:
             spec = RunSpec(
                 run_id=input.run_id,
                 task_id=task.id,
+                workspace_id=task.workspace_id,
                 agent_type=task.agent_type,
                 prompt=_prompt(task, input.resume_prompt, automatic=input.automatic),
                 title=task.title,

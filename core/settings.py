@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,6 +137,32 @@ class Settings(BaseSettings):
     model_prices: dict[str, list[float]] = Field(default_factory=dict)
     # Values of `${{NAME}}` references in MCP config until the secrets store lands.
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # ---- where runs execute (docs/deployment.md): "local" processes in bubblewrap on the
+    # worker's machine, or "kubernetes": one pod per run ("Kubernetes launcher").
+    launcher: Literal["local", "kubernetes"] = "local"
+    # None: in-cluster config when running in a pod, else ~/.kube/config (or $KUBECONFIG).
+    k8s_kubeconfig: Path | None = None
+    k8s_namespace: str = "optio-runs"
+    k8s_image: str = "optio-agent:latest"
+    k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    k8s_image_pull_secrets: list[str] = Field(default_factory=list)
+    # A container's resources, e.g. {"requests": {"cpu": "500m"}, "limits": {"memory": "4Gi"}}.
+    k8s_resources: dict[str, dict[str, str]] = Field(default_factory=dict)
+    k8s_node_selector: dict[str, str] = Field(default_factory=dict)
+    k8s_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    # Per repository URL, any of image, resources, nodeSelector, tolerations, imagePullSecrets.
+    k8s_repo_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The runner's command in the agent image (its Python and `-m runner.pod`).
+    k8s_runner_command: list[str] = Field(default_factory=lambda: ["python", "-m", "runner.pod"])
+    # Where the agent CLIs are on the image's PATH.
+    k8s_agent_path: list[str] = Field(default_factory=list)
+    k8s_run_as_user: int = Field(default=1000, ge=1)
+    # A pod not running by then (unschedulable, slow pull) fails its run with the reason.
+    k8s_pending_timeout_seconds: float = Field(default=300.0, gt=0)
+    k8s_termination_grace_seconds: int = Field(default=10, ge=0)
+    # How long a finished pod (its result, its logs) stays before the worker's sweep.
+    k8s_finished_pod_seconds: float = Field(default=900.0, ge=0)
 
     # ---- live streams (docs/api.md#live-streams): /ws/* and the SSE endpoints.
     # SQLite: how often each API process looks for new events (PostgreSQL NOTIFYs).

@@ -16,7 +16,8 @@ from temporalio.worker import Worker
 from activities import build_activities
 from core.settings import Settings
 from core.worker_identity import host_queue
-from integrations.launchers.local import LocalLauncher
+from integrations.launchers.base import Launcher
+from integrations.launchers.select import launcher_for
 from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
 from temporal.setup import ensure_search_attributes
@@ -83,8 +84,8 @@ async def run_worker(settings: Settings) -> None:
     engine = create_engine(settings.database_url_resolved)
     # Agents and checks run only inside the sandbox: refuse to start without one.
     await asyncio.to_thread(check_sandbox)
-    launcher = LocalLauncher(runs_root=settings.runs_dir)
-    # The first agent run should not wait for the runner's imports.
+    launcher = launcher_for(settings)
+    # The first agent run should not wait for the runner's imports (or the pod list).
     await asyncio.to_thread(launcher.warm)
     sweeper = asyncio.create_task(sweep_runs(launcher, settings))
     try:
@@ -112,19 +113,27 @@ async def run_worker(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def sweep_runs(launcher: LocalLauncher, settings: Settings) -> None:
+async def sweep_runs(launcher: Launcher, settings: Settings) -> None:
     """Clear what runs left behind, now (runs that ended while no worker was up) and then
     every SWEEP_INTERVAL_S."""
     while True:
         try:
             removed = await asyncio.to_thread(
-                launcher.sweep, older_than_seconds=settings.run_retention_seconds
+                launcher.sweep, older_than_seconds=_retention(settings)
             )
             if removed:
-                log.info("removed %d finished run directories", removed)
-        except OSError:
+                log.info("removed %d finished runs' leftovers", removed)
+        except Exception:  # a sweep failing (disk, API server) must not end the worker
             log.exception("sweeping run directories failed")
         await asyncio.sleep(SWEEP_INTERVAL_S)
 
 
 SWEEP_INTERVAL_S = 600
+
+
+def _retention(settings: Settings) -> float:
+    # A finished pod keeps its result for a retried activity, like a run directory, but
+    # also holds its node's disk (emptyDir): it goes sooner.
+    if settings.launcher == "kubernetes":
+        return min(settings.run_retention_seconds, settings.k8s_finished_pod_seconds)
+    return settings.run_retention_seconds

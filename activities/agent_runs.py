@@ -380,7 +380,7 @@ class AgentRunActivities:
         """The worker that takes this activity holds the run: with the local launcher its
         worktree and runner live on this machine, so the run's later activities come to
         this worker's own task queue. A pod is reachable from any worker."""
-        if not isinstance(self.launcher, LocalLauncher):
+        if self.settings.launcher != "local":
             return RunPlacement()
         return RunPlacement(
             task_queue=host_queue(self.settings),

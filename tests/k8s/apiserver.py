@@ -106,7 +106,9 @@ class ApiServerDouble:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._counted, log_level="warning", lifespan="off", interface="asgi3")
+        config = uvicorn.Config(
+            self._counted, log_level="warning", lifespan="off", interface="asgi3"
+        )
         self._server = uvicorn.Server(config)
         ready = threading.Event()
 

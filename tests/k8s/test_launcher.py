@@ -14,7 +14,9 @@ from tests.runner.helpers import IngestServer, git, make_spec, wait_for
 
 
 def pods(apiserver: ApiServerDouble) -> list[dict]:
-    return [o for (k, ns, _), o in list(apiserver.objects.items()) if k == "pods" and ns == NAMESPACE]
+    return [
+        o for (k, ns, _), o in list(apiserver.objects.items()) if k == "pods" and ns == NAMESPACE
+    ]
 
 
 def test_a_run_goes_through_its_pod(

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
     task_queue: str = "optio"
+    # Worker Versioning (docs/temporal.md): set, the worker polls as build <id> of the
+    # deployment named after the task queue, and runs stay on the build they began on.
+    worker_build_id: str | None = Field(default=None, min_length=1, max_length=255)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -26,7 +26,7 @@ from schemas.blueprint_runs import (
 from schemas.notify import DeliveryInput, DeliveryResult
 from schemas.tickets import TicketDoneInput, TicketSyncInput, TicketSyncResult
 from schemas.workflow import PipelineInput, PipelineStep, PipelineSteps, StartTaskInput
-from tests.workflows.harness import time_skipping_client
+from tests.workflows.harness import keep_history, time_skipping_client
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 
@@ -71,13 +71,15 @@ async def test_a_delivery_is_retried_with_backoff_until_it_lands(client: Client)
         return DeliveryResult(delivered=True, status_code=200)
 
     async with worker(client, deliver) as queue:
+        workflow_id = f"delivery-{uuid.uuid4()}"
         result = await client.execute_workflow(
             "DeliveryWorkflow",
             delivery(),
-            id=f"delivery-{uuid.uuid4()}",
+            id=workflow_id,
             task_queue=queue,
             result_type=DeliveryResult,
         )
+        await keep_history(client, workflow_id, "retried")
     # Two backoffs (60 s, then 120 s) skipped by the test server: no wall time spent.
     assert result.delivered and attempts == [1, 2, 3]
 
@@ -108,13 +110,15 @@ async def test_a_ticket_sync_returns_what_the_activity_found(client: Client) -> 
         return TicketSyncResult(provider_id=input.provider_id, fetched=4, already_linked=4)
 
     async with worker(client, sync) as queue:
+        workflow_id = f"ticket-sync-p1-{uuid.uuid4()}"
         result = await client.execute_workflow(
             "TicketSyncWorkflow",
             TicketSyncInput(provider_id="p1"),
-            id=f"ticket-sync-p1-{uuid.uuid4()}",
+            id=workflow_id,
             task_queue=queue,
             result_type=TicketSyncResult,
         )
+        await keep_history(client, workflow_id, "synced")
     assert result.fetched == 4 and result.provider_id == "p1"
 
 
@@ -128,12 +132,11 @@ async def test_a_ticket_write_back_keeps_trying_through_an_outage(client: Client
             raise ApplicationError("provider down")
 
     async with worker(client, finish) as queue:
+        workflow_id = f"ticket-done-{uuid.uuid4()}"
         await client.execute_workflow(
-            "TicketDoneWorkflow",
-            TicketDoneInput(task_id="t1"),
-            id=f"ticket-done-{uuid.uuid4()}",
-            task_queue=queue,
+            "TicketDoneWorkflow", TicketDoneInput(task_id="t1"), id=workflow_id, task_queue=queue
         )
+        await keep_history(client, workflow_id, "outage")
     assert attempts == [1, 2, 3, 4, 5, 6]  # 10 s doubling: over 5 minutes, skipped
 
 
@@ -150,13 +153,15 @@ async def test_a_blueprint_run_stays_open_while_its_task_is_live(client: Client)
         return AwaitTaskResult(state="completed")
 
     async with worker(client, instantiate, await_settled) as queue:
+        workflow_id = f"blueprint-c1-{uuid.uuid4()}"
         result = await client.execute_workflow(
             "BlueprintRunWorkflow",
             BlueprintRunInput(config_id="c1", task_id="t1"),
-            id=f"blueprint-c1-{uuid.uuid4()}",
+            id=workflow_id,
             task_queue=queue,
             result_type=InstantiateResult,
         )
+        await keep_history(client, workflow_id, "created")
     assert result.created and settled == ["t1"]
 
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # How long the worker holding a run may be unreachable before the run is failed over
     # (recorded as lost, with the reason) and started again on another worker.
     worker_failover_seconds: float = Field(default=120.0, ge=5)
+    # Worker Versioning (docs/temporal.md): set, the worker polls as build <id> of the
+    # deployment named after the task queue, and runs stay on the build they began on.
+    worker_build_id: str | None = Field(default=None, min_length=1, max_length=255)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

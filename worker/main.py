@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import build_activities
 from core.settings import Settings
@@ -46,6 +47,20 @@ def build_worker(
         activities=build_activities(settings=settings, sessions=sessions),
         activity_executor=executor,
         max_concurrent_activities=400,
+        deployment_config=deployment_config(settings.worker_build_id, task_queue),
+    )
+
+
+def deployment_config(build_id: str | None, task_queue: str) -> WorkerDeploymentConfig | None:
+    """Worker Versioning, when a build id is set: every run is pinned to the build it began
+    on, so a change of workflow code needs no patch for runs in flight (docs/temporal.md).
+    Unset, the worker is unversioned and replays every run on its own code."""
+    if build_id is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=task_queue, build_id=build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 

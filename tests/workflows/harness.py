@@ -10,6 +10,7 @@ the workflow runs that activity.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -349,3 +350,18 @@ async def worker_for(client: Client, world: World) -> AsyncIterator[str]:
         workflow_runner=WORKFLOW_RUNNER,
     ):
         yield queue
+
+
+async def keep_history(client: Client, workflow_id: str, scenario: str) -> None:
+    """Stores the run's history for test_replay.py when recording is asked for
+    (OPTIO_RECORD_HISTORIES=1, OPTIO_RECORD_SUFFIX as in test_record_histories.py): a
+    time-skipping run replays like any other."""
+    if os.environ.get("OPTIO_RECORD_HISTORIES") != "1":
+        return
+    from tests.workflows.test_replay import HISTORIES
+
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+    suffix = os.environ.get("OPTIO_RECORD_SUFFIX", "")
+    name = f"{kind}__{scenario}{f'__{suffix}' if suffix else ''}.json"
+    (HISTORIES / name).write_text(history.to_json())

@@ -214,3 +214,13 @@ async def test_blueprint_list_triggers_and_run(
     assert file_on_branch(repo, f"optio/task-{task.id}", "stamp.txt") == "now"
     not_a_blueprint = await cli.run("blueprint", "run", "no-such-blueprint")
     assert not_a_blueprint.code == 4
+
+
+async def test_shell_completion_knows_commands_and_states(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    words = await cli.run(
+        _OPTIO_COMPLETE="complete_bash", COMP_WORDS="optio task wait x --until pr", COMP_CWORD="5"
+    )
+    assert words.out.split() == ["provisioning", "pr_opened"]
+    commands = await cli.run(_OPTIO_COMPLETE="complete_bash", COMP_WORDS="optio bl", COMP_CWORD="1")
+    assert commands.out.split() == ["blueprint"]

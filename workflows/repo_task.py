@@ -72,11 +72,11 @@ with workflow.unsafe.imports_passed_through():
         RetryCommand,
         RunAgentInput,
         RunAgentResult,
+        RunPlacement,
         SlotGranted,
         SlotRelease,
         SlotReprioritize,
         SlotRequest,
-        StopRunInput,
         TaskFinished,
         TaskPatch,
         TaskSnapshot,
@@ -84,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionInput,
         WatchPrInput,
     )
+    from workflows.run_placement import fail_over, on_its_worker, place_run, stop_run, worker_gone
 
 S = TaskState
 STATE_KEY = SearchAttributeKey.for_keyword(names.SA_TASK_STATE)
@@ -165,6 +166,8 @@ class RepoTaskWorkflow:
         self._limiter_id: str | None = None
         self._slot_request_id: str | None = None
         self._run_id: str | None = None
+        # The worker holding the current run's worktree (workflows/run_placement.py).
+        self._placement = RunPlacement()
         self._priority: int | None = None
         self._command: Command | None = None
         # The state a transition in flight is recording: the row may already say it, so
@@ -531,6 +534,8 @@ class RepoTaskWorkflow:
                 # prepare_worktree already retried what a retry can heal (five attempts);
                 # what is left (a bad remote, a missing agent CLI) needs a person.
                 will_retry = False
+            if result.worker_lost:
+                trigger, will_retry = "worker_lost", True  # not the agent's failure
             # A command arriving while "failed" is recorded is then taken by the backoff.
             self._backing_off = will_retry
             self._retry_by = None
@@ -539,7 +544,7 @@ class RepoTaskWorkflow:
             )
             if not will_retry:
                 return None
-            retries_left -= 1
+            retries_left -= 0 if result.worker_lost else 1
             if self._hardened:
                 # The wait happens in `queued`, where a cancel is allowed and the task does
                 # not look finished; a person's retry meanwhile only skips the wait.
@@ -626,6 +631,7 @@ class RepoTaskWorkflow:
             await self._transition(S.PROVISIONING, "worker_pickup")
             run_id = str(workflow.uuid4())
             self._run_id, self._budget_stop = run_id, None
+            placement = self._placement = await place_run(run_id)
             try:
                 prepared = await workflow.execute_activity_method(
                     AgentRunActivities.prepare_worktree,
@@ -639,10 +645,14 @@ class RepoTaskWorkflow:
                     start_to_close_timeout=timedelta(minutes=15),
                     heartbeat_timeout=names.PREPARE_HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=5),
+                    **on_its_worker(placement),
                 )
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
+                if worker_gone(err):
+                    self._run_id = None
+                    return await fail_over(run_id, placement), False
                 # Out of attempts: a failed provisioning, recorded, not a stuck task.
                 prepared = PrepareResult(ready=False, error=failure_message(err))
             if not prepared.ready:
@@ -661,6 +671,7 @@ class RepoTaskWorkflow:
                 start_to_close_timeout=timedelta(hours=24),
                 heartbeat_timeout=names.AGENT_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
+                **on_its_worker(placement),
             )
             self._running = running
             if self._budget_stop is not None:
@@ -668,9 +679,12 @@ class RepoTaskWorkflow:
             try:
                 result = await running
             except (ActivityError, asyncio.CancelledError) as err:
-                if self._budget_stop is None or not is_cancelled_exception(err):
+                if worker_gone(err):
+                    result = await fail_over(run_id, placement)
+                elif self._budget_stop is None or not is_cancelled_exception(err):
                     raise
-                result = await self._stopped_over_budget(run_id)
+                else:
+                    result = await self._stopped_over_budget(run_id)
             finally:
                 self._running = None
             self._run_id = None  # finished: nothing left for a cancel to stop
@@ -683,12 +697,7 @@ class RepoTaskWorkflow:
         """The agent passed the budget and its activity was cancelled: make sure its sandbox
         is gone; the run fails for good, never retried."""
         message = self._budget_stop or "Budget exceeded"
-        await workflow.execute_activity_method(
-            AgentRunActivities.stop_agent_run,
-            StopRunInput(run_id=run_id),
-            start_to_close_timeout=QUICK,
-            retry_policy=DB_RETRY,
-        )
+        await stop_run(run_id, "cancelled", self._placement)
         return RunAgentResult(success=False, permanent=True, error=message)
 
     async def _after_success(self, result: RunAgentResult) -> Rerun | None:
@@ -1151,12 +1160,7 @@ class RepoTaskWorkflow:
                 return  # the row is gone: nothing to record
             self._state, self._seq = snap.state, snap.seq
         if self._run_id is not None:
-            await workflow.execute_activity_method(
-                AgentRunActivities.stop_agent_run,
-                StopRunInput(run_id=self._run_id, state="cancelled"),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
-            )
+            await stop_run(self._run_id, "cancelled", self._placement)
         if self._state in (S.PENDING, S.PROVISIONING):
             # No direct edge to cancelled from here: go through queued, as the table allows.
             await self._transition(S.QUEUED, "user_cancel")
@@ -1166,12 +1170,7 @@ class RepoTaskWorkflow:
     async def _on_error(self, err: BaseException) -> None:
         """A step failed for good: say so on the task instead of leaving it mid-state."""
         if self._run_id is not None:
-            await workflow.execute_activity_method(
-                AgentRunActivities.stop_agent_run,
-                StopRunInput(run_id=self._run_id, state="failed"),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
-            )
+            await stop_run(self._run_id, "failed", self._placement)
         if self._state != "unknown" and can_transition(self._state, S.FAILED):
             await self._transition(S.FAILED, "worker_error", message=failure_message(err))
 

@@ -101,6 +101,9 @@ async def test_wait_exits_non_zero_for_a_failed_task(
     assert (await cli.run("task", "wait", task_id, "-q")).code == 10
     logs = await cli.run("task", "logs", task_id)
     assert "broken" in logs.err  # the agent's stderr goes to stderr
+    # -f on a task that has ended prints its log and ends too.
+    followed = await cli.run("task", "logs", task_id, "-f")
+    assert followed.code == 0 and "broken" in followed.err
     assert not cli.config_file.exists()  # OPTIO_URL/OPTIO_TOKEN: nothing saved
 
 

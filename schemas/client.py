@@ -3,7 +3,8 @@
 The routes answer `{"task": TaskPublic}`, `{"repos": [RepoPublic]}` and so on; these are
 those wrappers, so the client parses answers into the same models the API serialises
 (issue 18). A route that declares one of them as its `response_model` can import it
-from here.
+from here. (The contract work of issue 18 declares the same envelopes next to their
+Public models, e.g. schemas/task_views.py; once it lands these become its aliases.)
 """
 
 from __future__ import annotations

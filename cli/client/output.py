@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -18,6 +19,9 @@ JsonOption = Annotated[
 ]
 
 out = Console(soft_wrap=True)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    # Piped into grep or a file: no terminal width to fit, so cut nothing.
+    out = Console(soft_wrap=True, width=1000)
 err = Console(stderr=True, soft_wrap=True)
 
 STATE_STYLE = {
@@ -61,11 +65,18 @@ def when(value: datetime | None) -> str:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str) -> None:
+    """Columns named ID are never cut or wrapped (an id is copied whole); others give way."""
     rows = list(rows)
     if not rows:
         err.print(Text(empty))
         return
-    grid = Table(*columns, box=None, header_style="bold", pad_edge=False)
+    grid = Table(box=None, header_style="bold", pad_edge=False)
+    for index, name in enumerate(columns):
+        if name == "ID":
+            widest = max(len(str(row[index] or "")) for row in rows)
+            grid.add_column(name, no_wrap=True, min_width=max(widest, 2))
+        else:
+            grid.add_column(name)
     for row in rows:
         grid.add_row(*[cell(value) for value in row])
     out.print(grid)

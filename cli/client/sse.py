@@ -16,7 +16,7 @@ import httpx
 from pydantic import ValidationError
 
 from cli.client.exits import ClientError, Exit
-from cli.client.http import Api
+from cli.client.http import Api, unreachable
 from schemas.client import LiveFrame
 
 TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
@@ -76,12 +76,11 @@ class Follow:
         finished = False
         failing_since: float | None = None
         while True:
+            fresh = 0
             try:
                 with self.api.stream(self.path, last_event_id=self.last_event_id) as response:
                     if response.status_code == 204:
                         return  # ended, and nothing newer than what we have
-                    failing_since = None
-                    fresh = 0
                     for event in parse_sse(response.iter_lines()):
                         frame = _frame(event)
                         if frame is None:
@@ -89,12 +88,19 @@ class Follow:
                         if event.id and event.id.isdigit():
                             self.last_event_id = int(event.id)
                         fresh += 1
+                        failing_since = None
                         yield frame
                         finished = finished or self.is_last(frame)
                 if finished or (fresh == 0 and not self.still_open()):
                     return
-            except httpx.TransportError:
-                pass  # dropped mid-stream: resume after the last id
+                failing_since = None  # a clean end: the server is there
+            except httpx.TransportError as exc:
+                # Dropped mid-stream: resume after the last id. Dropped again and again
+                # before any event: the server is as good as unreachable.
+                if fresh == 0:
+                    failing_since = failing_since or time.monotonic()
+                    if time.monotonic() - failing_since > self.give_up_after:
+                        raise unreachable(self.api.target, exc) from None
             except ClientError as exc:
                 if exc.code != Exit.UNREACHABLE:
                     raise

@@ -7,12 +7,24 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from schemas.client import MergeResult, TaskDetail, TaskEventList, TaskList, TaskLogList
+import pytest
+
+from schemas.client import (
+    BlueprintList,
+    MergeResult,
+    TaskDetail,
+    TaskEventList,
+    TaskList,
+    TaskLogList,
+    TriggerList,
+)
 from tests.cli.client_runner import Cli
 from tests.conftest import Optio, free_port
 from tests.lifecycle_helpers import file_on_branch
 
 MakeRepo = Callable[..., Path]
+# Each command is a fresh Python process; on a loaded machine a dozen of them take minutes.
+pytestmark = pytest.mark.timeout(480)
 
 
 def base_url(optio: Optio) -> str:
@@ -89,6 +101,9 @@ async def test_wait_exits_non_zero_for_a_failed_task(
     assert (await cli.run("task", "wait", task_id, "-q")).code == 10
     logs = await cli.run("task", "logs", task_id)
     assert "broken" in logs.err  # the agent's stderr goes to stderr
+    # -f on a task that has ended prints its log and ends too.
+    followed = await cli.run("task", "logs", task_id, "-f")
+    assert followed.code == 0 and "broken" in followed.err
     assert not cli.config_file.exists()  # OPTIO_URL/OPTIO_TOKEN: nothing saved
 
 
@@ -164,3 +179,51 @@ async def test_contexts_and_workspaces(api_only: Optio, tmp_path: Path) -> None:
     cli.config_file.chmod(0o644)
     loose = await cli.run("context", "list")
     assert loose.code == 0 and "chmod 600" in loose.err
+
+
+async def test_blueprint_list_triggers_and_run(
+    optio: Optio, make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo()
+    made = await optio.client.post(
+        "/api/tasks",
+        json={
+            "type": "repo-blueprint", "name": "stamp", "title": "Stamp {{what}}",
+            "prompt": "echo {{what}} > stamp.txt", "repoUrl": str(repo), "agentType": "script",
+        },
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    blueprint = made.json()["task"]["id"]
+    cli = Cli(tmp_path, OPTIO_URL=base_url(optio), OPTIO_TOKEN=optio.token)
+    listed = BlueprintList.model_validate((await cli.run("blueprint", "list", "--json")).json())
+    assert [b.id for b in listed.tasks] == [blueprint]
+
+    added = await cli.run(
+        "blueprint", "triggers", blueprint, "--schedule", "0 * * * *", "--param", "what=hourly"
+    )
+    assert added.code == 0, added.err
+    assert "schedule" in added.out and "cronExpression=0 * * * *" in added.out
+    triggers = TriggerList.model_validate(
+        (await cli.run("blueprint", "triggers", blueprint, "--json")).json()
+    )
+    assert [(t.type, t.param_mapping) for t in triggers.triggers] == [
+        ("schedule", {"what": "hourly"})
+    ]
+
+    ran = await cli.run("blueprint", "run", blueprint, "what=now", "--wait", "--json")
+    assert ran.code == 0, ran.err
+    task = TaskDetail.model_validate(ran.json()).task
+    assert task.title == "Stamp now" and task.state == "pr_opened"
+    assert file_on_branch(repo, f"optio/task-{task.id}", "stamp.txt") == "now"
+    not_a_blueprint = await cli.run("blueprint", "run", "no-such-blueprint")
+    assert not_a_blueprint.code == 4
+
+
+async def test_shell_completion_knows_commands_and_states(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    words = await cli.run(
+        _OPTIO_COMPLETE="complete_bash", COMP_WORDS="optio task wait x --until pr", COMP_CWORD="5"
+    )
+    assert words.out.split() == ["provisioning", "pr_opened"]
+    commands = await cli.run(_OPTIO_COMPLETE="complete_bash", COMP_WORDS="optio bl", COMP_CWORD="1")
+    assert commands.out.split() == ["blueprint"]

@@ -16,6 +16,8 @@ from tests.conftest import Optio
 from tests.lifecycle_helpers import create_task
 
 MakeRepo = Callable[..., Path]
+# Each command is a fresh Python process; on a loaded machine a dozen of them take minutes.
+pytestmark = pytest.mark.timeout(480)
 LINES = 80
 # The agent prints slowly so that the cut falls in the middle of its output.
 SCRIPT = f"for i in $(seq 1 {LINES}); do echo line-$i; sleep 0.1; done; echo ok > out.txt"

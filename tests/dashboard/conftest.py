@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -92,8 +93,9 @@ class Dashboard:
 
 
 @pytest.fixture
-async def open_dashboard(chromium: Any) -> AsyncIterator[Any]:
+async def open_dashboard(chromium: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     contexts: list[Any] = []
+    boards: list[Dashboard] = []
 
     async def open_(base: str, *, viewport: dict[str, int] = DESKTOP) -> Dashboard:
         # bypass_csp: only so the test can inject axe-core; the app itself runs under it.
@@ -111,8 +113,18 @@ async def open_dashboard(chromium: Any) -> AsyncIterator[Any]:
             ),
         )
         page.on("pageerror", lambda exc: board.errors.append(f"uncaught: {exc}"))
+        boards.append(board)
         return board
 
     yield open_
+    # What each page showed at the end: the first thing to read when a test fails.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    for n, board in enumerate(boards):
+        await board.page.screenshot(path=str(ARTIFACTS / f"last-{name}-{n}.png"))
+        text = await board.page.inner_text("body")
+        (ARTIFACTS / f"last-{name}-{n}.txt").write_text(
+            f"{board.page.url}\n{text}\nerrors: {board.errors}\n"
+        )
     for context in contexts:
         await context.close()

@@ -58,7 +58,7 @@ class Dashboard:
         await self.page.get_by_label("API token").fill(token)
         await self.page.get_by_role("button", name="Sign in").click()
         await self.page.locator("#topbar:not([hidden])").wait_for()
-        await self.page.locator("main h1").wait_for()  # the first page is drawn
+        await self.page.locator("main .page h1").wait_for()  # the first page is drawn
 
     async def go(self, hash_path: str) -> None:
         await self.page.evaluate("(h) => { location.hash = h; }", hash_path)

@@ -115,7 +115,9 @@ async function start() {
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
   if (!location.hash) {
     const setup = await get("/api/setup/status").catch(() => null);
-    location.hash = setup && !setup.isSetUp ? "#/setup" : "#/tasks";
+    // Unless the person went somewhere meanwhile: the hashchange draws that page.
+    if (!location.hash) location.hash = setup && !setup.isSetUp ? "#/setup" : "#/tasks";
+    return;
   }
   await route();
 }

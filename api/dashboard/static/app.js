@@ -83,7 +83,8 @@ async function route() {
   const mine = ++navigation;
   current?.cleanup?.();
   current = null;
-  const path = (location.hash || "#/tasks").slice(1) || "/tasks";
+  // "#/tasks?view=list": the part after "?" is the page's own (pages read it).
+  const path = (location.hash || "#/tasks").slice(1).split("?")[0] || "/tasks";
   for (const a of document.querySelectorAll("#nav a")) {
     const active = path === a.getAttribute("href").slice(1) || path.startsWith(`${a.getAttribute("href").slice(1)}/`);
     if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");

@@ -134,7 +134,7 @@ export async function render(root) {
           : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No tasks match."))))),
       h("div", { class: "pager" },
         h("button", { type: "button", disabled: listOffset === 0, onclick: async () => { listOffset = Math.max(0, listOffset - 50); await loadList(); draw(); } }, "Previous page"),
-        h("span", {}, `Tasks ${listOffset + 1}–${listOffset + listPage.length}`),
+        h("span", {}, listPage.length ? `Tasks ${listOffset + 1}–${listOffset + listPage.length}` : "No tasks on this page"),
         h("button", { type: "button", disabled: listPage.length < 50, onclick: async () => { listOffset += 50; await loadList(); draw(); } }, "Next page")));
   }
 

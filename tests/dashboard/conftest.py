@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,8 +27,7 @@ AXE = Path(__file__).parent / "vendor" / "node_modules" / "axe-core" / "axe.min.
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 playwright_api = pytest.importorskip("playwright.async_api")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (make browser)", allow_module_level=True)
+playwright_api.expect.set_options(timeout=45_000)
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1400, "height": 900}
@@ -35,6 +35,8 @@ DESKTOP = {"width": 1400, "height": 900}
 
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (make browser)")
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -56,6 +58,7 @@ class Dashboard:
         await self.page.get_by_label("API token").fill(token)
         await self.page.get_by_role("button", name="Sign in").click()
         await self.page.locator("#topbar:not([hidden])").wait_for()
+        await self.page.locator("main .page h1").wait_for()  # the first page is drawn
 
     async def go(self, hash_path: str) -> None:
         await self.page.evaluate("(h) => { location.hash = h; }", hash_path)
@@ -91,15 +94,18 @@ class Dashboard:
 
 
 @pytest.fixture
-async def open_dashboard(chromium: Any) -> AsyncIterator[Any]:
+async def open_dashboard(chromium: Any, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     contexts: list[Any] = []
+    boards: list[Dashboard] = []
 
     async def open_(base: str, *, viewport: dict[str, int] = DESKTOP) -> Dashboard:
         # bypass_csp: only so the test can inject axe-core; the app itself runs under it.
         context = await chromium.new_context(viewport=viewport, bypass_csp=True)
         contexts.append(context)
         page = await context.new_page()
-        page.set_default_timeout(15_000)
+        # Generous: the suite shares two cores with much else; a wait ends when its
+        # condition holds, so this only bounds a failure.
+        page.set_default_timeout(45_000)
         board = Dashboard(page=page, base=base)
         page.on(
             "console",
@@ -110,8 +116,18 @@ async def open_dashboard(chromium: Any) -> AsyncIterator[Any]:
             ),
         )
         page.on("pageerror", lambda exc: board.errors.append(f"uncaught: {exc}"))
+        boards.append(board)
         return board
 
     yield open_
+    # What each page showed at the end: the first thing to read when a test fails.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    for n, board in enumerate(boards):
+        await board.page.screenshot(path=str(ARTIFACTS / f"last-{name}-{n}.png"))
+        text = await board.page.inner_text("body")
+        (ARTIFACTS / f"last-{name}-{n}.txt").write_text(
+            f"{board.page.url}\n{text}\nerrors: {board.errors}\n"
+        )
     for context in contexts:
         await context.close()

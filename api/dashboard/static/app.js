@@ -1,5 +1,5 @@
 // The dashboard shell: sign-in, the workspace switcher, and hash routing to pages.
-import { ApiError, get, post, session } from "./api.js";
+import { ApiError, get, hasRole, post, session } from "./api.js";
 import { h, replace, toast, errorText } from "./ui.js";
 
 const ROUTES = [
@@ -74,12 +74,17 @@ async function fillWorkspaces() {
     h("option", { value: w.id, selected: w.id === session.me.user.workspaceId }, `${w.name} (${w.role})`)));
   document.getElementById("who-role").textContent = session.me.user.workspaceRole;
   document.body.dataset.role = session.me.user.workspaceRole;
+  document.querySelector('#nav a[href="#/new"]').parentElement.hidden = !hasRole("member");
 }
 
+let navigation = 0; // a newer navigation wins over one still loading
+
 async function route() {
+  const mine = ++navigation;
   current?.cleanup?.();
   current = null;
-  const path = (location.hash || "#/tasks").slice(1) || "/tasks";
+  // "#/tasks?view=list": the part after "?" is the page's own (pages read it).
+  const path = (location.hash || "#/tasks").slice(1).split("?")[0] || "/tasks";
   for (const a of document.querySelectorAll("#nav a")) {
     const active = path === a.getAttribute("href").slice(1) || path.startsWith(`${a.getAttribute("href").slice(1)}/`);
     if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
@@ -88,13 +93,17 @@ async function route() {
     const match = path.match(pattern);
     if (!match) continue;
     const page = await load();
+    if (mine !== navigation) return;
     const root = h("div", { class: "page" });
     replace(main(), root);
+    let shown = null;
     try {
-      current = (await page.render(root, ...match.slice(1))) || null;
+      shown = (await page.render(root, ...match.slice(1))) || null;
     } catch (err) {
       replace(root, h("p", { class: "error", role: "alert" }, errorText(err)));
     }
+    if (mine !== navigation) { shown?.cleanup?.(); return; }
+    current = shown;
     main().focus({ preventScroll: true });
     return;
   }
@@ -107,7 +116,9 @@ async function start() {
   if (location.pathname !== "/") history.replaceState(null, "", `/${location.hash}`);
   if (!location.hash) {
     const setup = await get("/api/setup/status").catch(() => null);
-    location.hash = setup && !setup.isSetUp ? "#/setup" : "#/tasks";
+    // Unless the person went somewhere meanwhile: the hashchange draws that page.
+    if (!location.hash) location.hash = setup && !setup.isSetUp ? "#/setup" : "#/tasks";
+    return;
   }
   await route();
 }

@@ -12,6 +12,7 @@ const COLUMNS = [
   { title: "Completed", states: ["completed"] },
   { title: "Failed or cancelled", states: ["failed", "cancelled"] },
 ];
+const QUEUE = COLUMNS[0].states;
 const PAGE = 25;
 const AGENTS = ["claude-code", "codex", "copilot", "opencode", "gemini", "openclaw", "script"];
 
@@ -58,14 +59,14 @@ export async function render(root) {
   }
 
   function sorted(list, states) {
-    return states.includes("queued") ? list.sort((a, b) => a.priority - b.priority || a.createdAt.localeCompare(b.createdAt))
+    return states === QUEUE ? list.sort((a, b) => a.priority - b.priority || a.createdAt.localeCompare(b.createdAt))
       : list.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
   }
 
   function reorderButtons(t, column, index) {
-    if (!canWrite || t.state !== "queued") return null;
+    if (!canWrite || !QUEUE.includes(t.state)) return null;
     const move = (delta) => async () => {
-      const ids = column.filter((c) => c.state === "queued").map((c) => c.id);
+      const ids = column.map((c) => c.id);
       const from = ids.indexOf(t.id);
       const to = from + delta;
       if (to < 0 || to >= ids.length) return;
@@ -79,7 +80,7 @@ export async function render(root) {
     };
     return h("div", { class: "reorder" },
       h("button", { type: "button", "aria-label": `Move ${t.title} up`, dataset: { move: "up" }, disabled: index === 0, onclick: move(-1) }, "↑"),
-      h("button", { type: "button", "aria-label": `Move ${t.title} down`, dataset: { move: "down" }, onclick: move(1) }, "↓"));
+      h("button", { type: "button", "aria-label": `Move ${t.title} down`, dataset: { move: "down" }, disabled: index === column.length - 1, onclick: move(1) }, "↓"));
   }
 
   function drawBoard() {
@@ -133,7 +134,7 @@ export async function render(root) {
           : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No tasks match."))))),
       h("div", { class: "pager" },
         h("button", { type: "button", disabled: listOffset === 0, onclick: async () => { listOffset = Math.max(0, listOffset - 50); await loadList(); draw(); } }, "Previous page"),
-        h("span", {}, `Tasks ${listOffset + 1}–${listOffset + listPage.length}`),
+        h("span", {}, listPage.length ? `Tasks ${listOffset + 1}–${listOffset + listPage.length}` : "No tasks on this page"),
         h("button", { type: "button", disabled: listPage.length < 50, onclick: async () => { listOffset += 50; await loadList(); draw(); } }, "Next page")));
   }
 

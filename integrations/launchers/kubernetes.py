@@ -100,6 +100,7 @@ class KubernetesLauncher:
         repo_overrides: dict[str, Json] | None = None,
         pending_timeout: float = 300.0,
         clock: Callable[[], datetime] = utc_now,
+        watch_seconds: int = WATCH_SECONDS,
     ) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
@@ -108,6 +109,7 @@ class KubernetesLauncher:
         self.repo_overrides = repo_overrides or {}
         self.pending_timeout = pending_timeout
         self.clock = clock
+        self.watch_seconds = watch_seconds
         self._pods: dict[str, Json] = {}  # run id -> the pod as last seen
         self._stopped: set[str] = set()  # runs this process stopped: their result is ours
         self._deleting: set[str] = set()
@@ -174,7 +176,7 @@ class KubernetesLauncher:
                     label_selector=SELECTOR,
                     resource_version=version,
                     allow_watch_bookmarks=True,
-                    timeout_seconds=WATCH_SECONDS,
+                    timeout_seconds=self.watch_seconds,
                     deserialize=False,
                 ):
                     obj = event["object"]

@@ -86,10 +86,11 @@ def matches(obj: Json, label_selector: str | None, field_selector: str | None) -
 class ApiServerDouble:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], Json] = {}  # (kind, namespace, name)
-        self.version = 0
+        self.version = 1000  # a real cluster is never at version 0 ("0" means "any")
         self.history: collections.deque[tuple[int, str, str, Json]] = collections.deque(
             maxlen=HISTORY
         )
+        self.expired_watches = 0
         self.requests: collections.Counter[tuple[str, str, str]] = collections.Counter()
         # (namespace, pod, container) -> the kubelet's log file of that container
         self.log_source: Callable[[str, str, str], Path | None] = lambda *_: None
@@ -106,7 +107,9 @@ class ApiServerDouble:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._counted, log_level="warning", lifespan="off", interface="asgi3")
+        config = uvicorn.Config(
+            self._counted, log_level="warning", lifespan="off", interface="asgi3"
+        )
         self._server = uvicorn.Server(config)
         ready = threading.Event()
 
@@ -390,6 +393,7 @@ class ApiServerDouble:
         async def events() -> AsyncIterator[bytes]:
             nonlocal cursor
             if expired:
+                self.expired_watches += 1
                 error = {
                     "kind": "Status",
                     "apiVersion": "v1",
@@ -412,8 +416,7 @@ class ApiServerDouble:
                         cursor = version
                         if wanted(k, obj):
                             yield (json.dumps({"type": event, "object": obj}) + "\n").encode()
-                if await request.is_disconnected():
-                    return
+                # (Starlette ends this generator when the client goes away.)
                 async with self._changed:
                     try:
                         await asyncio.wait_for(

@@ -65,7 +65,7 @@ def kubelet(apiserver: ApiServerDouble, tmp_path: Path, origin: Path) -> Iterato
 def launcher(apiserver: ApiServerDouble, tmp_path: Path) -> Iterator[KubernetesLauncher]:
     settings = k8s_settings(apiserver, tmp_path)
     launcher = KubernetesLauncher(
-        api=api_client(settings), config=pod_config(settings), pending_timeout=5.0
+        api=api_client(settings), config=pod_config(settings), pending_timeout=60.0
     )
     yield launcher
     launcher.close()

@@ -471,9 +471,11 @@ class Kubelet:
                 runner.deleting.set()
             return
         if runner is not None:
-            if pod["metadata"].get("deletionTimestamp"):
+            if pod["metadata"].get("deletionTimestamp") and not runner.deleting.is_set():
                 runner.pod = pod
                 runner.deleting.set()
+                grace = int(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+                threading.Thread(target=runner._kill_all, args=(grace,), daemon=True).start()
             return
         if pod["spec"].get("nodeName") not in (None, self.node):
             return

@@ -178,7 +178,11 @@ class ApiServerDouble:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             agent = headers.get(b"user-agent", b"").decode()
-            self.requests[(agent, scope["method"], scope["path"])] += 1
+            watching = b"watch=true" in scope.get("query_string", b"") or b"watch=1" in scope.get(
+                "query_string", b""
+            )
+            path = scope["path"] + ("?watch" if watching else "")
+            self.requests[(agent, scope["method"], path)] += 1
         await self.app(scope, receive, send)
 
     def _record(self, kind: str, event: str, obj: Json) -> None:

@@ -7,8 +7,8 @@ tests/k8s (in this process), so the difference between the two is our pod overhe
 (create, watch, init container, hand-over to the agent container) plus the test
 kubelet's own: its sandbox per container stands for a container start.
 
-Printed: POST -> agent start p50 for each launcher (the agent's first command touches a
-file this process polls for), and the API server requests Optio made per run (the
+Printed: POST -> agent start p50 for each launcher (the agent's first command writes to a
+loopback port this process listens on), and the API server requests Optio made per run (the
 kubelet's are counted apart, by User-Agent), split into watches and the rest.
 """
 
@@ -55,42 +55,67 @@ async def _settled(client: httpx.AsyncClient, task_id: str, timeout: float = 300
     raise TimeoutError(task_id)
 
 
-async def drive(system: OptioUp, repo: Path, marks: Path, tasks: int) -> list[float]:
+class StartProbe:
+    """A loopback port the agent's first command writes its tag to (both launchers' runs
+    share the network; neither sees the other's files)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            tag = (await reader.readline()).decode().strip()
+            self.seen.setdefault(tag, time.monotonic())
+            writer.close()
+
+        self._server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+async def drive(system: OptioUp, repo: Path, tasks: int) -> list[float]:
     """POST -> agent start, ms, one task at a time."""
     headers = {"Authorization": f"Bearer {system.token}"}
+    probe = StartProbe()
+    await probe.start()
     starts: list[float] = []
-    async with httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=60) as c:
-        for n in range(tasks):
-            mark = marks / f"started-{n}"
-            body = {
-                "title": f"k8s bench {n}",
-                "prompt": f"touch {mark}\necho {n} > f{n}.txt",
-                "repoUrl": str(repo),
-                "agentType": "script",
-            }
-            sent = time.monotonic()
-            response = await c.post("/api/tasks", json=body)
-            if response.status_code != 201:
-                raise RuntimeError(f"POST /api/tasks: {response.status_code} {response.text}")
-            while not mark.exists():
-                if time.monotonic() - sent > 300:
-                    raise TimeoutError(f"task {n}: the agent never started")
-                await asyncio.sleep(0.005)
-            starts.append((time.monotonic() - sent) * 1000)
-            state = await _settled(c, response.json()["task"]["id"])
-            if state not in ("pr_opened", "completed"):
-                raise RuntimeError(f"task {n} ended {state}")
+    try:
+        async with httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=60) as c:
+            for n in range(tasks):
+                tag = f"start-{n}"
+                body = {
+                    "title": f"k8s bench {n}",
+                    "prompt": f"echo {tag} > /dev/tcp/127.0.0.1/{probe.port}\necho {n} > f{n}.txt",
+                    "repoUrl": str(repo),
+                    "agentType": "script",
+                }
+                sent = time.monotonic()
+                response = await c.post("/api/tasks", json=body)
+                if response.status_code != 201:
+                    raise RuntimeError(f"POST /api/tasks: {response.status_code} {response.text}")
+                while tag not in probe.seen:
+                    if time.monotonic() - sent > 300:
+                        raise TimeoutError(f"task {n}: the agent never started")
+                    await asyncio.sleep(0.01)
+                starts.append((probe.seen[tag] - sent) * 1000)
+                state = await _settled(c, response.json()["task"]["id"])
+                if state not in ("pr_opened", "completed"):
+                    raise RuntimeError(f"task {n} ended {state}")
+    finally:
+        probe.close()
     return starts
 
 
 async def run_local(root: Path, db_url: str | None, tasks: int) -> list[float]:
-    marks = root / "marks"
-    marks.mkdir()
-    marks.chmod(0o777)
     system = LauncherUp(data_dir=root / "data", log_path=root / "up.log", database_url=db_url)
     try:
         await asyncio.to_thread(system.start)
-        return await drive(system, make_bare_repo(root), marks, tasks)
+        return await drive(system, make_bare_repo(root), tasks)
     finally:
         system.stop()
 
@@ -103,8 +128,6 @@ async def run_kubernetes(
     from tests.k8s.apiserver import ApiServerDouble
     from tests.k8s.kubelet import Kubelet
 
-    marks = root / "marks"
-    marks.mkdir()
     apiserver = ApiServerDouble()
     apiserver.start()
     kubeconfig = apiserver.kubeconfig(root / "kubeconfig")
@@ -129,7 +152,7 @@ async def run_kubernetes(
         await asyncio.to_thread(system.start)
         repo = make_bare_repo(root)
         before = Counter(_requests(apiserver))
-        starts = await drive(system, repo, marks, tasks)
+        starts = await drive(system, repo, tasks)
         # Let the last run's deletes and finished-pod updates land before counting.
         await asyncio.sleep(2)
         made = Counter(_requests(apiserver)) - before

@@ -104,7 +104,7 @@ class PodRunner:
             status["reason"] = self.reason
         if self.message:
             status["message"] = self.message
-        with contextlib.suppress(ApiException):
+        with contextlib.suppress(ApiException):  # the pod was deleted meanwhile
             self.kubelet.core.patch_namespaced_pod_status(
                 self.name, self.namespace, {"status": status}
             )
@@ -308,14 +308,14 @@ class PodRunner:
             proc.wait()
 
     def evict(self) -> None:
+        # The phase and reason go with every report from now on, as the kubelet sends them.
         self.evicted = True
-        self._kill_all(0)
         self.phase, self.reason = "Failed", "Evicted"
         self.message = (
             "The node was low on resource: memory. Threshold quantity: 100Mi, available: 12Mi."
         )
-        time.sleep(0.2)  # the containers' own last reports land first
         self.report()
+        self._kill_all(0)
 
     def oom_kill(self, container: str) -> None:
         self.oom.add(container)

@@ -78,3 +78,55 @@ async def test_cancel_deletes_the_pod(
         await asyncio.sleep(0.1)
         deadline -= 0.1
     assert run_pods(apiserver) == []
+
+
+def pod_creates(apiserver: ApiServerDouble) -> int:
+    return sum(
+        n
+        for (_, method, path), n in list(apiserver.requests.items())
+        if method == "POST" and path.endswith("/pods")
+    )
+
+
+async def test_an_image_that_cannot_be_pulled_fails_the_task_with_the_reason(
+    optio: Optio, node: Kubelet, apiserver: ApiServerDouble, make_repo: MakeRepo
+) -> None:
+    node.unpullable.add(optio.settings.k8s_image)
+    repo = make_repo()
+    task = await create_task(optio.client, repo, "echo never", maxRetries=3)
+    failed = await wait_for_state(optio.client, task["id"], "failed", timeout=120)
+    error = failed["task"]["errorMessage"]
+    assert f"image {optio.settings.k8s_image} could not be pulled: " in error
+    assert "OPTIO_K8S_IMAGE_PULL_SECRETS" in error
+    # No tight loop of new pods: a provisioning failure waits for a person (or the
+    # workflow's backoff), and the broken pod is deleted.
+    created = pod_creates(apiserver)
+    await asyncio.sleep(3)
+    assert pod_creates(apiserver) == created <= 2
+    deadline = 30.0
+    while run_pods(apiserver) and deadline > 0:
+        await asyncio.sleep(0.1)
+        deadline -= 0.1
+    assert run_pods(apiserver) == []
+
+
+async def test_an_evicted_pod_fails_the_run_and_the_task_retries_after_a_backoff(
+    optio: Optio, node: Kubelet, apiserver: ApiServerDouble, make_repo: MakeRepo
+) -> None:
+    repo = make_repo()
+    task = await create_task(optio.client, repo, "echo started\nsleep 600", maxRetries=1)
+    await wait_for_logs(optio.client, task["id"], ["started"], timeout=120)
+    (pod,) = run_pods(apiserver)
+    await asyncio.to_thread(node.evict, pod["metadata"]["name"])
+    events = []
+    deadline = 60.0
+    while deadline > 0:
+        events = (await optio.client.get(f"/api/tasks/{task['id']}/events")).json()["events"]
+        if any(e["toState"] == "failed" for e in events):
+            break
+        await asyncio.sleep(0.2)
+        deadline -= 0.2
+    failed = next(e for e in events if e["toState"] == "failed")
+    assert "was evicted from node node-1" in (failed.get("message") or "")
+    # The retry waits out the backoff instead of creating pods in a loop.
+    assert pod_creates(apiserver) == 1

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
@@ -119,7 +120,8 @@ class PodRunner:
         finally:
             self.deleting.wait()
             self._kill_all(int(self.pod["metadata"].get("deletionGracePeriodSeconds") or 0))
-            with contextlib.suppress(ApiException):
+            # The API server may be gone already (the test is over).
+            with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
                 self.kubelet.core.delete_namespaced_pod(
                     self.name, self.namespace, grace_period_seconds=0
                 )

@@ -177,9 +177,10 @@ class KubernetesLauncher:
                     resource_version=version,
                     allow_watch_bookmarks=True,
                     timeout_seconds=self.watch_seconds,
-                    deserialize=False,
+                    # Not deserialize=False: the client then fails on an ERROR event (410)
+                    # with a KeyError instead of raising ApiException(410).
                 ):
-                    obj = event["object"]
+                    obj = event["raw_object"]
                     version = obj["metadata"].get("resourceVersion", version)
                     if event["type"] != "BOOKMARK":
                         self._apply(event["type"], obj)

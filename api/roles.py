@@ -44,6 +44,10 @@ ADMIN_PREFIXES = (
 OVERRIDES: dict[tuple[str, str], Role] = {
     # Finds any user of the instance by email: for admins adding members only.
     ("GET", "/api/users/lookup"): "admin",
+    # The cluster's machines and pods are the operator's view (seed: admin only).
+    ("GET", "/api/cluster/nodes"): "admin",
+    ("GET", "/api/cluster/pods"): "admin",
+    ("GET", "/api/cluster/pods/{name}/logs"): "admin",
 }
 
 

@@ -5,6 +5,7 @@ from api.routes import (
     analytics,
     auth,
     blueprints,
+    cluster,
     graph,
     health,
     hooks,
@@ -55,6 +56,7 @@ ROUTERS: list[APIRouter] = [
     push_credentials.router,
     tickets.router,
     issues.router,
+    cluster.router,
 ]
 
 # Every route is authenticated and role-checked unless api/roles.py lists it as public.

@@ -299,7 +299,8 @@ def read_status(pod_json: Json, *, now: datetime, pending_timeout: float) -> Run
         )
     created = _parse_time(pod_json["metadata"].get("creationTimestamp")) or now
     started = prepare_term is not None
-    if not started and (now - created).total_seconds() > pending_timeout:
+    began = any(set(cs.get("state") or {}) & {"running", "terminated"} for cs in init + main)
+    if not began and (now - created).total_seconds() > pending_timeout:
         return _failed(
             f"pod {name} did not start within {pending_timeout:.0f} s: {_pending_reason(pod_json)}"
             " (check node capacity, OPTIO_K8S_NODE_SELECTOR and OPTIO_K8S_TOLERATIONS)",

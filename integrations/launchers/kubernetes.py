@@ -100,6 +100,7 @@ class KubernetesLauncher:
         repo_overrides: dict[str, Json] | None = None,
         pending_timeout: float = 300.0,
         clock: Callable[[], datetime] = utc_now,
+        watch_seconds: int = WATCH_SECONDS,
     ) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
@@ -108,6 +109,7 @@ class KubernetesLauncher:
         self.repo_overrides = repo_overrides or {}
         self.pending_timeout = pending_timeout
         self.clock = clock
+        self.watch_seconds = watch_seconds
         self._pods: dict[str, Json] = {}  # run id -> the pod as last seen
         self._stopped: set[str] = set()  # runs this process stopped: their result is ours
         self._deleting: set[str] = set()
@@ -174,10 +176,11 @@ class KubernetesLauncher:
                     label_selector=SELECTOR,
                     resource_version=version,
                     allow_watch_bookmarks=True,
-                    timeout_seconds=WATCH_SECONDS,
-                    deserialize=False,
+                    timeout_seconds=self.watch_seconds,
+                    # Not deserialize=False: the client then fails on an ERROR event (410)
+                    # with a KeyError instead of raising ApiException(410).
                 ):
-                    obj = event["object"]
+                    obj = event["raw_object"]
                     version = obj["metadata"].get("resourceVersion", version)
                     if event["type"] != "BOOKMARK":
                         self._apply(event["type"], obj)

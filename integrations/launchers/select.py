@@ -25,3 +25,13 @@ def launcher_for(settings: Settings) -> Launcher:
         if key not in _shared:
             _shared[key] = KubernetesLauncher.from_settings(settings)
         return _shared[key]
+
+
+def close_shared() -> None:
+    """End the shared launchers' watches (tests, and a process shutting down)."""
+    with _lock:
+        for launcher in _shared.values():
+            close = getattr(launcher, "close", None)
+            if close is not None:
+                close()
+        _shared.clear()

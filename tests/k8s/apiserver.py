@@ -86,10 +86,11 @@ def matches(obj: Json, label_selector: str | None, field_selector: str | None) -
 class ApiServerDouble:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], Json] = {}  # (kind, namespace, name)
-        self.version = 0
+        self.version = 1000  # a real cluster is never at version 0 ("0" means "any")
         self.history: collections.deque[tuple[int, str, str, Json]] = collections.deque(
             maxlen=HISTORY
         )
+        self.expired_watches = 0
         self.requests: collections.Counter[tuple[str, str, str]] = collections.Counter()
         # (namespace, pod, container) -> the kubelet's log file of that container
         self.log_source: Callable[[str, str, str], Path | None] = lambda *_: None
@@ -177,7 +178,11 @@ class ApiServerDouble:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             agent = headers.get(b"user-agent", b"").decode()
-            self.requests[(agent, scope["method"], scope["path"])] += 1
+            watching = b"watch=true" in scope.get("query_string", b"") or b"watch=1" in scope.get(
+                "query_string", b""
+            )
+            path = scope["path"] + ("?watch" if watching else "")
+            self.requests[(agent, scope["method"], path)] += 1
         await self.app(scope, receive, send)
 
     def _record(self, kind: str, event: str, obj: Json) -> None:
@@ -392,6 +397,7 @@ class ApiServerDouble:
         async def events() -> AsyncIterator[bytes]:
             nonlocal cursor
             if expired:
+                self.expired_watches += 1
                 error = {
                     "kind": "Status",
                     "apiVersion": "v1",
@@ -414,8 +420,7 @@ class ApiServerDouble:
                         cursor = version
                         if wanted(k, obj):
                             yield (json.dumps({"type": event, "object": obj}) + "\n").encode()
-                if await request.is_disconnected():
-                    return
+                # (Starlette ends this generator when the client goes away.)
                 async with self._changed:
                     try:
                         await asyncio.wait_for(

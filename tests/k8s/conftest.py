@@ -10,6 +10,7 @@ import pytest
 
 from core.settings import Settings
 from integrations.launchers.kubernetes import KubernetesLauncher, api_client, pod_config
+from integrations.launchers.select import close_shared
 from tests.k8s.apiserver import ApiServerDouble
 from tests.k8s.kubelet import Kubelet
 from tests.runner.helpers import IngestServer, make_origin
@@ -65,7 +66,7 @@ def kubelet(apiserver: ApiServerDouble, tmp_path: Path, origin: Path) -> Iterato
 def launcher(apiserver: ApiServerDouble, tmp_path: Path) -> Iterator[KubernetesLauncher]:
     settings = k8s_settings(apiserver, tmp_path)
     launcher = KubernetesLauncher(
-        api=api_client(settings), config=pod_config(settings), pending_timeout=5.0
+        api=api_client(settings), config=pod_config(settings), pending_timeout=60.0
     )
     yield launcher
     launcher.close()
@@ -77,3 +78,28 @@ def ingest() -> Iterator[IngestServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, apiserver: ApiServerDouble, tmp_path: Path) -> Iterator[Settings]:
+    """The whole stack's settings (tests/conftest.py) with the kubernetes launcher."""
+    k8s = k8s_settings(apiserver, tmp_path)
+    fields = {f: getattr(k8s, f) for f in Settings.model_fields if f.startswith("k8s_")}
+    yield settings.model_copy(update={"launcher": "kubernetes", **fields})
+    close_shared()
+
+
+@pytest.fixture
+def node(apiserver: ApiServerDouble, settings: Settings, tmp_path: Path) -> Iterator[Kubelet]:
+    """A node for the whole stack's pods; the test's directory stands for the network
+    (its bare repositories are the git server)."""
+    kubelet = Kubelet(
+        api=api_client(settings),
+        root=tmp_path / "kubelet",
+        namespace=NAMESPACE,
+        network_paths=[tmp_path],
+    )
+    apiserver.log_source = kubelet.log_path
+    kubelet.start()
+    yield kubelet
+    kubelet.stop()

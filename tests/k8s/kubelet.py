@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
@@ -104,7 +105,7 @@ class PodRunner:
             status["reason"] = self.reason
         if self.message:
             status["message"] = self.message
-        with contextlib.suppress(ApiException):
+        with contextlib.suppress(ApiException):  # the pod was deleted meanwhile
             self.kubelet.core.patch_namespaced_pod_status(
                 self.name, self.namespace, {"status": status}
             )
@@ -119,7 +120,8 @@ class PodRunner:
         finally:
             self.deleting.wait()
             self._kill_all(int(self.pod["metadata"].get("deletionGracePeriodSeconds") or 0))
-            with contextlib.suppress(ApiException):
+            # The API server may be gone already (the test is over).
+            with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
                 self.kubelet.core.delete_namespaced_pod(
                     self.name, self.namespace, grace_period_seconds=0
                 )
@@ -308,14 +310,14 @@ class PodRunner:
             proc.wait()
 
     def evict(self) -> None:
+        # The phase and reason go with every report from now on, as the kubelet sends them.
         self.evicted = True
-        self._kill_all(0)
         self.phase, self.reason = "Failed", "Evicted"
         self.message = (
             "The node was low on resource: memory. Threshold quantity: 100Mi, available: 12Mi."
         )
-        time.sleep(0.2)  # the containers' own last reports land first
         self.report()
+        self._kill_all(0)
 
     def oom_kill(self, container: str) -> None:
         self.oom.add(container)
@@ -471,9 +473,11 @@ class Kubelet:
                 runner.deleting.set()
             return
         if runner is not None:
-            if pod["metadata"].get("deletionTimestamp"):
+            if pod["metadata"].get("deletionTimestamp") and not runner.deleting.is_set():
                 runner.pod = pod
                 runner.deleting.set()
+                grace = int(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+                threading.Thread(target=runner._kill_all, args=(grace,), daemon=True).start()
             return
         if pod["spec"].get("nodeName") not in (None, self.node):
             return

@@ -39,7 +39,9 @@ async def place_run(run_id: str) -> RunPlacement:
     """The worker that will hold this run (any worker for histories from before)."""
     if not workflow.patched(PLACEMENT_PATCH):
         return RunPlacement()
-    return await workflow.execute_activity_method(
+    # A local activity: it runs on the worker that runs this workflow task, which is as
+    # good a holder as any, without a task-queue round trip.
+    return await workflow.execute_local_activity_method(
         AgentRunActivities.place_run,
         PlaceRunInput(run_id=run_id),
         start_to_close_timeout=QUICK,

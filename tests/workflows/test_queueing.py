@@ -176,7 +176,7 @@ async def test_pr_without_checks_is_decided_without_a_watch_round(
         for e in [*run.events, *phase.events]
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
-    assert scheduled == ["prepare_worktree", "run_agent"]
+    assert scheduled == ["prepare_worktree", "run_agent"]  # place_run is a local activity
     print(f"\nauto-merged task without checks: {len(run.events)} + {len(phase.events)} events")
     assert (await triggers(optio.client, task["id"]))[-2:] == [
         ("pr_opened", "pr_detected"),

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.live import sse, ws
+from api.live import chat, sse, terminal, ws
 from api.nul_bytes import RefuseNulBytes
 from api.routes import ROUTERS, reviews
 from api.state import AppState
@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
-    for router in [*ROUTERS, reviews.router, sse.router, ws.router]:
+    for router in [*ROUTERS, reviews.router, sse.router, ws.router, terminal.router, chat.router]:
         app.include_router(router)
     return app

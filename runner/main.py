@@ -19,7 +19,13 @@ from typing import TypeVar
 
 import httpx
 
-from integrations.agents import AgentAdapter, ParsedEntry, UnsupportedAgentError, get_adapter
+from integrations.agents import (
+    AgentAdapter,
+    ParsedEntry,
+    UnsupportedAgentError,
+    get_adapter,
+    takes_input_mid_run,
+)
 from integrations.agents.base import Stream
 from integrations.git import (
     GitError,
@@ -32,6 +38,7 @@ from integrations.git import (
 from integrations.sandbox import Sandbox, SandboxUnavailableError, sandbox_env
 from integrations.tls import tls_context
 from runner.delivery import EventSink
+from runner.inbox import Inbox
 from runner.process import run_agent
 from runner.progress import ProgressTracker
 from runner.secrets import MissingSecretError, Redactor, servers_for_agent
@@ -215,8 +222,12 @@ class Run:
         for entry in entries:
             self.emit(entry)
 
+        inbox = self.inbox(agent_spec)
+
         def on_line(line: str, stream: Stream) -> None:
             self.progress.touch()
+            if inbox is not None and stream == "stdout":
+                inbox.observe(line)
             for entry in adapter.parse_line(line, stream):
                 entries.append(entry)
                 self.emit(entry)
@@ -230,6 +241,8 @@ class Run:
                 env=agent_env(agent_spec, adapter, home=home) | mcp_env,
                 on_line=on_line,
                 on_start=self.progress.set_agent_pid,
+                feed=inbox.feed if inbox is not None else None,
+                on_exit=inbox.close if inbox is not None else None,
             )
         except SandboxUnavailableError as exc:
             return self.fail(str(exc))
@@ -257,6 +270,13 @@ class Run:
             # A review run only reads the PR's head: whatever it leaves behind stays local.
             return result.model_copy(update={"head_sha": self.start_sha})
         return await self.publish(result)
+
+    def inbox(self, spec: RunSpec) -> Inbox | None:
+        """The agent's input for messages sent while it runs, if it takes any."""
+        if not takes_input_mid_run(spec.agent_type):
+            return None
+        url = spec.ingest_url.removesuffix("/events") + "/inbox"
+        return Inbox(url=url, token=spec.run_token.get_secret_value(), prompt=spec.prompt)
 
     async def publish(self, result: RunResult) -> RunResult:
         spec = self.spec

@@ -13,6 +13,7 @@ from workflows.limiter import SlotLimiterWorkflow
 from workflows.pipeline import PipelineWorkflow
 from workflows.repo_task import RepoTaskWorkflow
 from workflows.review import ReviewWorkflow
+from workflows.session import SessionWorkflow
 from workflows.standalone_run import StandaloneRunWorkflow
 from workflows.ticket_sync import TicketDoneWorkflow, TicketSyncWorkflow
 
@@ -26,6 +27,7 @@ WORKFLOWS: list[type] = [
     DeliveryWorkflow,
     TicketSyncWorkflow,
     TicketDoneWorkflow,
+    SessionWorkflow,
 ]
 
 # Workflows import only the standard library, temporalio, schemas/ and core/ (pure,

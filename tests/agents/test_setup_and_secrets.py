@@ -137,7 +137,8 @@ def test_commands_name_the_model_session_and_turn_limit() -> None:
         update={"model": "m1", "effort": "high", "resume_session_id": "s1", "max_turns": 7}
     )
     claude = get_adapter("claude-code").build_command(spec, prompt_file=Path("/p"))
-    assert claude[:3] == ["claude", "-p", "p"]
+    # Claude's prompt travels on stdin (stream-json), never on its command line.
+    assert claude[:4] == ["claude", "-p", "--input-format", "stream-json"] and "p" not in claude
     for pair in (["--max-turns", "7"], ["--model", "m1"], ["--effort", "high"], ["--resume", "s1"]):
         assert pair[0] in claude and claude[claude.index(pair[0]) + 1] == pair[1]
     codex = get_adapter("codex").build_command(spec, prompt_file=Path("/p"))

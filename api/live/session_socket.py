@@ -10,9 +10,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect
 from temporalio.service import RPCError
 
-from api.live.access import FORBIDDEN, NOT_FOUND, Refused, offered_protocol, ws_principal
+from api.live.access import (
+    FORBIDDEN,
+    NOT_FOUND,
+    SLOW_CLIENT,
+    Refused,
+    offered_protocol,
+    ws_principal,
+)
 from api.live.ws import NORMAL, close_socket
 from api.state import AppState
 from core.errors import NotFoundError
@@ -65,7 +73,12 @@ async def serve_session_socket(websocket: WebSocket, session_id: str, handler: H
             websocket, state.sessions, allowed_origins=(settings.public_url, settings.web_url)
         )
         row = await _ready_session(state, principal, session_id)
-        code, reason = await handler(SessionSocket(websocket, state, principal, row))
+        try:
+            code, reason = await handler(SessionSocket(websocket, state, principal, row))
+        except TimeoutError:
+            code, reason = SLOW_CLIENT, "Client too slow"
+        except (WebSocketDisconnect, RuntimeError):
+            code, reason = NORMAL, ""  # the client left while we were sending
     except Refused as refused:
         code, reason = refused.code, refused.reason
     finally:

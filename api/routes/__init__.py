@@ -29,11 +29,13 @@ from api.routes import (
     triggers,
     webhooks,
     workspaces,
+    ws_tokens,
 )
 
 ROUTERS: list[APIRouter] = [
     health.router,
     auth.router,
+    ws_tokens.router,
     tasks.router,
     graph.router,
     task_messages.router,

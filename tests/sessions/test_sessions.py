@@ -134,3 +134,26 @@ async def test_only_the_owner_opens_the_terminal(optio: Optio, make_repo: MakeRe
         except ConnectionClosed:
             pass
         assert await close_code(conn) == 4413
+
+
+async def test_a_single_use_ws_token_opens_one_connection(
+    optio: Optio, make_repo: MakeRepo
+) -> None:
+    session = await active_session(optio, make_repo())
+    minted = await optio.client.post("/api/auth/ws-token")
+    assert minted.status_code == 200, minted.text
+    token = minted.json()["token"]
+    assert token.startswith("optio_ws_") and minted.json()["expiresAt"]
+    # Not a credential for the HTTP API.
+    plain = await optio.anon.get("/api/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert plain.status_code == 401
+    path = f"/ws/sessions/{session['id']}/terminal"
+    async with ws(api(optio), path, token) as conn:
+        await conn.send(b"echo to''ken-ok\r")
+        await _read_until(conn, b"token-ok")
+    async with ws(api(optio), path, token) as conn:  # used already
+        assert await close_code(conn) == 4401
+    optio.settings.ws_token_ttl_seconds = 0.001
+    expired = (await optio.client.post("/api/auth/ws-token")).json()["token"]
+    async with ws(api(optio), path, expired) as conn:
+        assert await close_code(conn) == 4401

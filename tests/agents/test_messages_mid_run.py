@@ -109,3 +109,29 @@ async def test_an_interrupting_message_stops_the_turn_and_the_agent_answers_it(
     assert file_on_branch(repo, "main", "urgent.txt") == "now"
     [message] = await _messages(optio, task_id)
     assert message["mode"] == "interrupt" and message["ackedAt"]
+
+
+async def test_a_message_before_the_run_reaches_the_prompt_of_the_next_run(
+    optio: Optio, make_repo: MakeRepo, model_endpoint: Endpoint
+) -> None:
+    need_cli("claude")
+    repo = make_repo()
+    assert (
+        await optio.client.post("/api/repos", json={"repoUrl": str(repo), "autoMerge": True})
+    ).status_code == 201
+    first = {"title": "first", "prompt": "sleep 3; echo a > a.txt", "repoUrl": str(repo),
+             "agentType": "script"}  # fmt: skip
+    first_id = (await optio.client.post("/api/tasks", json=first)).json()["task"]["id"]
+    body = {"title": "t", "prompt": 'Create the file hello.txt containing "one"',
+            "repoUrl": str(repo), "agentType": "claude-code", "dependsOn": [first_id]}  # fmt: skip
+    created = await optio.client.post("/api/tasks", json=body)
+    assert created.status_code == 201, created.text
+    task_id = created.json()["task"]["id"]
+    sent = await optio.client.post(f"/api/tasks/{task_id}/message", json={"content": NOTE})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["delivery"] == {"mode": "next_run", "deliveredAt": None}
+    done = (await wait_for_state(optio.client, task_id, "completed", "failed", timeout=120))["task"]
+    assert done["state"] == "completed", done
+    assert _mentions(model_endpoint.api_requests("anthropic")[0], NOTE)
+    [message] = await _messages(optio, task_id)
+    assert message["deliveredAt"] and message["ackedAt"] is None

@@ -22,6 +22,14 @@ def takes_input_mid_run(agent_type: str) -> bool:
     return agent_type in MID_RUN_AGENTS
 
 
+def prompt_as_argument(command: list[str], prompt: str) -> list[str]:
+    """The same command with the prompt after `-p` instead of on stdin, for where no one
+    can write the agent's stdin (a pod's agent container): no messages mid-run there."""
+    out = [a for a in command if a not in STREAM_INPUT_FLAGS]
+    at = out.index("-p") + 1
+    return [*out[:at], prompt, *out[at:]]
+
+
 def user_message(text: str) -> bytes:
     message = {"role": "user", "content": [{"type": "text", "text": text}]}
     return (json.dumps({"type": "user", "message": message}) + "\n").encode()

@@ -19,6 +19,7 @@ from temporalio.worker import Replayer, Worker
 
 from core.names import SESSION_WORKFLOW, session_workflow_id
 from schemas.sessions import SessionEndInput, SessionInput, SessionPrepared, SessionRef
+from tests.workflows.harness import keep_history
 from workflows import session as session_module
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
@@ -82,6 +83,7 @@ async def test_end_signal_ends_and_cleans_up(env: WorkflowEnvironment) -> None:
         await handle.signal("end")
         assert await handle.result() == "ended"
     assert fakes.ended == [(fakes.prepared[0], "ended")]
+    await keep_history(client, handle.id, "ended")
     history = await handle.fetch_history()
     await Replayer(workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER).replay_workflow(history)
 
@@ -93,6 +95,7 @@ async def test_an_untouched_session_ends_after_the_idle_timeout(
     async with worker(client, queue, fakes):
         handle = await start(client, queue, idle=3600)
         assert await handle.result() == "idle"  # time skips an hour ahead
+        await keep_history(client, handle.id, "idle")
     assert [reason for _, reason in fakes.ended] == ["idle"]
 
 
@@ -131,6 +134,7 @@ async def test_a_long_session_continues_as_new(env: WorkflowEnvironment) -> None
             await until_async(lambda: _continued(latest))
             await handle.signal("end")
             assert await latest.result() == "ended"
+            await keep_history(client, handle.id, "continued_as_new")
     finally:
         session_module.MAX_EVENTS_BEFORE_CONTINUE = 2_000
     assert len(fakes.prepared) == 1 and [r for _, r in fakes.ended] == ["ended"]

@@ -14,6 +14,7 @@ from activities.limiter import acquire_slot, find_closed_workflows, release_slot
 from activities.notify import DeliveryActivities
 from activities.pull_requests import PullRequestActivities
 from activities.review import ReviewActivities
+from activities.sessions import SessionActivities
 from activities.standalone_runs import StandaloneRunActivities
 from activities.tasks import TaskActivities
 from activities.tickets import TicketActivities
@@ -32,6 +33,7 @@ def build_activities(
     reviews = ReviewActivities(settings=settings, sessions=sessions)
     deliveries = DeliveryActivities(settings=settings, sessions=sessions)
     tickets = TicketActivities(settings=settings, sessions=sessions)
+    interactive = SessionActivities(settings=settings, sessions=sessions)
     return [
         acquire_slot,
         release_slot,
@@ -65,4 +67,6 @@ def build_activities(
         deliveries.deliver,
         tickets.sync_ticket_provider,
         tickets.finish_ticket,
+        interactive.prepare_session,
+        interactive.end_session,
     ]

@@ -40,6 +40,7 @@ from schemas.workflow import (
 from store.agent_config import prompt_templates, servers_for_run, skills_for_run
 from store.db import transaction
 from store.masking import WorkspaceMasks, settings_credentials
+from store.messages import mark_delivered, undelivered
 from store.models import AgentRun, Repo, Task
 from store.runs import finish_run, upsert_run
 from store.secrets import resolve_secret as resolve_stored_secret
@@ -74,6 +75,18 @@ def _review_spec(spec: RunSpec, review: ReviewRun) -> RunSpec:
             "max_turns": MAX_TURNS_REVIEW,
         }
     )
+
+
+async def _with_queued_messages(session: AsyncSession, spec: RunSpec, *, task_id: str) -> RunSpec:
+    """Messages sent to the task while no run could take them reach this run's prompt
+    (store/messages.py); they count as delivered when the spec is built."""
+    queued = await undelivered(session, task_id=task_id)
+    if not queued:
+        return spec
+    mark_delivered(session, queued)
+    lines = "\n\n".join(f"- {m.content}" for m in queued)
+    note = f"\n\nMessages from the user, sent while you could not receive them:\n\n{lines}\n"
+    return spec.model_copy(update={"prompt": spec.prompt + note})
 
 
 class AgentRunActivities:
@@ -130,6 +143,8 @@ class AgentRunActivities:
             if task.agent_type == "script":
                 return spec
             spec = await self._agent_spec(session, spec, task, repo, input.resume_prompt)
+            if review is None:
+                spec = await _with_queued_messages(session, spec, task_id=task.id)
             if review is not None:
                 # The review template, not the coding one: read the PR, write a verdict.
                 spec = spec.model_copy(

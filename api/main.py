@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.dashboard import mount_dashboard
 from api.errors import install_error_handlers
-from api.live import sse, ws
+from api.live import chat, sse, terminal, ws
 from api.nul_bytes import RefuseNulBytes
 from api.routes import ROUTERS, reviews
 from api.state import AppState
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
-    for router in [*ROUTERS, reviews.router, sse.router, ws.router]:
+    for router in [*ROUTERS, reviews.router, sse.router, ws.router, terminal.router, chat.router]:
         app.include_router(router)
     # Last: the dashboard claims only `/`, `/login` and `/dashboard/...`.
     mount_dashboard(app)

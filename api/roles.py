@@ -16,6 +16,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PERSONAL: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/api/auth/logout"),
+        ("POST", "/api/auth/ws-token"),
         ("POST", "/api/auth/api-keys"),
         ("DELETE", "/api/auth/api-keys/{key_id}"),
         ("POST", "/api/workspaces"),

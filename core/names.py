@@ -19,12 +19,17 @@ PIPELINE_WORKFLOW: Final = "PipelineWorkflow"
 STANDALONE_RUN_WORKFLOW: Final = "StandaloneRunWorkflow"
 BLUEPRINT_RUN_WORKFLOW: Final = "BlueprintRunWorkflow"
 SLOT_LIMITER_WORKFLOW: Final = "SlotLimiterWorkflow"
+SESSION_WORKFLOW: Final = "SessionWorkflow"
 
 # ---- workflow ids ---------------------------------------------------------------------
 
 
 def task_workflow_id(task_id: str) -> str:
     return f"task-{task_id}"
+
+
+def session_workflow_id(session_id: str) -> str:
+    return f"session-{session_id}"
 
 
 def pr_phase_workflow_id(task_workflow_id: str) -> str:

@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     live_end_grace_seconds: float = Field(default=2.0, ge=0)
     # How long events are kept for catch-up and Last-Event-ID resumes.
     live_retention_hours: float = Field(default=168.0, gt=0)
+    # Interactive sessions (docs/api.md#interactive-sessions): one without terminal or
+    # chat activity for this long ends, and its worktree goes.
+    session_idle_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # Single-use WebSocket tokens (POST /api/auth/ws-token) are good for this long.
+    ws_token_ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     # ---- sign-in (docs/identity.md): each provider is enabled by its client id and secret.
     # The URL people reach the API at; OAuth callbacks and the Secure cookie flag follow it.

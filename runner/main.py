@@ -19,8 +19,15 @@ from typing import TypeVar
 
 import httpx
 
-from integrations.agents import AgentAdapter, ParsedEntry, UnsupportedAgentError, get_adapter
+from integrations.agents import (
+    AgentAdapter,
+    ParsedEntry,
+    UnsupportedAgentError,
+    get_adapter,
+    takes_input_mid_run,
+)
 from integrations.agents.base import Stream
+from integrations.agents.stream_input import prompt_as_argument
 from integrations.git import (
     GitError,
     commit_all,
@@ -32,6 +39,7 @@ from integrations.git import (
 from integrations.sandbox import Sandbox, SandboxUnavailableError, sandbox_env
 from integrations.tls import tls_context
 from runner.delivery import EventSink
+from runner.inbox import Inbox
 from runner.process import run_agent
 from runner.progress import ProgressTracker
 from runner.secrets import MissingSecretError, Redactor, servers_for_agent
@@ -195,8 +203,12 @@ class Run:
         for entry in entries:
             self.emit(entry)
 
+        inbox = self.inbox(agent_spec)
+
         def on_line(line: str, stream: Stream) -> None:
             self.progress.touch()
+            if inbox is not None and stream == "stdout":
+                inbox.observe(line)
             for entry in adapter.parse_line(line, stream):
                 entries.append(entry)
                 self.emit(entry)
@@ -204,12 +216,16 @@ class Run:
         self.progress.set_phase("running_agent")
         try:
             command = adapter.build_command(agent_spec, prompt_file=prompt_file)
+            if inbox is None and takes_input_mid_run(spec.agent_type):
+                # No channel to the agent's stdin here (a pod): the prompt goes as before.
+                command = prompt_as_argument(command, agent_spec.prompt)
             exit_code = await self.run_agent_process(
                 command=command,
                 home=home,
                 mirror=mirror,
                 env=agent_env(agent_spec, adapter, home=home) | mcp_env,
                 on_line=on_line,
+                inbox=inbox,
             )
         except SandboxUnavailableError as exc:
             return self.fail(str(exc))
@@ -237,6 +253,13 @@ class Run:
             # A review run only reads the PR's head: whatever it leaves behind stays local.
             return result.model_copy(update={"head_sha": self.start_sha})
         return await self.publish(result)
+
+    def inbox(self, spec: RunSpec) -> Inbox | None:
+        """The agent's input for messages sent while it runs, if it takes any."""
+        if not takes_input_mid_run(spec.agent_type):
+            return None
+        url = spec.ingest_url.removesuffix("/events") + "/inbox"
+        return Inbox(url=url, token=spec.run_token.get_secret_value(), prompt=spec.prompt)
 
     async def prepare_git(self) -> Path:
         """The repository's mirror, fresh, and the run's worktree on it; sets start_sha."""
@@ -272,15 +295,18 @@ class Run:
         mirror: Path,
         env: dict[str, str],
         on_line: Callable[[str, Stream], None],
+        inbox: Inbox | None = None,
     ) -> int:
         """Run the agent's command in its sandbox to its exit code (runner/pod.py hands it
-        to the pod's agent container instead)."""
+        to the pod's agent container instead); `inbox` owns its stdin."""
         return await run_agent(
             command=sandbox_for(self.spec, home=home, mirror=mirror).command(command),
             cwd=self.worktree,
             env=env,
             on_line=on_line,
             on_start=self.progress.set_agent_pid,
+            feed=inbox.feed if inbox is not None else None,
+            on_exit=inbox.close if inbox is not None else None,
         )
 
     async def publish(self, result: RunResult) -> RunResult:

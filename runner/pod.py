@@ -33,6 +33,7 @@ import httpx
 from integrations.agents import ParsedEntry
 from integrations.agents.base import Stream
 from integrations.git import GitError, head_sha, mirror_path
+from runner.inbox import Inbox
 from runner.main import Run, carry_out, in_thread
 from schemas import pod
 from schemas.run_dir import atomic_write_text, make_run_dir
@@ -83,6 +84,10 @@ class PodRun(Run):
         sys.stdout.write(self.redact.text(entry.content) + "\n")
         sys.stdout.flush()
 
+    def inbox(self, spec: RunSpec) -> Inbox | None:
+        # The agent container's stdin is not ours to write: messages wait for the next run.
+        return None
+
     async def run_agent_process(
         self,
         *,
@@ -91,6 +96,7 @@ class PodRun(Run):
         mirror: Path,
         env: dict[str, str],
         on_line: Callable[[str, Stream], None],
+        inbox: Inbox | None = None,
     ) -> int:
         control = Path(pod.CONTROL)
         exit_file = control / pod.EXIT_FILE

@@ -7,8 +7,9 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from integrations.agents.base import Stream
 
@@ -21,6 +22,9 @@ STOP_GRACE = 5.0
 PIPE_GRACE = 2.0
 
 LineHandler = Callable[[str, Stream], None]
+# Writes the agent's stdin while it runs (runner/inbox.py); without one, stdin is empty.
+InputFeed = Callable[[asyncio.StreamWriter], Coroutine[Any, Any, None]]
+FEED_GRACE = 15.0  # for the feed's last report after the agent exited
 
 
 async def _pump(reader: asyncio.StreamReader, stream: Stream, on_line: LineHandler) -> None:
@@ -61,13 +65,18 @@ async def run_agent(
     env: dict[str, str],
     on_line: LineHandler,
     on_start: Callable[[int], None],
+    feed: InputFeed | None = None,
+    on_exit: Callable[[], None] | None = None,
 ) -> int:
-    """Run `command` to completion and return its exit code; cancelling kills its group."""
+    """Run `command` to completion and return its exit code; cancelling kills its group.
+
+    `feed` gets the agent's stdin; `on_exit` tells it the agent is gone, and the feed
+    then has FEED_GRACE seconds to finish."""
     proc = await asyncio.create_subprocess_exec(
         *command,
         cwd=cwd,
         env=env,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE if feed else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         # Own process group: stopping the run kills the agent and everything it spawned.
@@ -79,9 +88,18 @@ async def run_agent(
         asyncio.create_task(_pump(proc.stdout, "stdout", on_line)),
         asyncio.create_task(_pump(proc.stderr, "stderr", on_line)),
     ]
+    feeding: asyncio.Task[None] | None = None
+    if feed is not None:
+        assert proc.stdin is not None
+        feeding = asyncio.create_task(feed(proc.stdin))
     try:
         code = await proc.wait()
         _, lingering = await asyncio.wait(pumps, timeout=PIPE_GRACE)
+        if feeding is not None:
+            if on_exit is not None:
+                on_exit()
+            _, unfinished = await asyncio.wait({feeding}, timeout=FEED_GRACE)
+            lingering |= unfinished
         # Leftover background processes would hold the pipes and outlive the run.
         _signal_group(proc.pid, signal.SIGKILL)
         for task in lingering:
@@ -89,6 +107,6 @@ async def run_agent(
         return code
     except asyncio.CancelledError:
         await terminate_group(proc)
-        for task in pumps:
+        for task in [*pumps, *([feeding] if feeding else [])]:
             task.cancel()
         raise

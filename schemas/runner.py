@@ -164,3 +164,20 @@ class RunStatus:
     state: RunState
     result: RunResult | None = None
     progress: RunProgress | None = None
+
+
+class InboxReport(CamelModel):
+    """A runner's report on the messages for its agent, sent when it asks for new ones."""
+
+    delivered: list[str] = Field(default_factory=list, max_length=1000)  # written to stdin
+    acked: list[str] = Field(default_factory=list, max_length=1000)  # echoed by the agent
+
+
+class InboxMessage(CamelModel):
+    id: str
+    content: str
+    mode: Literal["soft", "interrupt"] = "soft"
+
+
+class InboxMessages(CamelModel):
+    messages: list[InboxMessage]

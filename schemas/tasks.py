@@ -165,3 +165,38 @@ class ReorderBody(ApiModel):
 class MessageBody(ApiModel):
     content: str = Field(min_length=1, max_length=8000)
     mode: Literal["soft", "interrupt"] = "soft"
+
+
+DeliveryMode = Literal["live", "next_run", "resume"]
+
+
+class MessageDelivery(ApiOut):
+    """How a message reaches the agent: `live` into the running agent's input (Claude
+    Code), `next_run` in the prompt of the task's next run (agents without mid-run
+    input), `resume` by resuming a waiting task with it. `deliveredAt` is set once it
+    has reached the agent; `task:message_delivered` says when it does later."""
+
+    mode: DeliveryMode
+    delivered_at: str | None = None
+
+
+class TaskMessageOut(ApiOut):
+    id: str
+    task_id: str
+    user_id: str
+    content: str
+    mode: str
+    workspace_id: str
+    created_at: str
+    delivered_at: str | None = None
+    acked_at: str | None = None
+    delivery_error: str | None = None
+
+
+class MessageAccepted(ApiOut):
+    message: TaskMessageOut
+    delivery: MessageDelivery
+
+
+class MessageList(ApiOut):
+    messages: list[TaskMessageOut]

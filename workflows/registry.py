@@ -14,6 +14,7 @@ from workflows.pipeline import PipelineWorkflow
 from workflows.pr_phase import PrPhaseWorkflow
 from workflows.repo_task import RepoTaskWorkflow
 from workflows.review import ReviewWorkflow
+from workflows.session import SessionWorkflow
 from workflows.standalone_run import StandaloneRunWorkflow
 from workflows.ticket_sync import TicketDoneWorkflow, TicketSyncWorkflow
 
@@ -28,6 +29,7 @@ WORKFLOWS: list[type] = [
     DeliveryWorkflow,
     TicketSyncWorkflow,
     TicketDoneWorkflow,
+    SessionWorkflow,
 ]
 
 # Workflows import only the standard library, temporalio, schemas/ and core/ (pure,

@@ -1,7 +1,8 @@
 """Who may open a live stream: credentials of WebSockets, the owner's lookup, IP limits.
 
 WebSockets authenticate with the `optio_session` cookie, or with the subprotocols
-`optio-ws-v1, optio-auth-<token>` (browsers cannot set headers on a WebSocket), or an
+`optio-ws-v1, optio-auth-<token>` (browsers cannot set headers on a WebSocket; the
+token is a PAT, a sign-in session or a single-use token from POST /api/auth/ws-token), or an
 `Authorization: Bearer` header from other clients; never with a query-string token,
 which ends up in proxy and access logs.
 """
@@ -17,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 from schemas.auth import Principal
 from store.auth import resolve_credential
+from store.ws_tokens import is_ws_token, redeem_ws_token
 
 SESSION_COOKIE = "optio_session"  # the same cookie as api/deps.py
 PROTOCOL = "optio-ws-v1"
@@ -88,9 +90,12 @@ async def ws_principal(
         check_origin(conn, allowed=allowed_origins)
     requested = conn.headers.get("x-workspace-id") or conn.cookies.get("optio_workspace")
     async with sessions() as session, session.begin():
-        principal = await resolve_credential(
-            session, token=credential.token, requested_workspace_id=requested
-        )
+        if is_ws_token(credential.token):
+            principal = await redeem_ws_token(session, token=credential.token)
+        else:
+            principal = await resolve_credential(
+                session, token=credential.token, requested_workspace_id=requested
+            )
     if principal is None:
         raise Refused(UNAUTHENTICATED, "Invalid or expired credential")
     return principal

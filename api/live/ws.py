@@ -88,7 +88,7 @@ async def _serve(websocket: WebSocket, open_: Open, after: int | None) -> None:
     finally:
         if ip is not None:
             state.live_limit.release(ip)
-    await _close(websocket, code, reason)
+    await close_socket(websocket, code, reason)
 
 
 async def _pump(
@@ -149,7 +149,7 @@ async def _receive(websocket: WebSocket) -> tuple[int, str]:
             return TOO_LARGE, "Message larger than 1 MB"
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+async def close_socket(websocket: WebSocket, code: int, reason: str) -> None:
     """The close frame goes after what is already buffered: a slow client that reads on
     gets it; one that never does is cut off after CLOSE_WAIT (its buffer is full, so
     nothing grows meanwhile)."""

@@ -1,4 +1,4 @@
-"""The task graph over HTTP: dependencies, subtasks, comments, reorder, bulk, messages."""
+"""The task graph over HTTP: dependencies, subtasks, comments, reorder, bulk."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import task_commands as commands
@@ -21,7 +20,6 @@ from schemas.auth import Principal
 from schemas.tasks import (
     CommentBody,
     DependenciesAdd,
-    MessageBody,
     ReorderBody,
     SubtaskCreate,
 )
@@ -35,10 +33,9 @@ from store.graph import (
     remove_dependency,
     subtasks,
 )
-from store.models import Task, TaskComment, TaskMessage
+from store.models import Task, TaskComment
 from store.scoping import scoped_select
 from store.tasks import get_task
-from store.types import utcnow
 from temporal.starts import start_review_workflow
 
 router = APIRouter(tags=["Tasks"])
@@ -374,71 +371,3 @@ async def cancel_active(
         await commands.cancel(client, task=task)
         cancelled += 1
     return {"cancelled": cancelled, "total": len(live)}
-
-
-# ---- messages ------------------------------------------------------------------------
-
-
-def _message(m: TaskMessage) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "taskId": m.task_id,
-        "userId": m.user_id,
-        "content": m.content,
-        "mode": m.mode,
-        "workspaceId": m.workspace_id,
-        "createdAt": m.created_at.isoformat(),
-        "deliveredAt": m.delivered_at.isoformat() if m.delivered_at else None,
-        "ackedAt": m.acked_at.isoformat() if m.acked_at else None,
-        "deliveryError": m.delivery_error,
-    }
-
-
-@router.get("/api/tasks/{task_id}/messages")
-async def list_messages(
-    task_id: str, principal: CurrentPrincipal, session: SessionDep
-) -> dict[str, Any]:
-    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
-    stmt = (
-        select(TaskMessage).where(TaskMessage.task_id == task.id).order_by(TaskMessage.created_at)
-    )
-    return {"messages": [_message(m) for m in (await session.execute(stmt)).scalars()]}
-
-
-@router.post("/api/tasks/{task_id}/message", status_code=202, dependencies=[MEMBER])
-async def send_message(
-    task_id: str,
-    body: MessageBody,
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    state: StateDep,
-) -> dict[str, Any]:
-    """No adapter takes input mid-run yet, so a message resumes a waiting task with it."""
-    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
-    if task.state not in (TaskState.NEEDS_ATTENTION, TaskState.FAILED):
-        raise ConflictError(
-            f"Messages reach an agent as a resume, from needs_attention or failed (task is "
-            f"{task.state}); mid-run delivery is not supported by any agent adapter yet"
-        )
-    message = TaskMessage(
-        workspace_id=task.workspace_id, task_id=task.id, user_id=principal.user_id,
-        content=body.content, mode=body.mode,
-    )  # fmt: skip
-    session.add(message)
-    await session.flush()
-    live.publish(
-        session, workspace_id=task.workspace_id, topic=live.task_topic(task.id),
-        type="task:message", payload=_message(message),
-    )  # fmt: skip
-    await session.commit()
-    await commands.resume(
-        await state.temporal_client(),
-        task=task,
-        task_queue=state.settings.task_queue,
-        prompt=body.content,
-        user_id=principal.user_id,
-        force_restart=False,
-    )
-    message.delivered_at = utcnow()
-    await session.commit()
-    return {"message": _message(message)}

@@ -6,6 +6,8 @@ together pass its budget, the task's workflow is told at once, and stops this ru
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from temporalio.service import RPCError
 
@@ -13,11 +15,12 @@ from api.deps import StateDep, bearer_token
 from core.budget import cost_in
 from core.errors import UnauthorizedError
 from core.names import Signals
-from schemas.runner import LogBatch
+from schemas.runner import InboxMessage, InboxMessages, InboxReport, LogBatch
 from schemas.workflow import BudgetExceeded
 from store.budgets import task_over_budget
 from store.db import transaction
-from store.runs import authenticate_run, ingest_events
+from store.messages import report_delivery, undelivered
+from store.runs import LIVE_RUN_STATES, authenticate_run, ingest_events
 from temporal.starts import task_workflow_id
 
 router = APIRouter(tags=["System"], include_in_schema=False)
@@ -45,6 +48,33 @@ async def ingest(run_id: str, batch: LogBatch, request: Request, state: StateDep
     if reason is not None:
         await _stop_over_budget(state, task_id=task_id, run_id=run_id, reason=reason)
     return {"accepted": accepted, "received": len(events)}
+
+
+@router.post("/api/internal/runs/{run_id}/inbox")
+async def inbox(
+    run_id: str, report: InboxReport, request: Request, state: StateDep
+) -> InboxMessages:
+    """A running agent's runner: what it delivered and saw acknowledged; what is new."""
+    token = bearer_token(request)
+    if token is None:
+        raise UnauthorizedError("Run token required")
+    async with transaction(state.sessions) as session:
+        run = await authenticate_run(session, run_id=run_id, token=token)
+        if run is None:
+            raise UnauthorizedError("Invalid run token")
+        await report_delivery(
+            session, task_id=run.task_id, delivered=report.delivered, acked=report.acked
+        )
+        if run.state not in LIVE_RUN_STATES:
+            return InboxMessages(messages=[])  # an ended run's messages wait for the next
+        waiting = await undelivered(session, task_id=run.task_id)
+        return InboxMessages(
+            messages=[InboxMessage(id=m.id, content=m.content, mode=_mode(m.mode)) for m in waiting]
+        )
+
+
+def _mode(mode: str) -> Literal["soft", "interrupt"]:
+    return "interrupt" if mode == "interrupt" else "soft"
 
 
 async def _stop_over_budget(state: StateDep, *, task_id: str, run_id: str, reason: str) -> None:

@@ -16,6 +16,7 @@ from integrations.agents.copilot import CopilotAdapter
 from integrations.agents.gemini import GeminiAdapter
 from integrations.agents.opencode import OpenCodeAdapter
 from integrations.agents.script import ScriptAdapter
+from integrations.agents.stream_input import takes_input_mid_run
 
 # Accepted by the API (tasks may name them) but not runnable until their adapter lands.
 PLANNED_AGENT_TYPES = frozenset({"openclaw"})
@@ -58,4 +59,5 @@ __all__ = [
     "available_agent_types",
     "get_adapter",
     "strip_ansi",
+    "takes_input_mid_run",
 ]

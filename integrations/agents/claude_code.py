@@ -28,6 +28,7 @@ from integrations.agents.common import (
     tool_summary,
 )
 from integrations.agents.setup_files import mcp_json, skill_files
+from integrations.agents.stream_input import STREAM_INPUT_FLAGS
 from schemas.runner import RunSpec
 
 PROVIDER = "Anthropic"
@@ -55,9 +56,10 @@ class ClaudeCodeAdapter:
     prompt_filename = "prompt.md"
 
     def build_command(self, spec: RunSpec, *, prompt_file: Path) -> list[str]:
-        # The prompt goes right after -p: --mcp-config takes several values and would
-        # swallow a prompt placed after it.
-        command = ["claude", "-p", spec.prompt, "--output-format", "stream-json", "--verbose"]
+        # The prompt arrives on stdin as the first stream-json message, and messages sent
+        # to the running task follow it there (integrations/agents/stream_input.py).
+        command = ["claude", "-p", *STREAM_INPUT_FLAGS, "--output-format", "stream-json"]
+        command += ["--verbose"]
         # Optio's sandbox is the isolation; the agent must not stop to ask.
         command += ["--dangerously-skip-permissions", "--max-turns", str(spec.max_turns)]
         if spec.model:

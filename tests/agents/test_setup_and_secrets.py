@@ -9,6 +9,7 @@ import pytest
 
 from integrations.agents import get_adapter
 from integrations.agents.base import SetupFile
+from integrations.agents.stream_input import STREAM_INPUT_FLAGS, prompt_as_argument
 from runner.secrets import MissingSecretError, Redactor, resolve_servers, servers_for_agent
 from runner.setup import SetupFiles
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
@@ -137,7 +138,8 @@ def test_commands_name_the_model_session_and_turn_limit() -> None:
         update={"model": "m1", "effort": "high", "resume_session_id": "s1", "max_turns": 7}
     )
     claude = get_adapter("claude-code").build_command(spec, prompt_file=Path("/p"))
-    assert claude[:3] == ["claude", "-p", "p"]
+    # Claude's prompt travels on stdin (stream-json), never on its command line.
+    assert claude[:4] == ["claude", "-p", "--input-format", "stream-json"] and "p" not in claude
     for pair in (["--max-turns", "7"], ["--model", "m1"], ["--effort", "high"], ["--resume", "s1"]):
         assert pair[0] in claude and claude[claude.index(pair[0]) + 1] == pair[1]
     codex = get_adapter("codex").build_command(spec, prompt_file=Path("/p"))
@@ -183,3 +185,12 @@ def test_gemini_opencode_copilot_are_pointed_at_the_endpoint_without_the_command
     [mcp] = [f for f in copilot.setup_files(spec) if f.path == ".copilot/mcp-config.json"]
     assert mcp.base == "home" and "tok-123456" in mcp.content
     assert copilot.env(spec)["COPILOT_OFFLINE"] == "true"
+
+
+def test_claude_without_a_channel_to_its_stdin_gets_the_prompt_after_p() -> None:
+    # A pod's agent container: nobody writes its stdin, so no stream-json input there.
+    command = get_adapter("claude-code").build_command(SPEC, prompt_file=Path("/p"))
+    plain = prompt_as_argument(command, "do it")
+    assert plain[:3] == ["claude", "-p", "do it"]
+    assert "--input-format" not in plain and "--replay-user-messages" not in plain
+    assert plain[3:] == [a for a in command[2:] if a not in STREAM_INPUT_FLAGS]

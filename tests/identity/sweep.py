@@ -69,7 +69,9 @@ def example(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> 
             if not schema.get("pattern") or re.fullmatch(schema["pattern"], candidate):
                 return candidate
         return "x"
-    if kind in ("integer", "number"):
+    if kind == "integer":
+        return int(schema.get("minimum", 1))  # the document may write it as 1.0
+    if kind == "number":
         return schema.get("minimum", 1)
     if kind == "boolean":
         return False
@@ -123,6 +125,9 @@ async def seed(client: httpx.AsyncClient, repo: Path, canary: str) -> dict[str, 
     out["skill"] = (await ok(skill, 201))["skill"]["id"]
     secret = {"name": f"{canary}_SECRET", "value": canary}
     await ok(await client.post("/api/secrets", json=secret), 201)
+    # An interactive session (no worker runs in the sweeps: it stays provisioning).
+    session = await client.post("/api/sessions", json={"repoUrl": str(repo)})
+    out["session"] = (await ok(session, 201))["session"]["id"]
     key = await client.post("/api/auth/api-keys", json={"name": canary})
     out["api_key"] = (await ok(key, 201))["tokenId"]
     return out

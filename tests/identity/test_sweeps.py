@@ -17,6 +17,7 @@ from api.roles import PERSONAL, minimum_role
 from tests.conftest import Optio
 from tests.identity.conftest import Person
 from tests.identity.sweep import WRITES, Op, crawl, get_briefly, operations, seed, uuids
+from tests.live.helpers import close_code, ws
 
 CANARY = "CANARY_B7Q"
 # Routes anyone may call: what a signed-out browser needs, and receivers that check a
@@ -86,6 +87,11 @@ async def test_isolation_sweep(
                 assert response.status_code >= 400, where
             else:
                 assert response.status_code == 404, where
+    # B's session sockets are as unknown to A as its rows: 4404 before anything opens.
+    api = str(api_only.client.base_url)
+    for kind in ("terminal", "chat"):
+        async with ws(api, f"/ws/sessions/{b_seeds['session']}/{kind}", api_only.token) as conn:
+            assert await close_code(conn) == 4404, kind
     # Nothing of B's changed under A's attempts.
     assert stable(await crawl(b.client, ops, b_seeds)) == stable(b_before)
     # The header asking for B's workspace is ignored for a non-member: A sees only A.

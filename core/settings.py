@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # How long the worker holding a run may be unreachable before the run is failed over
     # (recorded as lost, with the reason) and started again on another worker.
     worker_failover_seconds: float = Field(default=120.0, ge=5)
+    # ---- metrics (docs/deployment.md#metrics). Scrapers send it as a bearer token to the
+    # API's /metrics and each worker's; without it the API's /metrics is off.
+    metrics_token: SecretStr | None = None
+    # host:port of a worker's /metrics (ours plus the Temporal SDK's); unset: none.
+    worker_metrics_address: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities import build_activities
@@ -20,13 +21,16 @@ from integrations.launchers.local import LocalLauncher
 from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
 from temporal.setup import ensure_search_attributes
+from worker.metrics import serve_metrics, worker_metrics
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    return await Client.connect(
+        settings.temporal_target, namespace=settings.temporal_namespace, runtime=runtime
+    )
 
 
 def build_worker(
@@ -72,7 +76,8 @@ WORKER_NICENESS = 5
 
 async def run_worker(settings: Settings) -> None:
     os.nice(WORKER_NICENESS)
-    client = await connect(settings)
+    metrics = worker_metrics(settings)
+    client = await connect(settings, metrics.runtime if metrics else None)
     await ensure_search_attributes(client, namespace=settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,6 +92,7 @@ async def run_worker(settings: Settings) -> None:
     # The first agent run should not wait for the runner's imports.
     await asyncio.to_thread(launcher.warm)
     sweeper = asyncio.create_task(sweep_runs(launcher, settings))
+    scraped = asyncio.create_task(serve_metrics(metrics)) if metrics else None
     try:
         # Every activity is async; this pool only satisfies the SDK's check that a sync
         # activity could run, and threads are created on demand.
@@ -109,6 +115,8 @@ async def run_worker(settings: Settings) -> None:
                 await stop.wait()
     finally:
         sweeper.cancel()
+        if scraped is not None:
+            scraped.cancel()
         await engine.dispose()
 
 

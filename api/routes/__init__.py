@@ -12,6 +12,7 @@ from api.routes import (
     issues,
     legacy,
     mcp_servers,
+    metrics,
     outgoing_webhooks,
     pull_requests,
     push_credentials,
@@ -31,6 +32,7 @@ from api.routes import (
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    metrics.router,
     auth.router,
     tasks.router,
     graph.router,

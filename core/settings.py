@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     temporal_metrics_port: int = Field(default=7235, ge=1, le=65535)
     temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
+    # An existing Temporal over TLS (docs/deployment.md#temporal): TLS alone, mutual TLS
+    # with a client certificate and key (PEM files), a private CA; or a Temporal Cloud API
+    # key (which implies TLS).
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: SecretStr | None = None
     task_queue: str = "optio"
     # ---- workers on several machines (docs/deployment.md#workers-on-several-machines).
     # This worker's name: its own task queue `<task_queue>@<worker_id>` carries every

@@ -20,6 +20,7 @@ from core.worker_identity import host_queue
 from integrations.launchers.local import LocalLauncher
 from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
+from temporal.client import connect_client
 from temporal.setup import ensure_search_attributes
 from worker.metrics import serve_metrics, worker_metrics
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
@@ -28,9 +29,7 @@ log = logging.getLogger(__name__)
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    return await Client.connect(
-        settings.temporal_target, namespace=settings.temporal_namespace, runtime=runtime
-    )
+    return await connect_client(settings, runtime)
 
 
 def build_worker(

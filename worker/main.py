@@ -22,6 +22,7 @@ from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
 from temporal.client import connect_client
 from temporal.setup import ensure_search_attributes
+from worker.failed_over import stop_ended_runs
 from worker.metrics import serve_metrics, worker_metrics
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
@@ -90,13 +91,15 @@ async def run_worker(settings: Settings) -> None:
     launcher = LocalLauncher(runs_root=settings.runs_dir)
     # The first agent run should not wait for the runner's imports.
     await asyncio.to_thread(launcher.warm)
-    sweeper = asyncio.create_task(sweep_runs(launcher, settings))
+    sessions = session_factory(engine)
+    # Runs that failed over while this worker was away must not go on here.
+    await stop_ended_runs(launcher, sessions)
+    sweeper = asyncio.create_task(sweep_runs(launcher, settings, sessions))
     scraped = asyncio.create_task(serve_metrics(metrics)) if metrics else None
     try:
         # Every activity is async; this pool only satisfies the SDK's check that a sync
         # activity could run, and threads are created on demand.
         with ThreadPoolExecutor(max_workers=400) as executor:
-            sessions = session_factory(engine)
             worker = build_worker(
                 client=client,
                 settings=settings,
@@ -119,7 +122,9 @@ async def run_worker(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def sweep_runs(launcher: LocalLauncher, settings: Settings) -> None:
+async def sweep_runs(
+    launcher: LocalLauncher, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     """Clear what runs left behind, now (runs that ended while no worker was up) and then
     every SWEEP_INTERVAL_S."""
     while True:
@@ -129,7 +134,9 @@ async def sweep_runs(launcher: LocalLauncher, settings: Settings) -> None:
             )
             if removed:
                 log.info("removed %d finished run directories", removed)
-        except OSError:
+            await stop_ended_runs(launcher, sessions)
+        except Exception:
+            # The next round tries again; a sweep must not end the worker.
             log.exception("sweeping run directories failed")
         await asyncio.sleep(SWEEP_INTERVAL_S)
 

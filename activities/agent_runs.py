@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import Heartbeats
 from activities.review import MAX_TURNS_REVIEW, ReviewActivities, ReviewRun
+from core.metrics import AGENT_COST, RUN_DURATION, RUNS_FAILED_OVER
 from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
@@ -41,6 +42,7 @@ from store.agent_config import prompt_templates, servers_for_run, skills_for_run
 from store.db import transaction
 from store.masking import WorkspaceMasks, settings_credentials
 from store.messages import mark_delivered, undelivered
+from store.metrics import run_started
 from store.models import AgentRun, Repo, Task
 from store.runs import finish_run, upsert_run
 from store.secrets import resolve_secret as resolve_stored_secret
@@ -322,6 +324,7 @@ class AgentRunActivities:
         result = status.result and await self._masked(run_id, status.result)
         if result is None:
             await self._record(run_id, "lost", None, "The sandbox exited without a result")
+            await self._observe(run_id, "lost", None)
             return RunAgentResult(success=False, error="The sandbox exited without a result")
         await self._record(
             run_id,
@@ -330,6 +333,7 @@ class AgentRunActivities:
             result.error,
             result=result,
         )
+        await self._observe(run_id, "succeeded" if result.success else "failed", result.cost_usd)
         return RunAgentResult(
             success=result.success,
             permanent=not result.success and is_permanent(result.error),
@@ -363,6 +367,20 @@ class AgentRunActivities:
                 "session_id": session_id,
             }
         )
+
+    async def _observe(self, run_id: str, outcome: str, cost_usd: str | None) -> None:
+        """The run's duration and cost, for /metrics."""
+        async with self.sessions() as session:
+            started = await run_started(session, run_id=run_id)
+        if started is None:
+            return
+        agent, started_at = started
+        RUN_DURATION.labels(agent=agent, outcome=outcome).observe(
+            max(0.0, (utcnow() - started_at).total_seconds())
+        )
+        cost = _dollars(cost_usd)
+        if cost:
+            AGENT_COST.labels(agent=agent).inc(cost)
 
     async def _record(
         self,
@@ -405,4 +423,13 @@ class AgentRunActivities:
     @activity.defn
     async def record_lost_run(self, input: RecordLostRunInput) -> None:
         """The run's worker is gone: say so on the run, from any worker (its own cannot)."""
+        if input.state == "lost":
+            RUNS_FAILED_OVER.inc()
         await self._record(input.run_id, input.state, None, input.message)
+
+
+def _dollars(cost_usd: str | None) -> float:
+    try:
+        return max(0.0, float(cost_usd)) if cost_usd else 0.0
+    except ValueError:
+        return 0.0

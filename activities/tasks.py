@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import Notifier
 from core.masking import Redactor
+from core.metrics import QUEUE_WAIT
 from core.names import task_branch
 from core.settings import Settings
 from integrations.forges.local import delete_branch
@@ -30,6 +31,7 @@ from schemas.workflow import (
 from store.db import transaction
 from store.live import pr_snapshot, publish_pr_change
 from store.masking import WorkspaceMasks
+from store.metrics import queued_at
 from store.models import Task
 from store.pull_requests import find_open_pr
 from store.tasks import apply_patch, apply_transition, find_repo, repo_key, wipe_for_redo
@@ -124,6 +126,10 @@ class TaskActivities:
                     patch=_masked(input.patch, redact),
                 )
             applied = await apply_transition(session, data=input)
+            if applied and input.to_state == "provisioning" and input.from_state == "queued":
+                since = await queued_at(session, task_id=input.task_id, seq=input.seq - 1)
+                if since is not None:
+                    QUEUE_WAIT.observe(max(0.0, (utcnow() - since).total_seconds()))
         # Also when not applied: a retry after a lost start must still notify (once).
         await self.notifier.task_transition(input)
         return TransitionResult(applied=applied)

@@ -58,6 +58,8 @@ OVERRIDES: dict[tuple[str, str], Role] = {
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/api/health"),
+        # Prometheus scrapes with OPTIO_METRICS_TOKEN, checked by the handler.
+        ("GET", "/metrics"),
         ("GET", "/api/auth/providers"),
         ("GET", "/api/auth/{provider}/login"),
         ("GET", "/api/auth/{provider}/callback"),

@@ -16,6 +16,7 @@ from api.task_starts import TaskStarts
 from core.errors import ServiceUnavailableError
 from core.settings import Settings
 from store.masking import WorkspaceMasks
+from temporal.client import connect_client
 
 
 @dataclass
@@ -55,10 +56,7 @@ class AppState:
         async with self._connect_lock:
             if self.temporal is None:
                 try:
-                    self.temporal = await Client.connect(
-                        self.settings.temporal_target,
-                        namespace=self.settings.temporal_namespace,
-                    )
+                    self.temporal = await connect_client(self.settings)
                 except Exception as exc:
                     raise ServiceUnavailableError(
                         f"Temporal is unreachable at {self.settings.temporal_target}: {exc}"

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     temporal_metrics_port: int = Field(default=7235, ge=1, le=65535)
     temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
+    # An existing Temporal over TLS (docs/deployment.md#temporal): TLS alone, mutual TLS
+    # with a client certificate and key (PEM files), a private CA; or a Temporal Cloud API
+    # key (which implies TLS).
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: SecretStr | None = None
     task_queue: str = "optio"
     # ---- workers on several machines (docs/deployment.md#workers-on-several-machines).
     # This worker's name: its own task queue `<task_queue>@<worker_id>` carries every
@@ -48,6 +56,11 @@ class Settings(BaseSettings):
     # Worker Versioning (docs/temporal.md): set, the worker polls as build <id> of the
     # deployment named after the task queue, and runs stay on the build they began on.
     worker_build_id: str | None = Field(default=None, min_length=1, max_length=255)
+    # ---- metrics (docs/deployment.md#metrics). Scrapers send it as a bearer token to the
+    # API's /metrics and each worker's; without it the API's /metrics is off.
+    metrics_token: SecretStr | None = None
+    # host:port of a worker's /metrics (ours plus the Temporal SDK's); unset: none.
+    worker_metrics_address: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

@@ -7,11 +7,14 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities import build_activities
@@ -21,14 +24,17 @@ from integrations.launchers.base import Launcher
 from integrations.launchers.select import launcher_for
 from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
+from temporal.client import connect_client
 from temporal.setup import ensure_search_attributes
+from worker.failed_over import stop_ended_runs
+from worker.metrics import serve_metrics, worker_metrics
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    return await connect_client(settings, runtime)
 
 
 def build_worker(
@@ -38,13 +44,14 @@ def build_worker(
     sessions: async_sessionmaker[AsyncSession],
     executor: ThreadPoolExecutor,
     task_queue: str,
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=build_activities(settings=settings, sessions=sessions),
+        activities=activities or build_activities(settings=settings, sessions=sessions),
         activity_executor=executor,
         max_concurrent_activities=400,
         deployment_config=deployment_config(settings.worker_build_id, task_queue),
@@ -70,12 +77,13 @@ def build_host_worker(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     executor: ThreadPoolExecutor,
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> Worker:
     """Activities only, on this worker's own queue: the runs whose worktree is here."""
     return Worker(
         client,
         task_queue=host_queue(settings),
-        activities=build_activities(settings=settings, sessions=sessions),
+        activities=activities or build_activities(settings=settings, sessions=sessions),
         activity_executor=executor,
         max_concurrent_activities=400,
     )
@@ -88,7 +96,8 @@ WORKER_NICENESS = 5
 
 async def run_worker(settings: Settings) -> None:
     os.nice(WORKER_NICENESS)
-    client = await connect(settings)
+    metrics = worker_metrics(settings)
+    client = await connect(settings, metrics.runtime if metrics else None)
     await ensure_search_attributes(client, namespace=settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,21 +111,31 @@ async def run_worker(settings: Settings) -> None:
     launcher = launcher_for(settings)
     # The first agent run should not wait for the runner's imports (or the pod list).
     await asyncio.to_thread(launcher.warm)
-    sweeper = asyncio.create_task(sweep_runs(launcher, settings))
+    sessions = session_factory(engine)
+    # Runs that failed over while this worker was away must not go on here.
+    await stop_ended_runs(launcher, sessions)
+    sweeper = asyncio.create_task(sweep_runs(launcher, settings, sessions))
+    scraped = asyncio.create_task(serve_metrics(metrics)) if metrics else None
     try:
         # Every activity is async; this pool only satisfies the SDK's check that a sync
         # activity could run, and threads are created on demand.
         with ThreadPoolExecutor(max_workers=400) as executor:
-            sessions = session_factory(engine)
+            # One set of activities for both queues: one launcher (one pod watch) per process.
+            activities = build_activities(settings=settings, sessions=sessions)
             worker = build_worker(
                 client=client,
                 settings=settings,
                 sessions=sessions,
                 executor=executor,
                 task_queue=settings.task_queue,
+                activities=activities,
             )
             own = build_host_worker(
-                client=client, settings=settings, sessions=sessions, executor=executor
+                client=client,
+                settings=settings,
+                sessions=sessions,
+                executor=executor,
+                activities=activities,
             )
             async with worker, own:
                 log.info(
@@ -125,10 +144,14 @@ async def run_worker(settings: Settings) -> None:
                 await stop.wait()
     finally:
         sweeper.cancel()
+        if scraped is not None:
+            scraped.cancel()
         await engine.dispose()
 
 
-async def sweep_runs(launcher: Launcher, settings: Settings) -> None:
+async def sweep_runs(
+    launcher: Launcher, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     """Clear what runs left behind, now (runs that ended while no worker was up) and then
     every SWEEP_INTERVAL_S."""
     while True:
@@ -138,7 +161,10 @@ async def sweep_runs(launcher: Launcher, settings: Settings) -> None:
             )
             if removed:
                 log.info("removed %d finished runs' leftovers", removed)
-        except Exception:  # a sweep failing (disk, API server) must not end the worker
+            await stop_ended_runs(launcher, sessions)
+        except Exception:
+            # A sweep failing (disk, API server) must not end the worker: the next round
+            # tries again.
             log.exception("sweeping run directories failed")
         await asyncio.sleep(SWEEP_INTERVAL_S)
 

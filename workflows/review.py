@@ -29,11 +29,12 @@ with workflow.unsafe.imports_passed_through():
         ReviewInput,
         ReviewVerdictInput,
         RunAgentInput,
-        StopRunInput,
+        RunPlacement,
         TaskFinished,
         TaskPatch,
         TransitionInput,
     )
+    from workflows.run_placement import fail_over, on_its_worker, place_run, stop_run, worker_gone
 
 S = TaskState
 QUICK = QUICK_TIMEOUT
@@ -47,6 +48,7 @@ class ReviewWorkflow:
         self._seq = 0
         self._task_id = ""
         self._run_id: str | None = None
+        self._placement = RunPlacement()  # the worker holding the run (run_placement.py)
 
     @workflow.run
     async def run(self, input: ReviewInput) -> str:
@@ -77,12 +79,7 @@ class ReviewWorkflow:
         """Stop the agent, record `cancelled`, and tell the parent, then let the cancel end
         the run (Temporal shows it cancelled)."""
         if self._run_id is not None:
-            await workflow.execute_activity_method(
-                AgentRunActivities.stop_agent_run,
-                StopRunInput(run_id=self._run_id, state="cancelled"),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
-            )
+            await stop_run(self._run_id, "cancelled", self._placement)
         if self._state == S.PROVISIONING:
             await self._move(S.QUEUED, "user_cancel")
         if can_transition(self._state, S.CANCELLED):
@@ -111,26 +108,41 @@ class ReviewWorkflow:
     async def _review(self, input: ReviewInput, *, stall_ms: int) -> None:
         await self._move(S.PROVISIONING, "worker_pickup")
         run_id = self._run_id = str(workflow.uuid4())
-        prepared = await workflow.execute_activity_method(
-            AgentRunActivities.prepare_worktree,
-            PrepareInput(
-                task_id=input.task_id, run_id=run_id, resume_prompt=None, from_existing_branch=False
-            ),
-            start_to_close_timeout=timedelta(minutes=15),
-            heartbeat_timeout=PREPARE_HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
-        if not prepared.ready:
-            await self._move(S.FAILED, "provisioning_permanent_failure", message=prepared.error)
+        placement = self._placement = await place_run(run_id)
+        try:
+            prepared = await workflow.execute_activity_method(
+                AgentRunActivities.prepare_worktree,
+                PrepareInput(
+                    task_id=input.task_id,
+                    run_id=run_id,
+                    resume_prompt=None,
+                    from_existing_branch=False,
+                ),
+                start_to_close_timeout=timedelta(minutes=15),
+                heartbeat_timeout=PREPARE_HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                **on_its_worker(placement),
+            )
+            if not prepared.ready:
+                await self._move(S.FAILED, "provisioning_permanent_failure", message=prepared.error)
+                return
+            await self._move(S.RUNNING, "worktree_created")
+            result = await workflow.execute_activity_method(
+                AgentRunActivities.run_agent,
+                RunAgentInput(task_id=input.task_id, run_id=run_id, stall_threshold_ms=stall_ms),
+                start_to_close_timeout=timedelta(hours=6),
+                heartbeat_timeout=AGENT_HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
+                **on_its_worker(placement),
+            )
+        except ActivityError as err:
+            if not worker_gone(err):
+                raise
+            self._run_id = None
+            # A review is not retried on its own: a person relaunches it.
+            lost = await fail_over(run_id, placement)
+            await self._move(S.FAILED, "worker_lost", message=lost.error)
             return
-        await self._move(S.RUNNING, "worktree_created")
-        result = await workflow.execute_activity_method(
-            AgentRunActivities.run_agent,
-            RunAgentInput(task_id=input.task_id, run_id=run_id, stall_threshold_ms=stall_ms),
-            start_to_close_timeout=timedelta(hours=6),
-            heartbeat_timeout=AGENT_HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
-        )
         self._run_id = None
         if not result.success:
             await self._move(S.FAILED, "agent_failure", message=result.error or result.summary)

@@ -13,6 +13,7 @@ from api.routes import (
     issues,
     legacy,
     mcp_servers,
+    metrics,
     outgoing_webhooks,
     pull_requests,
     push_credentials,
@@ -35,6 +36,7 @@ from api.routes import (
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    metrics.router,
     auth.router,
     ws_tokens.router,
     tasks.router,

@@ -6,6 +6,7 @@ together pass its budget, the task's workflow is told at once, and stops this ru
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -14,8 +15,9 @@ from temporalio.service import RPCError
 from api.deps import StateDep, bearer_token
 from core.budget import cost_in
 from core.errors import UnauthorizedError
+from core.metrics import LOG_INGEST_LAG
 from core.names import Signals
-from schemas.runner import InboxMessage, InboxMessages, InboxReport, LogBatch
+from schemas.runner import InboxMessage, InboxMessages, InboxReport, LogBatch, LogEvent
 from schemas.workflow import BudgetExceeded
 from store.budgets import task_over_budget
 from store.db import transaction
@@ -42,6 +44,7 @@ async def ingest(run_id: str, batch: LogBatch, request: Request, state: StateDep
         redact = await state.masks.redactor(session, workspace_id=run.workspace_id, extra=[token])
         events = state.masks.events(redact, events)
         accepted = await ingest_events(session, run=run, events=events)
+        observe_ingest_lag(events)
         task_id = run.task_id
         if any(e.log_type == "usage" or cost_in(e.metadata) is not None for e in events):
             reason = await task_over_budget(session, task_id=task_id)
@@ -84,3 +87,11 @@ async def _stop_over_budget(state: StateDep, *, task_id: str, run_id: str, reaso
         await handle.signal(Signals.BUDGET_EXCEEDED, BudgetExceeded(run_id=run_id, message=reason))
     except RPCError:
         pass  # the task's workflow has ended (or the run belongs to a review): nothing runs
+
+
+def observe_ingest_lag(events: list[LogEvent]) -> None:
+    """How long each entry took from the run to the database, for /metrics."""
+    now = datetime.now(UTC)
+    for event in events:
+        stamp = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
+        LOG_INGEST_LAG.observe(max(0.0, (now - stamp).total_seconds()))

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from core.metrics import observe_forge_answer
+
 MergeMethod = Literal["merge", "squash", "rebase"]
 CheckState = Literal["pending", "success", "failure"]
 ReviewEvent = Literal["APPROVE", "REQUEST_CHANGES", "COMMENT"]
@@ -274,9 +276,18 @@ class RestClient:
         cache_key: str,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
+        forge: str = "rest",
     ) -> None:
+        async def count(response: httpx.Response) -> None:
+            # Every answer, cached or not: requests and rate-limit headroom for /metrics.
+            observe_forge_answer(forge, response.status_code, dict(response.headers))
+
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            event_hooks={"response": [count]},
         )
         self._cache = cache
         self._key = cache_key

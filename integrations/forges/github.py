@@ -95,6 +95,7 @@ class GitHubForge:
             cache=cache,
             cache_key=str(hash(token)),
             transport=transport,
+            forge="github",
         )
         self.repo = f"/repos/{ref.path}"
         self.owner = ref.path.split("/", 1)[0]

@@ -99,6 +99,7 @@ class GitLabForge:
             cache=cache,
             cache_key=str(hash(token)),
             transport=transport,
+            forge="gitlab",
         )
         self.project = f"/projects/{quote(ref.path, safe='')}"
 

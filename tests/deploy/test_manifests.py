@@ -132,17 +132,23 @@ def test_the_workers_may_manage_pods_only_in_the_run_namespace(
     role = find(rendered, "Role", "optio-run-pods")
     assert role["metadata"]["namespace"] == "optio-runs"
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert resources == {"pods", "pods/log", "events"}
+    assert resources == {"pods", "pods/log", "events", "secrets"}
     binding = find(rendered, "RoleBinding", "optio-worker-run-pods")
     assert binding["metadata"]["namespace"] == "optio-runs"
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "optio-worker", "namespace": "optio"}
     ]
-    # Nothing grants pod rights anywhere else, and nobody may read secrets.
+    # Nothing grants pod rights anywhere else; only the worker's Role in the run namespace
+    # touches secrets (the per-run Secrets it creates beside each pod), and never reads one
+    # by name.
     for doc in rendered:
         if doc["kind"] in ("Role", "ClusterRole"):
             for rule in doc.get("rules", []):
-                assert "secrets" not in rule["resources"], doc["metadata"]["name"]
+                if "secrets" in rule["resources"]:
+                    assert doc["kind"] == "Role", doc["metadata"]["name"]
+                    assert doc["metadata"]["name"] == "optio-run-pods"
+                    assert doc["metadata"]["namespace"] == "optio-runs"
+                    assert set(rule["verbs"]) <= {"create", "list", "delete"}
                 if doc["kind"] == "ClusterRole":
                     assert set(rule["verbs"]) <= {"get", "list", "watch"}
 

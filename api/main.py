@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.live import sse, ws
@@ -42,18 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
-    # The routes themselves, not one included router each: this FastAPI matches a
-    # request against an included router's routes twice, through a wrapper per route,
-    # and with some 30 routers that walk was a third of the CPU of a small read
-    # (docs/benchmarks.md#api). The routers set no prefix or router-level dependency
-    # (their tags are on each route already), so the routes are the same either way.
     for router in [*ROUTERS, reviews.router, sse.router, ws.router]:
-        flat_routes(app, router)
+        app.include_router(router)
     return app
-
-
-def flat_routes(app: FastAPI, router: APIRouter) -> None:
-    if router.prefix or router.dependencies or router.callbacks:
-        app.include_router(router)  # what flattening would lose: FastAPI's own way
-        return
-    app.router.routes.extend(router.routes)

@@ -21,7 +21,9 @@ SESSION_COOKIE = "optio_session"
 ROLE_RANK = RANK
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread round
+    # trip on every request for an attribute read.
     state: AppState = request.app.state.optio
     return state
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import api as api_bench
 from bench.postgres import ADMIN_URL, scratch_database
 from bench.repo import files_on_branch, make_bare_repo
 from bench.report import DbResult, machine, table
@@ -65,6 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the temp dirs (kept anyway on problems)"
     )
     parser.add_argument("--output", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--no-api",
+        action="store_true",
+        help="skip the API request-path report (`python -m bench.api`) after the lifecycle",
+    )
     args = parser.parse_args(argv)
     if args.tasks < 1:
         parser.error("--tasks must be at least 1")
@@ -310,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     not_completed = any(
         sum(v for k, v in r.all_states().items() if k != "completed") for r in results
     )
-    return 1 if bad or not_completed else 0
+    api_failed = False
+    if not args.no_api:
+        print("\n## API request path (python -m bench.api)\n")
+        api_failed = api_bench.main(["--db", args.db, "--postgres-url", args.postgres_url]) != 0
+    return 1 if bad or not_completed or api_failed else 0
 
 
 if __name__ == "__main__":

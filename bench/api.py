@@ -10,7 +10,8 @@ bare ASGI app answering the same bytes from memory on the same server stack
 - req/s of `--concurrent-requests` requests over `--concurrency` keep-alive
   connections (what `ab -k -c 10` does), with bench/http_load.py;
 - the server process's CPU per request (/proc/<pid>/stat, its threads included), over
-  both phases: what our code costs, whatever else the machine is doing;
+  both phases, less what it spends with no request at all (measured for 5 s first):
+  what our code costs per request, whatever else the machine is doing;
 - ours/baseline of that CPU: the number to compare across machines and loads.
 
 Then `--posts` sequential `POST /api/tasks` (script tasks that start running at once),
@@ -55,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=ADMIN_URL, help="admin URL for scratch DBs")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument(
+        "--source-dir",
+        type=Path,
+        help="run `optio up` from this checkout instead (e.g. a `git worktree` of main, "
+        "for a before/after on the same machine and load)",
+    )
     return parser.parse_args(argv)
 
 
@@ -82,6 +89,7 @@ class ApiResult:
     post: Measured | None = None
     rss_idle_mib: float = 0.0
     rss_end_mib: float = 0.0
+    idle_cpu_ms_s: float = 0.0  # API CPU ms per second with no request
     error: str | None = None
 
 
@@ -92,16 +100,25 @@ def cpu_of(pid: int) -> float:
     return used[0]
 
 
+async def idle_cpu_rate(pid: int, seconds: float = 5.0) -> float:
+    """CPU seconds per second the process spends with no request (the live bus's poll,
+    the start sweeps): taken out of the per-request figure, which on a loaded machine
+    (few requests a second) it would otherwise swell."""
+    before, started = cpu_of(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    return (cpu_of(pid) - before) / (time.monotonic() - started)
+
+
 async def measure(
-    port: int, pid: int, request: http_load.Request, args: argparse.Namespace
+    port: int, pid: int, request: http_load.Request, args: argparse.Namespace, idle: float = 0.0
 ) -> Measured:
     await http_load.run(HOST, port, request, total=20)  # warm up: connections, caches
-    cpu_before = cpu_of(pid)
+    cpu_before, started = cpu_of(pid), time.monotonic()
     sequential = await http_load.run(HOST, port, request, total=args.requests)
     concurrent = await http_load.run(
         HOST, port, request, total=args.concurrent_requests, concurrency=args.concurrency
     )
-    cpu = cpu_of(pid) - cpu_before
+    cpu = max(0.0, cpu_of(pid) - cpu_before - idle * (time.monotonic() - started))
     statuses = dict(sequential.statuses)
     for status, n in concurrent.statuses.items():
         statuses[status] = statuses.get(status, 0) + n
@@ -187,11 +204,12 @@ async def read_path(
         answers[f"GET {path}"] = {"status": 200, "body": answer.last_body.decode()}
     (root / "answers.json").write_text(json.dumps(answers))
     baseline = Baseline.start(root / "answers.json", root)
+    result.idle_cpu_ms_s = 1000 * await idle_cpu_rate(pid)
     try:
         for label, path in paths.items():
             request = http_load.Request("GET", path, token)
             log(f"{result.db}: {label}")
-            ours = await measure(system.api_port, pid, request, args)
+            ours = await measure(system.api_port, pid, request, args, result.idle_cpu_ms_s / 1000)
             base = await measure(baseline.port, baseline.process.pid, request, args)
             if set(ours.statuses) != {200}:
                 raise BenchError(f"{label}: statuses {ours.statuses}")
@@ -215,9 +233,10 @@ async def post_path(
     request = http_load.Request("POST", "/api/tasks", system.token, body)
     pid = system.children["api"]
     log(f"{result.db}: {args.posts} sequential POST /api/tasks (the tasks run meanwhile)")
-    cpu_before = cpu_of(pid)
+    cpu_before, started = cpu_of(pid), time.monotonic()
     posted = await http_load.run(HOST, system.api_port, request, total=args.posts)
-    cpu = cpu_of(pid) - cpu_before
+    idle = result.idle_cpu_ms_s / 1000 * (time.monotonic() - started)
+    cpu = max(0.0, cpu_of(pid) - cpu_before - idle)
     if set(posted.statuses) != {201}:
         raise BenchError(f"POST /api/tasks: statuses {posted.statuses}")
     result.post = Measured(
@@ -240,8 +259,12 @@ async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
                 if name == "postgres"
                 else None
             )
-            system = OptioUp(data_dir=root / "data", log_path=root / "optio-up.log",
-                             database_url=url)  # fmt: skip
+            system = OptioUp(
+                data_dir=root / "data",
+                log_path=root / "optio-up.log",
+                database_url=url,
+                source_dir=args.source_dir.resolve() if args.source_dir else None,
+            )
             log(f"{name}: starting `optio up` in {root}")
             await asyncio.to_thread(system.start)
             await asyncio.sleep(2)  # let startup work (sweeps, first connections) settle
@@ -289,6 +312,10 @@ def table(results: list[ApiResult]) -> str:
             f"| {r.db} | API RSS after startup / at the end | | "
             f"{r.rss_idle_mib:.0f} / {r.rss_end_mib:.0f} MiB | | | |"
         )
+        lines.append(
+            f"| {r.db} | API CPU with no request (taken out of the rows above) | | | | "
+            f"{r.idle_cpu_ms_s:.1f} ms/s | |"
+        )
     return "\n".join(lines)
 
 
@@ -297,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     names = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = [asyncio.run(run_db(name, args)) for name in names]
     command = "python -m bench.api " + " ".join(argv if argv is not None else sys.argv[1:])
+    revision = git_revision(args.source_dir) if args.source_dir else git_revision()
     report = (
-        f"`{command.strip()}` at {git_revision()} on {machine()}; {args.tasks} completed tasks, "
+        f"`{command.strip()}` at {revision} on {machine()}; {args.tasks} completed tasks, "
         f"{args.requests} sequential + {args.concurrent_requests} requests at "
         f"{args.concurrency} concurrent per row\n\n{table(results)}"
     )

@@ -41,15 +41,19 @@ def free_ports(count: int) -> list[int]:
     return sorted(ports)
 
 
-def git_revision() -> str:
+def git_revision(checkout: Path = ROOT) -> str:
     """HEAD of the checkout, with `+changes` when the working tree differs from it."""
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, env=env, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT,
+        cwd=checkout,
         env=env,
         capture_output=True,
         text=True,
@@ -68,7 +72,11 @@ def snapshot(target: Path, *, mode: str) -> str:
     target.mkdir(parents=True)
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, env=env, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     if mode == "head":
         archive = subprocess.Popen(

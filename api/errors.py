@@ -29,12 +29,61 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in parts) or "body"
 
 
+# Python's json messages, in words a person sending the body can act on.
+_JSON_PROBLEMS = (
+    (
+        "Expecting value",
+        "expected a JSON value (object, array, string, number, true, false or null)",
+    ),
+    (
+        "Expecting property name enclosed in double quotes",
+        "expected a property name in double quotes",
+    ),
+    ("Expecting ',' delimiter", "expected ',' between values or the end of the object or array"),
+    ("Expecting ':' delimiter", "expected ':' after the property name"),
+    ("Unterminated string", "a string is not closed (expected '\"')"),
+    (
+        "Invalid control character",
+        "a raw control character inside a string (expected it escaped, e.g. \\n)",
+    ),
+    ("Invalid \\uXXXX escape", "expected 4 hex digits after \\u"),
+    (
+        "Invalid \\escape",
+        'an invalid escape sequence in a string (expected \\" \\\\ / b f n r t or uXXXX)',
+    ),
+    ("Extra data", "expected the end of the body after the JSON value"),
+)
+
+
+def json_problem(doc: Any, pos: int, reason: str) -> str:
+    """`line 1, column 12: expected ...` for a body that is not JSON."""
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else str(doc or "")
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    words = next((w for key, w in _JSON_PROBLEMS if reason.startswith(key)), reason)
+    return f"line {line}, column {column}: {words}"
+
+
+def _problem(err: dict[str, Any], body: Any) -> dict[str, str]:
+    if err.get("type") == "json_invalid":
+        loc = err.get("loc", ())
+        pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+        reason = str(err.get("ctx", {}).get("error", "invalid JSON"))
+        return {"field": "body", "message": f"Malformed JSON: {json_problem(body, pos, reason)}"}
+    if tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes):
+        # A body FastAPI did not parse as JSON: the Content-Type was not application/json.
+        return {
+            "field": "body",
+            "message": "expected a JSON body sent with 'Content-Type: application/json'",
+        }
+    return {"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+
+
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [
-        {"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
-        for err in exc.errors()
-    ]
+    problems = [_problem(err, exc.body) for err in exc.errors()]
+    if len(problems) == 1 and problems[0]["message"].startswith("Malformed JSON"):
+        return error_response(400, problems[0]["message"], problems)
     fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
     return error_response(400, f"Invalid fields: {fields}", problems)
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.dashboard import mount_dashboard
 from api.errors import install_error_handlers
 from api.live import sse, ws
 from api.nul_bytes import RefuseNulBytes
@@ -44,4 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefuseNulBytes)
     for router in [*ROUTERS, reviews.router, sse.router, ws.router]:
         app.include_router(router)
+    # Last: the dashboard claims only `/`, `/login` and `/dashboard/...`.
+    mount_dashboard(app)
     return app

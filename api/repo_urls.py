@@ -8,8 +8,10 @@ from core.errors import InvalidInputError
 from integrations.git import is_git_url, resolve_local_repo
 
 
-async def canonical_repo_url(value: str) -> str:
-    """A local repository becomes `file://<absolute path>`; a git URL stays as given."""
+async def canonical_repo_url(value: str, *, field: str = "repoUrl") -> str:
+    """A local repository becomes `file://<absolute path>`; a git URL stays as given.
+
+    `field` names the request field the value came from, for the 400."""
     value = value.strip()
     local = await asyncio.to_thread(resolve_local_repo, value)
     if local is not None:
@@ -17,10 +19,10 @@ async def canonical_repo_url(value: str) -> str:
     if is_git_url(value) and not value.startswith("file://"):
         return value.rstrip("/")
     raise InvalidInputError(
-        "Invalid fields: repoUrl",
+        f"Invalid fields: {field}",
         details=[
             {
-                "field": "repoUrl",
+                "field": field,
                 "message": "must be a git URL (https://, ssh://, git@host:owner/repo) "
                 "or the path of an existing git repository",
             }

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.changes import apply_changes
 from api.repo_access import usable_repo_url
 from api.schedules import delete_schedule
 from api.state import AppState
@@ -172,8 +173,7 @@ async def update_kind(
         _check_params_schema(changes.get("params_schema"))
         if "agent_type" in changes:
             changes["agent_runtime"] = changes.pop("agent_type") or "claude-code"
-    for name, value in changes.items():
-        setattr(row, name, value)
+    apply_changes(row, changes)
     await _save(session, row)
     return public(row)
 

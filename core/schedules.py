@@ -13,7 +13,10 @@ import re
 import zoneinfo
 
 SHORTHANDS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"})
-EVERY = re.compile(r"^@every\s+\d+[smhd](/\d+[smhd])?$")
+EVERY = re.compile(r"^@every\s+(?P<interval>\d+[smhd])(/(?P<phase>\d+[smhd]))?$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Temporal keeps intervals as Go durations (at most ~292 years); a year is plenty.
+MAX_EVERY_SECONDS = 366 * 86400
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 
@@ -42,7 +45,11 @@ def validate_cron(expression: str) -> str:
     if not text:
         raise ScheduleError("cronExpression is empty")
     if text.startswith("@"):
-        if text.lower() in SHORTHANDS or text.lower() == "@midnight" or EVERY.match(text):
+        if text.lower() in SHORTHANDS or text.lower() == "@midnight":
+            return text
+        every = EVERY.match(text)
+        if every is not None:
+            _check_every(text, every["interval"], every["phase"])
             return text
         raise ScheduleError(f"unknown cron shorthand {text!r}")
     fields = text.split(" ")
@@ -52,6 +59,15 @@ def validate_cron(expression: str) -> str:
     for value, spec in zip(fields, layout, strict=True):
         _check_field(value, spec)
     return text
+
+
+def _check_every(text: str, interval: str, phase: str | None) -> None:
+    seconds = int(interval[:-1]) * UNIT_SECONDS[interval[-1]]
+    # Temporal refuses a zero interval (the schedule would fire without pause).
+    if not 0 < seconds <= MAX_EVERY_SECONDS:
+        raise ScheduleError(f"the interval of {text!r} must be between 1s and 366d")
+    if phase is not None and int(phase[:-1]) * UNIT_SECONDS[phase[-1]] >= seconds:
+        raise ScheduleError(f"the phase of {text!r} must be shorter than its interval")
 
 
 def _check_field(value: str, spec: tuple[str, int, int, list[str] | None]) -> None:

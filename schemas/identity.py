@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -76,7 +76,26 @@ class MemberUpdate(ApiModel):
 
 class ApiKeyCreate(ApiModel):
     name: str = Field(default="API key", min_length=1, max_length=100)
+    # An ISO 8601 date-time in the future; a number (`0`, read as 1970) or a past
+    # moment would mint a key that is dead on arrival.
     expires_at: datetime | None = None
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2030-01-31T00:00:00Z")
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        if aware <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return aware
 
 
 class ApiKeyPublic(ApiOut):

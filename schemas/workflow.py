@@ -137,6 +137,28 @@ class PrepareResult:
 
 
 @dataclass
+class PlaceRunInput:
+    run_id: str
+
+
+@dataclass
+class RunPlacement:
+    """Where a run's worktree lives: the task queue of the one worker that holds it (None:
+    any worker, as with pods), and how long that worker may be gone before the run fails
+    over to another one."""
+
+    task_queue: str | None = None
+    failover_seconds: float | None = None
+
+
+@dataclass
+class RecordLostRunInput:
+    run_id: str
+    message: str
+    state: str = "lost"
+
+
+@dataclass
 class RunAgentInput:
     task_id: str
     run_id: str
@@ -166,6 +188,9 @@ class RunAgentResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     model: str | None = None
+    # The worker holding the run was gone too long: retried elsewhere, whatever the
+    # task's retry budget says (the agent did not fail).
+    worker_lost: bool = False
 
 
 @dataclass

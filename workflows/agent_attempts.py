@@ -27,11 +27,12 @@ with workflow.unsafe.imports_passed_through():
         RetryCommand,
         RunAgentInput,
         RunAgentResult,
+        RunPlacement,
         SlotRelease,
         SlotRequest,
-        StopRunInput,
         TaskPatch,
     )
+    from workflows.run_placement import fail_over, on_its_worker, place_run, stop_run, worker_gone
     from workflows.task_steps import DB_RETRY, QUICK, Command, S, TaskSteps, failure_message
 
 RETRY_BACKOFF = names.RETRY_BACKOFF
@@ -56,6 +57,8 @@ class AgentAttempts(TaskSteps):
         self._waiting_scope: str | None = None
         self._priority: int | None = None
         self._run_id: str | None = None
+        # The worker holding the current run's worktree (workflows/run_placement.py).
+        self._placement = RunPlacement()
         self._running: workflow.ActivityHandle[RunAgentResult] | None = None
         # Why the current run must stop: it took the task past its budget.
         self._budget_stop: str | None = None
@@ -114,6 +117,8 @@ class AgentAttempts(TaskSteps):
                 and self._budget_stop is None
                 and (provisioned or result.stalled)
             )
+            if result.worker_lost:
+                trigger, will_retry = "worker_lost", True  # not the agent's failure
             # A command arriving while "failed" is recorded is then taken by the backoff.
             self._backing_off = will_retry
             self._retry_by = None
@@ -122,7 +127,7 @@ class AgentAttempts(TaskSteps):
             )
             if not will_retry:
                 return None
-            retries_left -= 1
+            retries_left -= 0 if result.worker_lost else 1
             # The wait happens in `queued`, where a cancel is allowed and the task does
             # not look finished; a person's retry meanwhile only skips the wait.
             if self._command is not None:
@@ -179,6 +184,7 @@ class AgentAttempts(TaskSteps):
             await self._transition(S.PROVISIONING, "worker_pickup")
             run_id = str(workflow.uuid4())
             self._run_id, self._budget_stop = run_id, None
+            placement = self._placement = await place_run(run_id)
             try:
                 prepared = await workflow.execute_activity_method(
                     AgentRunActivities.prepare_worktree,
@@ -192,10 +198,14 @@ class AgentAttempts(TaskSteps):
                     start_to_close_timeout=timedelta(minutes=15),
                     heartbeat_timeout=names.PREPARE_HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=5),
+                    **on_its_worker(placement),
                 )
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
+                if worker_gone(err):
+                    self._run_id = None
+                    return await fail_over(run_id, placement), False
                 # Out of attempts: a failed provisioning, recorded, not a stuck task.
                 prepared = PrepareResult(ready=False, error=failure_message(err))
             if not prepared.ready:
@@ -211,6 +221,7 @@ class AgentAttempts(TaskSteps):
                 start_to_close_timeout=timedelta(hours=24),
                 heartbeat_timeout=names.AGENT_HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
+                **on_its_worker(placement),
             )
             self._running = running
             if self._budget_stop is not None:
@@ -218,9 +229,12 @@ class AgentAttempts(TaskSteps):
             try:
                 result = await running
             except (ActivityError, asyncio.CancelledError) as err:
-                if self._budget_stop is None or not is_cancelled_exception(err):
+                if worker_gone(err):
+                    result = await fail_over(run_id, placement)
+                elif self._budget_stop is None or not is_cancelled_exception(err):
                     raise
-                result = await self._stopped_over_budget(run_id)
+                else:
+                    result = await self._stopped_over_budget(run_id)
             finally:
                 self._running = None
             self._run_id = None  # finished: nothing left for a cancel to stop
@@ -231,12 +245,7 @@ class AgentAttempts(TaskSteps):
     async def _stopped_over_budget(self, run_id: str) -> RunAgentResult:
         """The agent passed the budget and its activity was cancelled: make sure its sandbox
         is gone; the run fails for good, never retried."""
-        await workflow.execute_activity_method(
-            AgentRunActivities.stop_agent_run,
-            StopRunInput(run_id=run_id),
-            start_to_close_timeout=QUICK,
-            retry_policy=DB_RETRY,
-        )
+        await stop_run(run_id, "cancelled", self._placement)
         message = self._budget_stop or "Budget exceeded"
         return RunAgentResult(success=False, permanent=True, error=message)
 

@@ -19,7 +19,6 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.agent_runs import AgentRunActivities
     from activities.graph import GraphActivities
     from activities.pull_requests import PullRequestActivities
     from activities.tasks import TaskActivities
@@ -54,14 +53,14 @@ with workflow.unsafe.imports_passed_through():
         RunAgentResult,
         SlotGranted,
         SlotReprioritize,
-        StopRunInput,
         TaskFinished,
         TaskPatch,
         TaskSnapshot,
         TaskStatus,
     )
     from workflows.agent_attempts import DEFAULT_RESUME, AgentAttempts, Rerun
-    from workflows.task_steps import DB_RETRY, QUICK, Command, failure_message, invalid
+    from workflows.run_placement import stop_run
+    from workflows.task_steps import DB_RETRY, Command, failure_message, invalid
 
 S = TaskState
 REPO_KEY = SearchAttributeKey.for_keyword(names.SA_REPO)
@@ -436,9 +435,4 @@ class RepoTaskWorkflow(AgentAttempts):
 
     async def _stop_run(self, state: str) -> None:
         if self._run_id is not None:
-            await workflow.execute_activity_method(
-                AgentRunActivities.stop_agent_run,
-                StopRunInput(run_id=self._run_id, state=state),
-                start_to_close_timeout=QUICK,
-                retry_policy=DB_RETRY,
-            )
+            await stop_run(self._run_id, state, self._placement)

@@ -30,7 +30,7 @@ async def list_(
     if scope == "global":
         stmt = stmt.where(McpServer.repo_url.is_(None))
     elif scope:
-        stmt = stmt.where(McpServer.repo_url == await canonical_repo_url(scope))
+        stmt = stmt.where(McpServer.repo_url == await canonical_repo_url(scope, field="scope"))
     rows = (await session.execute(stmt.order_by(McpServer.name))).scalars()
     return {"servers": [public(r) for r in rows]}
 

@@ -33,7 +33,7 @@ async def ingest(
     batch: LogBatch,
     request: Request,
     state: StateDep,
-    attempt: Annotated[int, Query(ge=0)] = 0,
+    attempt: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> dict[str, int]:
     token = bearer_token(request)
     if token is None:
@@ -78,7 +78,9 @@ async def ingest(
         )
         costs = [c for c in (cost_in(e.metadata) for e in events) if c is not None]
         if costs:
-            # Reported costs are cumulative; a re-sent older batch must not lower it.
+            # Reported costs are cumulative over the attempt, which adds to the attempts
+            # before it; a re-sent older batch must not lower the total.
             known = parse_usd(run.cost_usd) or Decimal(0)
-            run.cost_usd = str(max([known, *costs]))
+            prior = parse_usd(run.prior_attempts_cost_usd) or Decimal(0)
+            run.cost_usd = str(max(known, prior + max(costs)))
     return {"accepted": len(inserted), "received": len(events)}

@@ -30,7 +30,7 @@ async def list_(
     if scope == "global":
         stmt = stmt.where(CustomSkill.repo_url.is_(None))
     elif scope:
-        stmt = stmt.where(CustomSkill.repo_url == await canonical_repo_url(scope))
+        stmt = stmt.where(CustomSkill.repo_url == await canonical_repo_url(scope, field="scope"))
     rows = (await session.execute(stmt.order_by(CustomSkill.name))).scalars()
     return {"skills": [public(r) for r in rows]}
 

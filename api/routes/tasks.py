@@ -6,13 +6,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from api import task_commands as commands
 from api import task_insight as insight
 from api import task_kinds as kinds
 from api.budgets import refuse_over_monthly_budget
+from api.changes import apply_changes
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.paging import Offset
 from api.repo_access import usable_repo_url
 from core.errors import InvalidInputError
 from core.states import LIVE_STATES, TaskState
@@ -42,6 +45,8 @@ from store.tasks import (
 from store.types import utcnow
 
 router = APIRouter(tags=["Tasks"])
+# A page of tasks is validated and dumped in one call each (not one per task).
+TASK_LIST = TypeAdapter(list[TaskPublic])
 MEMBER = require_role("member")
 
 
@@ -58,7 +63,7 @@ async def list_(
     ] = "repo-task",
     state: Annotated[TaskState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     if type in ("repo-task", "all"):
@@ -69,7 +74,7 @@ async def list_(
             limit=limit,
             offset=offset,
         )
-        rows += [public(t) for t in tasks]
+        rows += TASK_LIST.dump_python(TASK_LIST.validate_python(tasks), mode="json", by_alias=True)
     for kind, model in (("repo-blueprint", TaskConfig), ("standalone", StandaloneTask)):
         if type in (kind, "all") and state is None:
             found = await list_kind(
@@ -213,8 +218,7 @@ async def update(
         _check_model(
             task.agent_type, task_model(changes["metadata"]), state.settings.agents_bin_dir
         )
-    for name, value in changes.items():
-        setattr(task, "metadata_" if name == "metadata" else name, value)
+    apply_changes(task, changes, columns={"metadata": "metadata_"})
     await session.commit()
     if "priority" in changes and task.state in LIVE_STATES:
         await commands.change_priority(
@@ -261,7 +265,7 @@ async def logs(
     principal: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     search: Annotated[str | None, Query(max_length=500)] = None,
     log_type: Annotated[str | None, Query(alias="logType", max_length=20)] = None,
 ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import IntegrityError
 
+from api.changes import apply_changes
 from api.deps import CurrentPrincipal, SessionDep, require_role
 from api.repo_urls import canonical_repo_url
 from core.errors import ConflictError, InvalidInputError
@@ -178,8 +179,7 @@ async def update_prompt(
     row = await _prompt(session, principal, template_id)
     changes = body.model_dump(exclude_unset=True)
     check("template", changes.get("template"))
-    for name, value in changes.items():
-        setattr(row, name, value)
+    apply_changes(row, changes)
     await commit(session, row.name)
     return {"template": prompt_public(row)}
 
@@ -246,8 +246,7 @@ async def update_task_template(
     check("title", changes.get("title"))
     if changes.get("repo_url"):
         changes["repo_url"] = await canonical_repo_url(changes["repo_url"])
-    for name, value in changes.items():
-        setattr(row, name, value)
+    apply_changes(row, changes)
     await commit(session, row.name)
     return {"template": task_public(row)}
 

@@ -39,11 +39,13 @@ from schemas.workflow import (
     OpenPrInput,
     OpenPrResult,
     PatchTaskInput,
+    PlaceRunInput,
     PrepareInput,
     PrepareResult,
     PrFeedbackInput,
     PrFeedbackResult,
     PrSnapshotData,
+    RecordLostRunInput,
     RedoInput,
     ReleaseSlotInput,
     ReleaseWorktreeInput,
@@ -51,6 +53,7 @@ from schemas.workflow import (
     ReviewVerdictResult,
     RunAgentInput,
     RunAgentResult,
+    RunPlacement,
     SlotGranted,
     StopRunInput,
     TaskFinished,
@@ -84,6 +87,8 @@ class World:
     prepare_results: list[PrepareResult] = field(
         default_factory=lambda: [PrepareResult(ready=True)]
     )
+    # Where each run is placed, in order; the last one repeats (default: any worker).
+    placements: list[RunPlacement] = field(default_factory=lambda: [RunPlacement()])
     opened_snapshot: PrSnapshotData | None = None
     merge_result: MergePrResult = field(default_factory=lambda: MergePrResult(merged=True))
     watch_results: asyncio.Queue[PrSnapshotData] = field(default_factory=asyncio.Queue)
@@ -225,6 +230,15 @@ class World:
             await world._gate("prepare_worktree", input)
             return replace(pick(world.prepare_results))
 
+        @activity.defn(name="place_run")
+        async def place_run(input: PlaceRunInput) -> RunPlacement:
+            await world._gate("place_run", input)
+            return replace(pick(world.placements))
+
+        @activity.defn(name="record_lost_run")
+        async def record_lost_run(input: RecordLostRunInput) -> None:
+            await world._gate("record_lost_run", input)
+
         @activity.defn(name="run_agent")
         async def run_agent(input: RunAgentInput) -> RunAgentResult:
             await world._gate("run_agent", input)
@@ -294,6 +308,8 @@ class World:
             prepare_worktree,
             run_agent,
             stop_agent_run,
+            place_run,
+            record_lost_run,
             open_pull_request,
             watch_pull_request,
             merge_pull_request,

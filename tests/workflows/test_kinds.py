@@ -39,8 +39,22 @@ from schemas.workflow import (
     SlotGranted,
     StartTaskInput,
 )
+from tests.conftest import BIN
 from tests.workflows.harness import keep_history, time_skipping_client
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
+
+
+@pytest.fixture(scope="module")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of this module's own: a workflow another module left open (a cancel
+    no worker is left to carry out) keeps the shared one from skipping time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture

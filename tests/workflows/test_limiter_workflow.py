@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -17,6 +19,7 @@ from temporalio.worker import Worker
 from activities.limiter import find_closed_workflows
 from core.names import Signals
 from schemas.workflow import LimiterState, LimiterStatus, SlotGranted, SlotRelease, SlotRequest
+from tests.conftest import BIN
 from tests.workflows.harness import time_skipping_client
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
@@ -41,17 +44,30 @@ class Requester:
         await workflow.wait_condition(lambda: False)
 
 
+@pytest.fixture(scope="module")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of this module's own: a workflow another module left open (a cancel
+    no worker is left to carry out) keeps the shared one from skipping time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture
 async def client(time_skipping_env: WorkflowEnvironment) -> Client:
     return await time_skipping_client(time_skipping_env)
 
 
-async def granted(handle: WorkflowHandle[object, object]) -> list[str]:
-    result: list[str] = await handle.query(Requester.granted)
+async def granted(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    result: list[str] = await handle.query("granted", result_type=list[str])
     return result
 
 
-async def wait_granted(handle: WorkflowHandle[object, object], request_id: str) -> None:
+async def wait_granted(handle: WorkflowHandle[Any, Any], request_id: str) -> None:
     async with asyncio.timeout(20):
         while request_id not in await granted(handle):
             await asyncio.sleep(0.05)
@@ -81,7 +97,7 @@ async def test_grants_follow_priority_releases_and_the_sweep(
             for n in "abc"
         ]
 
-        async def request(handle: WorkflowHandle[object, object], priority: int) -> str:
+        async def request(handle: WorkflowHandle[Any, Any], priority: int) -> str:
             request_id = str(uuid.uuid4())
             await limiter.signal(
                 Signals.REQUEST,

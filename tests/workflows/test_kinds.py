@@ -1,4 +1,4 @@
-"""The small workflow kinds as workflows, on the time-skipping server: their activities
+"""The smaller workflow kinds as workflows, on the time-skipping server: their activities
 replaced by name, so retries with backoff and rechecks take no wall time."""
 
 from __future__ import annotations
@@ -20,14 +20,41 @@ from schemas.blueprint_runs import (
     AwaitTaskInput,
     AwaitTaskResult,
     BlueprintRunInput,
+    FinishStandaloneInput,
     InstantiateInput,
     InstantiateResult,
+    OpenStandaloneInput,
+    StandaloneAttemptInput,
+    StandaloneAttemptResult,
+    StandalonePlan,
+    StandaloneRunInput,
 )
 from schemas.notify import DeliveryInput, DeliveryResult
 from schemas.tickets import TicketDoneInput, TicketSyncInput, TicketSyncResult
-from schemas.workflow import PipelineInput, PipelineStep, PipelineSteps, StartTaskInput
+from schemas.workflow import (
+    AcquireSlotInput,
+    PipelineInput,
+    PipelineStep,
+    PipelineSteps,
+    SlotGranted,
+    StartTaskInput,
+)
+from tests.conftest import BIN
 from tests.workflows.harness import keep_history, time_skipping_client
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
+
+
+@pytest.fixture(scope="module")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of this module's own: a workflow another module left open (a cancel
+    no worker is left to carry out) keeps the shared one from skipping time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture
@@ -221,3 +248,47 @@ async def test_a_pipeline_starts_its_steps_one_after_another(client: Client) -> 
         states["s2"] = "completed"
         await handle.signal("steps_changed")
         assert await asyncio.wait_for(handle.result(), 20) == "all_steps_complete"
+
+
+async def test_a_standalone_run_retries_with_backoff_then_completes(client: Client) -> None:
+    states: list[str] = []
+    attempts: list[int] = []
+
+    @activity.defn(name="open_run")
+    async def open_run(input: OpenStandaloneInput) -> StandalonePlan:
+        return StandalonePlan(run_id=input.run_id, max_concurrent=1, max_retries=2)
+
+    @activity.defn(name="acquire_slot")
+    async def acquire_slot(input: AcquireSlotInput) -> None:
+        await (
+            activity.client()
+            .get_workflow_handle(input.request.workflow_id)
+            .signal(
+                "slot_granted",
+                SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
+            )
+        )
+
+    @activity.defn(name="run_attempt")
+    async def run_attempt(input: StandaloneAttemptInput) -> StandaloneAttemptResult:
+        attempts.append(input.attempt)
+        if input.attempt == 0:
+            return StandaloneAttemptResult(success=False, error="agent exited 1")
+        return StandaloneAttemptResult(success=True, summary="done")
+
+    @activity.defn(name="record_run_state")
+    async def record_run_state(input: FinishStandaloneInput) -> None:
+        states.append(input.state)
+
+    async with worker(client, open_run, acquire_slot, run_attempt, record_run_state) as queue:
+        workflow_id = f"run-{uuid.uuid4()}"
+        result = await client.execute_workflow(
+            "StandaloneRunWorkflow",
+            StandaloneRunInput(standalone_id="s1"),
+            id=workflow_id,
+            task_queue=queue,
+        )
+        await keep_history(client, workflow_id, "retried")
+    assert result == "completed" and attempts == [0, 1]
+    # The backoff between them (5 s) is a timer the test server skipped.
+    assert states == ["running", "failed", "queued", "running", "completed"]

@@ -100,7 +100,7 @@ class ClaudeCodeAdapter:
         entries = [
             ParsedEntry("system", f"Claude Code · {endpoint}", "stdout", {"endpoint": endpoint})
         ]
-        self._spent = RunningCost(prices=spec.model_prices, default_model=spec.model)
+        self._spent = RunningCost(prices=spec.model_prices)
         if spec.resume_session_id:
             meta = {"resumedSessionId": spec.resume_session_id}
             text = f"Resuming session {spec.resume_session_id}"

@@ -26,17 +26,16 @@ class RunningCost:
     """Cumulative estimate over one run's Anthropic Messages usage blocks."""
 
     prices: Mapping[str, list[float]] = field(default_factory=dict)
-    default_model: str | None = None
     # message id -> (model, input tokens incl. cache, cached read tokens, output tokens)
-    _messages: dict[str, tuple[str | None, int, int, int]] = field(default_factory=dict)
+    _messages: dict[str, tuple[str, int, int, int]] = field(default_factory=dict)
     _reported: str | None = None
 
-    def update(self, message_id: str, model: str | None, usage: Mapping[str, Any]) -> bool:
+    def update(self, message_id: str, model: str, usage: Mapping[str, Any]) -> bool:
         """Take a message's usage; True when it changed what the run has used."""
         cached = _count(usage.get("cache_read_input_tokens"))
         fresh = _count(usage.get("input_tokens")) + _count(usage.get("cache_creation_input_tokens"))
         seen = (
-            model or self.default_model,
+            model,
             fresh + cached,
             cached,
             _count(usage.get("output_tokens")),

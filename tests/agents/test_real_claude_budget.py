@@ -61,4 +61,4 @@ async def test_a_claude_run_is_stopped_at_its_budget_mid_run(
     assert estimates, [e["content"] for e in entries]
     assert cost_in(estimates[-1]["metadata"]) == spent
     assert not any("outcome" in (e.get("metadata") or {}) for e in entries)
-    print(f"\nclaude-code stopped at its budget after {requests} requests, {elapsed:.1f} s")  # noqa: T201
+    print(f"\nclaude-code stopped at ${spent} after {requests} requests, {elapsed:.1f} s")  # noqa: T201

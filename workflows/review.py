@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -20,15 +21,18 @@ with workflow.unsafe.imports_passed_through():
         PREPARE_HEARTBEAT_TIMEOUT,
         QUICK_TIMEOUT,
         REVIEW_WORKFLOW,
+        Signals,
     )
     from core.states import TaskState, can_transition
     from schemas.workflow import (
+        BudgetExceeded,
         LoadTaskInput,
         PrepareInput,
         ReleaseWorktreeInput,
         ReviewInput,
         ReviewVerdictInput,
         RunAgentInput,
+        RunAgentResult,
         RunPlacement,
         TaskFinished,
         TaskPatch,
@@ -49,6 +53,17 @@ class ReviewWorkflow:
         self._task_id = ""
         self._run_id: str | None = None
         self._placement = RunPlacement()  # the worker holding the run (run_placement.py)
+        # Why the review's run must stop: it took the review past its budget.
+        self._budget_stop: str | None = None
+        self._running: asyncio.Task[RunAgentResult] | None = None
+
+    @workflow.signal(name=Signals.BUDGET_EXCEEDED)
+    def budget_exceeded(self, notice: BudgetExceeded) -> None:
+        # Only about the run in progress: a late signal about a finished one is moot.
+        if notice.run_id == self._run_id and self._budget_stop is None:
+            self._budget_stop = notice.message
+            if self._running is not None:
+                self._running.cancel()
 
     @workflow.run
     async def run(self, input: ReviewInput) -> str:
@@ -127,7 +142,8 @@ class ReviewWorkflow:
                 await self._move(S.FAILED, "provisioning_permanent_failure", message=prepared.error)
                 return
             await self._move(S.RUNNING, "worktree_created")
-            result = await workflow.execute_activity_method(
+            # Started, then awaited, so the budget signal can cancel it.
+            running = self._running = workflow.start_activity_method(
                 AgentRunActivities.run_agent,
                 RunAgentInput(task_id=input.task_id, run_id=run_id, stall_threshold_ms=stall_ms),
                 start_to_close_timeout=timedelta(hours=6),
@@ -135,7 +151,16 @@ class ReviewWorkflow:
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=0),
                 **on_its_worker(placement),
             )
-        except ActivityError as err:
+            if self._budget_stop is not None:
+                running.cancel()  # it passed the budget while its worktree was prepared
+            try:
+                result = await running
+            finally:
+                self._running = None
+        except (ActivityError, asyncio.CancelledError) as err:
+            if self._budget_stop is not None and is_cancelled_exception(err):
+                await self._stopped_over_budget(run_id)
+                return
             if not worker_gone(err):
                 raise
             self._run_id = None
@@ -165,6 +190,14 @@ class ReviewWorkflow:
             message=f"{verdict.verdict}: {verdict.message or ''}"[:500],
             patch=TaskPatch(result_summary=verdict.message),
         )
+
+    async def _stopped_over_budget(self, run_id: str) -> None:
+        """The agent passed the budget and its activity was cancelled: make sure its sandbox
+        is gone; the review fails, never retried, and posts no verdict."""
+        await stop_run(run_id, "cancelled", self._placement)
+        self._run_id = None
+        message = (self._budget_stop or "Budget exceeded")[:500]
+        await self._move(S.FAILED, "budget_exceeded", message=message)
 
     async def _move(
         self, to: str, trigger: str, *, message: str | None = None, patch: TaskPatch | None = None

@@ -1,7 +1,8 @@
 """Where runners send their log entries; authenticated by the per-run token.
 
 Usage entries carry the run's running cost (store/costs.py). When the task's runs
-together pass its budget, the task's workflow is told at once, and stops this run.
+together pass its budget, the workflow carrying the task (its task workflow, or the
+ReviewWorkflow of a review subtask) is told at once, and stops this run.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from api.deps import StateDep, bearer_token
 from core.budget import cost_in
 from core.errors import UnauthorizedError
 from core.metrics import LOG_INGEST_LAG
-from core.names import Signals
+from core.names import Signals, workflow_id_for
 from schemas.runner import InboxMessage, InboxMessages, InboxReport, LogBatch, LogEvent
 from schemas.workflow import BudgetExceeded
 from store.budgets import task_over_budget
 from store.db import transaction
 from store.messages import report_delivery, undelivered
+from store.models import Task
 from store.runs import LIVE_RUN_STATES, authenticate_run, ingest_events
-from temporal.starts import task_workflow_id
 
 router = APIRouter(tags=["System"], include_in_schema=False)
 MAX_BATCH = 1000
@@ -36,6 +37,7 @@ async def ingest(run_id: str, batch: LogBatch, request: Request, state: StateDep
         raise UnauthorizedError("Run token required")
     events = batch.events[:MAX_BATCH]
     reason: str | None = None
+    workflow_id = ""
     async with transaction(state.sessions) as session:
         run = await authenticate_run(session, run_id=run_id, token=token)
         if run is None:
@@ -48,8 +50,11 @@ async def ingest(run_id: str, batch: LogBatch, request: Request, state: StateDep
         task_id = run.task_id
         if any(e.log_type == "usage" or cost_in(e.metadata) is not None for e in events):
             reason = await task_over_budget(session, task_id=task_id)
-    if reason is not None:
-        await _stop_over_budget(state, task_id=task_id, run_id=run_id, reason=reason)
+            task = await session.get(Task, task_id) if reason is not None else None
+            if task is not None:
+                workflow_id = workflow_id_for(task_id=task_id, task_type=task.task_type)
+    if reason is not None and workflow_id:
+        await _stop_over_budget(state, workflow_id=workflow_id, run_id=run_id, reason=reason)
     return {"accepted": accepted, "received": len(events)}
 
 
@@ -80,13 +85,13 @@ def _mode(mode: str) -> Literal["soft", "interrupt"]:
     return "interrupt" if mode == "interrupt" else "soft"
 
 
-async def _stop_over_budget(state: StateDep, *, task_id: str, run_id: str, reason: str) -> None:
+async def _stop_over_budget(state: StateDep, *, workflow_id: str, run_id: str, reason: str) -> None:
     client = await state.temporal_client()
-    handle = client.get_workflow_handle(task_workflow_id(task_id))
+    handle = client.get_workflow_handle(workflow_id)
     try:
         await handle.signal(Signals.BUDGET_EXCEEDED, BudgetExceeded(run_id=run_id, message=reason))
     except RPCError:
-        pass  # the task's workflow has ended (or the run belongs to a review): nothing runs
+        pass  # the workflow has ended: nothing runs any more
 
 
 def observe_ingest_lag(events: list[LogEvent]) -> None:

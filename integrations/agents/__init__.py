@@ -21,15 +21,17 @@ from integrations.agents.stream_input import takes_input_mid_run
 # Accepted by the API (tasks may name them) but not runnable until their adapter lands.
 PLANNED_AGENT_TYPES = frozenset({"openclaw"})
 
-_ADAPTERS: dict[str, AgentAdapter] = {
+# Classes, not instances: each run gets its own adapter (one may keep the run's state,
+# e.g. Claude Code's running cost).
+_ADAPTERS: dict[str, type[AgentAdapter]] = {
     a.agent_type: a
     for a in (
-        ScriptAdapter(),
-        ClaudeCodeAdapter(),
-        CodexAdapter(),
-        GeminiAdapter(),
-        OpenCodeAdapter(),
-        CopilotAdapter(),
+        ScriptAdapter,
+        ClaudeCodeAdapter,
+        CodexAdapter,
+        GeminiAdapter,
+        OpenCodeAdapter,
+        CopilotAdapter,
     )
 }
 
@@ -41,7 +43,7 @@ def available_agent_types() -> list[str]:
 def get_adapter(agent_type: str) -> AgentAdapter:
     adapter = _ADAPTERS.get(agent_type)
     if adapter is not None:
-        return adapter
+        return adapter()
     if agent_type in PLANNED_AGENT_TYPES:
         raise UnsupportedAgentError(
             f"Agent type '{agent_type}' is accepted but its adapter is not available yet"

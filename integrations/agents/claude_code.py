@@ -27,6 +27,7 @@ from integrations.agents.common import (
     summary_of,
     tool_summary,
 )
+from integrations.agents.running_cost import RunningCost
 from integrations.agents.setup_files import mcp_json, skill_files
 from integrations.agents.stream_input import STREAM_INPUT_FLAGS
 from schemas.runner import RunSpec
@@ -54,6 +55,10 @@ def _text_of(content: Any) -> str:
 class ClaudeCodeAdapter:
     agent_type = "claude-code"
     prompt_filename = "prompt.md"
+
+    def __init__(self) -> None:
+        # One adapter per run (integrations.agents.get_adapter): the run's spend so far.
+        self._spent = RunningCost()
 
     def build_command(self, spec: RunSpec, *, prompt_file: Path) -> list[str]:
         # The prompt arrives on stdin as the first stream-json message, and messages sent
@@ -97,6 +102,7 @@ class ClaudeCodeAdapter:
         entries = [
             ParsedEntry("system", f"Claude Code · {endpoint}", "stdout", {"endpoint": endpoint})
         ]
+        self._spent = RunningCost(prices=spec.model_prices)
         if spec.resume_session_id:
             meta = {"resumedSessionId": spec.resume_session_id}
             text = f"Resuming session {spec.resume_session_id}"
@@ -161,7 +167,21 @@ class ClaudeCodeAdapter:
                 }
                 summary = tool_summary(str(block.get("name")), tool_input)
                 entries.append(ParsedEntry("tool_use", summary, "stdout", meta))
-        return entries
+        return entries + self._running_cost(message, model)
+
+    def _running_cost(self, message: dict[str, Any], model: str | None) -> list[ParsedEntry]:
+        """The run's estimated spend so far: the CLI states its cost only at the end, and a
+        budget must be able to stop the run before that (docs/costs.md)."""
+        usage, message_id = message.get("usage"), message.get("id")
+        if not isinstance(usage, dict) or not message_id or model is None:
+            return []
+        if not self._spent.update(str(message_id), model, usage):
+            return []
+        meta = self._spent.metadata()
+        if meta is None:
+            return []
+        text = f"≈ ${meta['costUsd']} so far (estimate)"
+        return [ParsedEntry("usage", text, "stdout", meta)]
 
     def _tool_results(self, event: dict[str, Any]) -> list[ParsedEntry]:
         content = (event.get("message") or {}).get("content")

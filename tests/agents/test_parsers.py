@@ -7,10 +7,12 @@ the scripted endpoint; Gemini and OpenCode were written from the CLIs' own sourc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from core.budget import cost_in
 from integrations.agents import AgentAdapter, ParsedEntry, get_adapter
 from schemas.runner import RunSpec
 from tests.agents.conftest import FIXTURES
@@ -52,6 +54,37 @@ def test_claude_code_successful_run(tmp_path: Path) -> None:
     assert (outcome.input_tokens, outcome.output_tokens) == (300, 60)
     assert outcome.model == "claude-opus-4-8" and outcome.session_id
     assert outcome.summary == "All done: wrote hello.txt."
+
+
+def test_claude_code_reports_a_running_cost_estimate_per_model_message() -> None:
+    """The CLI states its cost only in its result line: each model message (several
+    stream events share one id) adds to an estimate priced like the CLI does."""
+    adapter = get_adapter("claude-code")
+    spec = SPEC.model_copy(update={"model_prices": {"claude-opus-4-8": [5, 25]}})
+    entries = parse(adapter, "claude_write.jsonl", adapter.before_run(spec, home=Path("/x")))
+    estimates = [e for e in entries if e.metadata.get("costEstimated")]
+    assert [e.log_type for e in estimates] == ["usage"] * 3  # three messages, five events
+    assert [cost_in(e.metadata) for e in estimates] == [
+        Decimal("0.001"),
+        Decimal("0.002"),
+        Decimal("0.003"),
+    ]
+    assert (estimates[-1].metadata["inputTokens"], estimates[-1].metadata["outputTokens"]) == (
+        300,
+        60,
+    )
+    assert estimates[0].content == "≈ $0.001 so far (estimate)"
+    # The result line stays the final word: the estimates are not mistaken for it.
+    outcome = adapter.result(0, entries)
+    assert outcome.success and outcome.cost_usd == "0.003" and outcome.summary.startswith("All")
+
+
+def test_claude_code_estimates_nothing_for_a_model_without_a_price() -> None:
+    adapter = get_adapter("claude-code")
+    entries = parse(adapter, "claude_write.jsonl", adapter.before_run(SPEC, home=Path("/x")))
+    assert [e for e in entries if e.metadata.get("costEstimated")] == []
+    # A fresh adapter per run: another run's tally never leaks into this one.
+    assert get_adapter("claude-code") is not adapter
 
 
 def test_claude_code_auth_error_hides_under_success_subtype() -> None:

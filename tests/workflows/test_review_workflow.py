@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.workflow import ReviewInput, RunAgentResult
+from schemas.workflow import BudgetExceeded, ReviewInput, RunAgentResult
 from tests.workflows.harness import World, keep_history, time_skipping_client, worker_for
 
 
@@ -71,3 +71,30 @@ async def test_a_cancelled_review_records_cancelled_not_a_failure(client: Client
     assert world.triggers()[-1] == ("cancelled", "user_cancel")
     assert [s.state for s in world.called("stop_agent_run")] == ["cancelled"]
     assert [f.state for f in world.called("notify_task_finished")] == ["cancelled"]
+
+
+async def test_a_review_over_its_budget_stops_its_run_and_fails(client: Client) -> None:
+    world = World(task_type="review")
+    world.hold("run_agent")
+    async with worker_for(client, world) as queue:
+        workflow_id = f"review-{world.task_id}-{uuid.uuid4().hex[:6]}"
+        handle = await client.start_workflow(
+            "ReviewWorkflow",
+            ReviewInput(task_id=world.task_id, parent_task_id="parent"),
+            id=workflow_id,
+            task_queue=queue,
+        )
+        await world.wait_reached("run_agent")
+        run_id = world.called("run_agent")[0].run_id
+        # A notice about another run (a finished one) is moot; the running one's stops it.
+        await handle.signal("budget_exceeded", BudgetExceeded(run_id="other", message="old"))
+        reason = "Budget exceeded: spent $0.30 of a $0.25 budget"
+        await handle.signal("budget_exceeded", BudgetExceeded(run_id=run_id, message=reason))
+        result = await asyncio.wait_for(handle.result(), 20)
+        await keep_history(client, workflow_id, "budget_exceeded")
+    assert result == "failed"
+    assert world.triggers()[-1] == ("failed", "budget_exceeded")
+    assert world.events[-1].message == reason
+    assert [(s.run_id, s.state) for s in world.called("stop_agent_run")] == [(run_id, "cancelled")]
+    assert world.called("post_verdict") == []
+    assert [f.state for f in world.called("notify_task_finished")] == ["failed"]

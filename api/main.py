@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.contract import declare_router_errors, install_contract
 from api.errors import install_error_handlers
 from api.live import sse, ws
 from api.nul_bytes import RefuseNulBytes
@@ -43,5 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
     for router in [*ROUTERS, reviews.router, sse.router, ws.router]:
+        declare_router_errors(router)
         app.include_router(router)
+    install_contract(app)
     return app

@@ -71,7 +71,9 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
     ) -> dict[str, Any]:
         body = {**raw, "type": kind}
         return {
-            one: await task_kinds.create_kind(session, principal, body, settings=state.settings)
+            one: (
+                await task_kinds.create_kind(session, principal, body, settings=state.settings)
+            ).model_dump(mode="json", by_alias=True)
         }
 
     @router.get(prefix + "/{id}", name=f"{many}_read")
@@ -87,7 +89,8 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         state: StateDep,
     ) -> dict[str, Any]:
         row = await _target(model, session, principal, id)
-        return {one: await task_kinds.update_kind(session, row, raw, settings=state.settings)}
+        updated = await task_kinds.update_kind(session, row, raw, settings=state.settings)
+        return {one: updated.model_dump(mode="json", by_alias=True)}
 
     @router.delete(prefix + "/{id}", status_code=204, dependencies=[MEMBER], name=f"{many}_del")
     async def delete(

@@ -1,0 +1,86 @@
+"""What /api/tasks answers and takes across its three kinds (inventory §3.1-3.4).
+
+A task of /api/tasks is a repo task, a repo blueprint or a standalone task; `type`
+tells which. These are the Public families the API serialises and a client reads.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, NotRequired
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from schemas.blueprints import (
+    BlueprintCreate,
+    BlueprintPublic,
+    BlueprintUpdate,
+    StandaloneCreate,
+    StandalonePublic,
+    StandaloneUpdate,
+)
+from schemas.common import ApiOut
+from schemas.tasks import TaskCreate, TaskEventPublic, TaskLogPublic, TaskPublic, TaskUpdate
+
+AnyTaskPublic = Annotated[
+    TaskPublic | BlueprintPublic | StandalonePublic, Field(discriminator="type")
+]
+# POST /api/tasks: `type` picks the kind ("repo-task" when absent); the route validates
+# the body against that kind's model (api/routes/tasks.py), so the union stays plain.
+AnyTaskCreate = TaskCreate | BlueprintCreate | StandaloneCreate
+TASK_KINDS: dict[str, type[BaseModel]] = {
+    "repo-task": TaskCreate,
+    "repo-blueprint": BlueprintCreate,
+    "standalone": StandaloneCreate,
+}
+# PATCH /api/tasks/:id: the fields of the task's own kind.
+AnyTaskUpdate = TaskUpdate | BlueprintUpdate | StandaloneUpdate
+
+
+class TaskEnvelope(ApiOut):
+    task: AnyTaskPublic
+
+
+class TasksPublic(ApiOut):
+    tasks: list[AnyTaskPublic]
+    limit: int
+    offset: int
+
+
+class PipelineStep(TypedDict):
+    id: str
+    title: str
+    state: str
+    subtaskOrder: int
+
+
+class PipelineProgress(TypedDict):
+    totalSteps: int
+    completedSteps: int
+    failedSteps: int
+    runningSteps: int
+    currentStepIndex: int | None
+    currentStepTitle: str | None
+    steps: list[PipelineStep]
+
+
+class StallInfo(TypedDict):
+    isStalled: bool
+    silentForMs: int
+    thresholdMs: int
+    lastLogSummary: NotRequired[str]
+
+
+class TaskDetailPublic(ApiOut):
+    task: AnyTaskPublic
+    pending_reason: str | None
+    pipeline_progress: PipelineProgress | None
+    stall_info: StallInfo | None
+
+
+class TaskEventsPublic(ApiOut):
+    events: list[TaskEventPublic]
+
+
+class TaskLogsPublic(ApiOut):
+    logs: list[TaskLogPublic]

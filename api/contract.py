@@ -11,6 +11,7 @@ default 422 is dropped: the API answers 400 for validation (api/errors.py).
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from typing import Any
 
@@ -23,6 +24,7 @@ from api.roles import is_public, minimum_role
 from core.errors import ConflictError
 from schemas.errors import ErrorPublic
 
+NAMES_A_ROW = re.compile(r"(id|email)$", re.IGNORECASE)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DESCRIPTIONS = {
     400: "Invalid input: `error` names the fields, `details` lists `{field, message}`",
@@ -60,11 +62,20 @@ def _raises_conflicts(route: APIRoute) -> bool:
 def error_codes(route: APIRoute) -> list[int]:
     methods = route.methods or set()
     codes = [400]
-    if not all(is_public(m, route.path) for m in methods):
+    public = all(is_public(m, route.path) for m in methods)
+    # Public receivers (forge and Slack webhooks, runners' ingest) check a signature or a
+    # run token instead: a 401 too. Only the public reads need no credential at all.
+    if not public or methods - {"GET", "HEAD"}:
         codes.append(401)
-        if any(minimum_role(m, route.path) not in (None, "viewer") for m in methods):
-            codes.append(403)
-    if "{" in route.path:
+    if not public and any(minimum_role(m, route.path) not in (None, "viewer") for m in methods):
+        codes.append(403)
+    # A row named in the path, the query or the body that is not there (or not in the
+    # caller's workspace).
+    if (
+        route.dependant.path_params
+        or route.body_field
+        or any(NAMES_A_ROW.search(q.alias) for q in route.dependant.query_params)
+    ):
         codes.append(404)
     if methods & WRITE_METHODS and _raises_conflicts(route):
         codes.append(409)

@@ -6,7 +6,7 @@ tells which. These are the Public families the API serialises and a client reads
 
 from __future__ import annotations
 
-from typing import Annotated, NotRequired
+from typing import Annotated, Literal, NotRequired
 
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
@@ -15,9 +15,12 @@ from schemas.blueprints import (
     BlueprintCreate,
     BlueprintPublic,
     BlueprintUpdate,
+    RunLogPublic,
     StandaloneCreate,
     StandalonePublic,
+    StandaloneRunPublic,
     StandaloneUpdate,
+    TriggerPublic,
 )
 from schemas.common import ApiOut
 from schemas.tasks import TaskCreate, TaskEventPublic, TaskLogPublic, TaskPublic, TaskUpdate
@@ -84,3 +87,42 @@ class TaskEventsPublic(ApiOut):
 
 class TaskLogsPublic(ApiOut):
     logs: list[TaskLogPublic]
+
+
+# A run of a blueprint is a repo task; a run of a standalone task is a workflow run.
+RunPublic = TaskPublic | StandaloneRunPublic
+
+
+class RunsPublic(ApiOut):
+    runs: list[RunPublic]
+
+
+class RunEnvelope(ApiOut):
+    run: RunPublic
+
+
+class BlueprintRunStarted(ApiOut):
+    run_id: str
+    type: Literal["repo-task"]
+    task: TaskPublic
+
+
+class StandaloneRunStarted(ApiOut):
+    run_id: str
+    type: Literal["workflow-run"]
+    run: StandaloneRunPublic
+
+
+RunStarted = Annotated[BlueprintRunStarted | StandaloneRunStarted, Field(discriminator="type")]
+
+
+class RunLogsPublic(ApiOut):
+    logs: list[RunLogPublic]
+
+
+class TriggersPublic(ApiOut):
+    triggers: list[TriggerPublic]
+
+
+class TriggerEnvelope(ApiOut):
+    trigger: TriggerPublic

@@ -12,6 +12,7 @@ from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.routes.tasks import public as task_public
 from core.errors import NotFoundError, OptioError
 from schemas.blueprints import RunCreate, RunLogPublic, StandaloneRunPublic
+from schemas.task_views import RunEnvelope, RunLogsPublic, RunsPublic, RunStarted
 from store.blueprints import (
     StandaloneRun,
     StandaloneTask,
@@ -50,7 +51,7 @@ def blueprint_runs_query(config_id: str) -> Any:
     return select(Task).where(Task.metadata_["taskConfigId"].as_string() == config_id)
 
 
-@router.get("/api/tasks/{task_id}/runs")
+@router.get("/api/tasks/{task_id}/runs", response_model=RunsPublic)
 async def list_(
     task_id: str,
     principal: CurrentPrincipal,
@@ -67,7 +68,9 @@ async def list_(
     return {"runs": [task_public(t) for t in (await session.execute(stmt)).scalars()]}
 
 
-@router.post("/api/tasks/{task_id}/runs", status_code=202, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/runs", status_code=202, dependencies=[MEMBER], response_model=RunStarted
+)
 async def create(
     task_id: str,
     principal: CurrentPrincipal,
@@ -94,7 +97,7 @@ async def create(
     return {"runId": run.id, "type": "workflow-run", "run": run_public(run)}
 
 
-@router.get("/api/tasks/{task_id}/runs/{run_id}")
+@router.get("/api/tasks/{task_id}/runs/{run_id}", response_model=RunEnvelope)
 async def read(
     task_id: str, run_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -111,7 +114,7 @@ async def read(
     return {"run": task_public(task)}
 
 
-@router.get("/api/tasks/{task_id}/runs/{run_id}/logs")
+@router.get("/api/tasks/{task_id}/runs/{run_id}/logs", response_model=RunLogsPublic)
 async def logs(
     task_id: str, run_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:

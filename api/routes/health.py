@@ -7,11 +7,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import StateDep
+from schemas.health import HealthPublic
 
 router = APIRouter(tags=["System"])
 
 
-@router.get("/api/health")
+@router.get(
+    "/api/health",
+    response_model=HealthPublic,
+    responses={503: {"model": HealthPublic, "description": "A check failed"}},
+)
 async def health(state: StateDep) -> JSONResponse:
     checks = {"database": "ok", "temporal": "ok"}
     try:

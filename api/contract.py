@@ -139,6 +139,41 @@ def _body_definitions() -> dict[str, Any]:
     return definitions
 
 
+# Create -> read -> update -> delete, for Schemathesis' stateful phase and for clients:
+# (create path, key of the created row in the answer, item path, its id parameter).
+RESOURCES = (
+    ("/api/tasks", "task", "/api/tasks/{task_id}", "task_id"),
+    ("/api/repos", "repo", "/api/repos/{repo_id}", "repo_id"),
+    ("/api/webhooks", "webhook", "/api/webhooks/{webhook_id}", "webhook_id"),
+    ("/api/mcp-servers", "server", "/api/mcp-servers/{server_id}", "server_id"),
+    ("/api/skills", "skill", "/api/skills/{skill_id}", "skill_id"),
+    ("/api/tasks/{task_id}/triggers", "trigger", "/api/tasks/{task_id}/triggers/{trigger_id}",
+     "trigger_id"),
+)  # fmt: skip
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """OpenAPI links from each create to the operations on the row it made, and on its
+    sub-resources (a task's events, logs, triggers...)."""
+    for create_path, key, item_path, param in RESOURCES:
+        created = paths.get(create_path, {}).get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        links = created.setdefault("links", {})
+        for path, item in paths.items():
+            if not path.startswith(item_path):
+                continue
+            for method, operation in item.items():
+                parameters = {param: f"$response.body#/{key}/id"}
+                for name in ("task_id",):  # an id the create itself was called with
+                    if f"{{{name}}}" in create_path:
+                        parameters[name] = f"$request.path.{name}"
+                links[f"{method}{operation['operationId']}"] = {
+                    "operationId": operation["operationId"],
+                    "parameters": parameters,
+                }
+
+
 def declare_router_errors(router: APIRouter) -> None:
     """Called before the app includes the router: FastAPI builds the included routes
     (and their response fields) from the router's own routes."""
@@ -164,6 +199,7 @@ def install_contract(app: FastAPI) -> None:
                     if BODY_KEY in operation:
                         content = operation["requestBody"]["content"]["application/json"]
                         content["schema"] = operation.pop(BODY_KEY)
+            _add_links(document.get("paths", {}))
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name, definition in _body_definitions().items():
                 schemas.setdefault(name, definition)

@@ -6,6 +6,7 @@ tells which. These are the Public families the API serialises and a client reads
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal, NotRequired
 
 from pydantic import BaseModel, Field
@@ -126,3 +127,94 @@ class TriggersPublic(ApiOut):
 
 class TriggerEnvelope(ApiOut):
     trigger: TriggerPublic
+
+
+class SubtasksPublic(ApiOut):
+    subtasks: list[TaskPublic]
+
+
+class SubtaskEnvelope(ApiOut):
+    subtask: TaskPublic
+
+
+class SubtaskStatusPublic(ApiOut):
+    all_complete: bool
+    total: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+
+
+class TaskBrief(ApiOut):
+    id: str
+    title: str
+    state: str
+
+
+class DependencyPublic(TaskBrief):
+    dependency_id: str
+
+
+class DependenciesPublic(ApiOut):
+    dependencies: list[DependencyPublic]
+
+
+class DependentsPublic(ApiOut):
+    dependents: list[TaskBrief]
+
+
+class Ok(ApiOut):
+    ok: bool
+
+
+class Reordered(Ok):
+    reordered: int
+
+
+class BulkRetried(ApiOut):
+    retried: int
+    total: int
+
+
+class BulkCancelled(ApiOut):
+    cancelled: int
+    total: int
+
+
+class CommentPublic(ApiOut):
+    id: str
+    task_id: str
+    user_id: str | None
+    content: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CommentsPublic(ApiOut):
+    comments: list[CommentPublic]
+
+
+class CommentEnvelope(ApiOut):
+    comment: CommentPublic
+
+
+class MessagePublic(ApiOut):
+    id: str
+    task_id: str
+    user_id: str | None
+    content: str
+    mode: str
+    workspace_id: str
+    created_at: datetime
+    delivered_at: datetime | None
+    acked_at: datetime | None
+    delivery_error: str | None
+
+
+class MessagesPublic(ApiOut):
+    messages: list[MessagePublic]
+
+
+class MessageEnvelope(ApiOut):
+    message: MessagePublic

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.changes import apply_changes
 from api.repo_access import usable_repo_url
 from api.schedules import delete_schedule
 from api.state import AppState
@@ -38,6 +37,7 @@ from store.blueprints import (
     list_runs,
     list_triggers,
 )
+from store.changes import apply_changes
 
 Kind = TaskConfig | StandaloneTask
 KIND_NAMES = {TaskConfig: "repo-blueprint", StandaloneTask: "standalone"}

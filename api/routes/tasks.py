@@ -12,7 +12,6 @@ from api import task_commands as commands
 from api import task_insight as insight
 from api import task_kinds as kinds
 from api.budgets import refuse_over_monthly_budget
-from api.changes import apply_changes
 from api.contract import request_body
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.paging import Offset
@@ -43,6 +42,7 @@ from schemas.tasks import (
 )
 from store import live
 from store.blueprints import StandaloneTask, TaskConfig, find_kind, list_kind
+from store.changes import apply_changes
 from store.graph import add_dependencies
 from store.models import Task
 from store.tasks import (

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import IntegrityError
 
-from api.changes import apply_changes
 from api.deps import CurrentPrincipal, SessionDep, require_role
 from api.repo_urls import canonical_repo_url
 from core.errors import ConflictError, InvalidInputError
@@ -33,6 +32,7 @@ from schemas.templates import (
     TaskTemplateUpdate,
 )
 from store.blueprints import PromptTemplate, TaskTemplate
+from store.changes import apply_changes
 from store.scoping import get_scoped, scoped_select
 from store.tasks import find_repo
 from store.templates import effective_prompt_template

@@ -26,7 +26,7 @@ HOOKS = "tests.contract.schemathesis_hooks"
 # The whole run fits a CI budget: per database, the coverage phase (bounded, it ends by
 # itself sooner on an idle machine), then this many seconds of fuzzing and as many of
 # stateful sequences.
-FUZZ_SECONDS = int(os.environ.get("OPTIO_FUZZ_SECONDS", "40"))
+FUZZ_SECONDS = int(os.environ.get("OPTIO_FUZZ_SECONDS", "30"))
 COVERAGE_SECONDS = 240
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 EXCLUDED_PATHS = [

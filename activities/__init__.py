@@ -42,6 +42,8 @@ def build_activities(
         runs.prepare_worktree,
         runs.run_agent,
         runs.stop_agent_run,
+        runs.place_run,
+        runs.record_lost_run,
         prs.open_pull_request,
         prs.watch_pull_request,
         prs.merge_pull_request,

@@ -17,20 +17,24 @@ from core.pr_decision import combine_prompts
 from core.prompts import PromptContext, agent_prompt, effective_template, task_file
 from core.settings import Settings
 from core.tokens import new_run_token
+from core.worker_identity import host_queue
 from integrations.agents.common import is_permanent, missing_cli
 from integrations.agents.credentials import SECRET_ENV, agent_access, with_stored_secrets
 from integrations.agents.models import effective_model
 from integrations.agents.secrets import referenced_names, resolve_secret
 from integrations.launchers.base import Launcher, sandbox_name
-from integrations.launchers.local import LocalLauncher
+from integrations.launchers.select import launcher_for
 from schemas.agents import McpServerSpec, SkillFile, SkillSpec
 from schemas.refs import is_plain_word
 from schemas.runner import RunResult, RunSpec, RunStatus
 from schemas.workflow import (
+    PlaceRunInput,
     PrepareInput,
     PrepareResult,
+    RecordLostRunInput,
     RunAgentInput,
     RunAgentResult,
+    RunPlacement,
     StopRunInput,
 )
 from store.agent_config import prompt_templates, servers_for_run, skills_for_run
@@ -76,7 +80,7 @@ class AgentRunActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.launcher: Launcher = launcher_for(settings)
         self.reviews = ReviewActivities(settings=settings, sessions=sessions)
         self.masks = WorkspaceMasks(settings)
 
@@ -100,6 +104,7 @@ class AgentRunActivities:
             spec = RunSpec(
                 run_id=input.run_id,
                 task_id=task.id,
+                workspace_id=task.workspace_id,
                 agent_type=task.agent_type,
                 prompt=_prompt(task, input.resume_prompt, automatic=input.automatic),
                 title=task.title,
@@ -369,3 +374,20 @@ class AgentRunActivities:
         message = "Run cancelled" if input.state == "cancelled" else "Run stopped: the task failed"
         await self._record(input.run_id, input.state, None, message)
         await asyncio.to_thread(self.launcher.stop, input.run_id)
+
+    @activity.defn
+    async def place_run(self, input: PlaceRunInput) -> RunPlacement:
+        """The worker that takes this activity holds the run: with the local launcher its
+        worktree and runner live on this machine, so the run's later activities come to
+        this worker's own task queue. A pod is reachable from any worker."""
+        if self.settings.launcher != "local":
+            return RunPlacement()
+        return RunPlacement(
+            task_queue=host_queue(self.settings),
+            failover_seconds=self.settings.worker_failover_seconds,
+        )
+
+    @activity.defn
+    async def record_lost_run(self, input: RecordLostRunInput) -> None:
+        """The run's worker is gone: say so on the run, from any worker (its own cannot)."""
+        await self._record(input.run_id, input.state, None, input.message)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -20,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeats import Heartbeats
 from activities.notify import Notifier
-from core.budget import budget_reason, over_budget
+from core.budget import budget_reason, over_budget, parse_usd
 from core.params_schema import ParamsError, validate_params
 from core.script_params import render_prompt
 from core.settings import Settings
@@ -47,6 +49,13 @@ from store.types import utcnow
 
 POLL_SECONDS = 0.1
 BUDGET_CHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Spend:
+    total: Decimal  # every attempt of the run, the current one included
+    prior: Decimal  # the attempts before the current one
+    budget: str | None
 
 
 def sandbox_id(run_id: str, attempt: int) -> str:
@@ -153,6 +162,9 @@ class StandaloneRunActivities:
                         "timestamp": now.isoformat(),
                     },
                 )
+            if input.state == "running" and (run.state, run.retry_count) != before:
+                # A new attempt: its reports add to what the attempts before it cost.
+                run.prior_attempts_cost_usd = run.cost_usd
             if input.state == "running":
                 run.started_at = run.started_at or now
                 run.error_message, run.finished_at = None, None
@@ -162,7 +174,9 @@ class StandaloneRunActivities:
             result = input.result
             if result is not None:
                 run.output = {"summary": redact.text(result.summary)}
-                run.cost_usd = result.cost_usd or run.cost_usd
+                if result.cost_usd is not None:
+                    prior = parse_usd(run.prior_attempts_cost_usd) or Decimal(0)
+                    run.cost_usd = str(prior + (parse_usd(result.cost_usd) or Decimal(0)))
                 run.input_tokens = result.input_tokens
                 run.output_tokens = result.output_tokens
                 run.model_used = result.model
@@ -188,12 +202,13 @@ class StandaloneRunActivities:
                     return await self._outcome(input.run_id, status)
                 if time.monotonic() >= next_budget_check:
                     next_budget_check = time.monotonic() + BUDGET_CHECK_SECONDS
-                    spent, budget = await self._spend(input.run_id)
-                    if over_budget(spent, budget):
+                    spend = await self._spend(input.run_id)
+                    if over_budget(spend.total, spend.budget):
                         await asyncio.to_thread(self.launcher.stop, sandbox)
-                        reason = budget_reason(spent, budget)
+                        reason = budget_reason(spend.total, spend.budget)
+                        attempt_cost = str(spend.total - spend.prior)
                         return StandaloneAttemptResult(
-                            success=False, error=reason, over_budget=True, cost_usd=spent
+                            success=False, error=reason, over_budget=True, cost_usd=attempt_cost
                         )
                 progress = status.progress
                 if progress is not None and utcnow() - progress.last_output_at > stall:
@@ -207,12 +222,16 @@ class StandaloneRunActivities:
                 await asyncio.to_thread(self.launcher.stop, sandbox)
             raise
 
-    async def _spend(self, run_id: str) -> tuple[str | None, str | None]:
-        """Cost reported so far (by ingested usage events) and the task's budget."""
+    async def _spend(self, run_id: str) -> Spend:
+        """The run's cost so far (attempts before plus ingested reports) and its budget."""
         async with self.sessions() as session:
             run = await session.get(StandaloneRun, run_id)
             job = await session.get(StandaloneTask, run.workflow_id) if run else None
-        return (run.cost_usd if run else None), (job.budget_usd if job else None)
+        return Spend(
+            total=(parse_usd(run.cost_usd) if run else None) or Decimal(0),
+            prior=(parse_usd(run.prior_attempts_cost_usd) if run else None) or Decimal(0),
+            budget=job.budget_usd if job else None,
+        )
 
     async def _outcome(self, run_id: str, status: RunStatus) -> StandaloneAttemptResult:
         result = status.result
@@ -220,23 +239,25 @@ class StandaloneRunActivities:
             return StandaloneAttemptResult(
                 success=False, error="The sandbox exited without a result"
             )
-        live, budget = await self._spend(run_id)
-        # The adapter's final figure is authoritative; the live one covers adapters
-        # that only report cost in their event stream.
-        cost = result.cost_usd or live
+        spend = await self._spend(run_id)
+        # The adapter's final figure (this attempt's) is authoritative; the ingested one
+        # covers adapters that only report cost in their event stream.
+        live = spend.total - spend.prior
+        cost = parse_usd(result.cost_usd) if result.cost_usd else (live if live else None)
         outcome = StandaloneAttemptResult(
             success=result.success,
             summary=result.summary,
             error=result.error,
-            cost_usd=cost,
+            cost_usd=None if cost is None else str(cost),
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
             model=result.model,
             session_id=result.session_id,
         )
-        if over_budget(cost, budget):
+        total = spend.prior + (cost or Decimal(0))
+        if over_budget(total, spend.budget):
             outcome.success, outcome.over_budget = False, True
-            outcome.error = budget_reason(cost, budget)
+            outcome.error = budget_reason(total, spend.budget)
         return outcome
 
     async def _new_spec(self, input: StandaloneAttemptInput, sandbox: str) -> RunSpec:

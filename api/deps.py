@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.roles import RANK, allows, is_public, minimum_role
 from api.state import AppState
 from core.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from core.tokens import hash_token
 from schemas.auth import Principal, Role
-from store.auth import resolve_credential
+from store import auth_cache
+from store.auth import resolve_credential_until
 
 SESSION_COOKIE = "optio_session"
 ROLE_RANK = RANK
@@ -63,13 +65,30 @@ async def get_principal(request: Request, state: StateDep) -> Principal:
     requested = (
         in_path or request.headers.get("x-workspace-id") or request.cookies.get("optio_workspace")
     )
-    async with state.sessions() as session, session.begin():
-        principal = await resolve_credential(session, token=token, requested_workspace_id=requested)
+    principal = await _resolve(state, digest=hash_token(token), requested=requested)
     if principal is None:
         raise UnauthorizedError("Invalid or expired credential")
     if in_path is not None and principal.workspace_id != in_path:
         raise NotFoundError("Workspace not found")
     _check_role(request, principal)
+    return principal
+
+
+async def _resolve(state: AppState, *, digest: str, requested: str | None) -> Principal | None:
+    """From the last few seconds' answers when nothing has changed (store/auth_cache.py),
+    else from the database."""
+    principal = auth_cache.lookup(digest, requested)
+    if principal is not None:
+        return principal
+    generation = auth_cache.generation()
+    async with state.sessions() as session, session.begin():
+        found = await resolve_credential_until(
+            session, digest=digest, requested_workspace_id=requested
+        )
+    if found is None:
+        return None
+    principal, expires_at = found
+    auth_cache.remember(digest, requested, principal, expires_at=expires_at, generation=generation)
     return principal
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.contract import declare_router_errors, install_contract
+from api.dashboard import mount_dashboard
 from api.errors import install_error_handlers
 from api.live import sse, ws
 from api.nul_bytes import RefuseNulBytes
@@ -47,4 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         declare_router_errors(router)
         app.include_router(router)
     install_contract(app)
+    # Last: the dashboard claims only `/`, `/login` and `/dashboard/...`.
+    mount_dashboard(app)
     return app

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.health_checks import HealthChecks
 from api.live.access import ConnectionLimit
 from api.live.bus import LiveBus
 from api.task_starts import TaskStarts
@@ -27,6 +28,7 @@ class AppState:
     masks: WorkspaceMasks = field(init=False)
     live: LiveBus = field(init=False)
     live_limit: ConnectionLimit = field(init=False)
+    health: HealthChecks = field(init=False)
     _connect_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -44,6 +46,7 @@ class AppState:
             retention=timedelta(hours=self.settings.live_retention_hours),
         )
         self.live_limit = ConnectionLimit(per_ip=self.settings.live_max_connections_per_ip)
+        self.health = HealthChecks(self.engine, self.temporal_client)
 
     async def temporal_client(self) -> Client:
         """The client, connecting on first use so the API can start before Temporal."""

@@ -7,17 +7,17 @@ import gc
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-from cli.bootstrap import (
-    StartupError,
-    bootstrap,
-    ensure_data_dir,
-    ensure_encryption_key,
-    migrate,
-)
-from core.settings import Settings
+from cli.client.commands import register_client
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+# The server commands import the server (SQLAlchemy, Temporal, FastAPI) when they run:
+# the client commands, run many times a day, start without it.
 
 app = typer.Typer(
     help="Optio: AI coding agents from prompt to merged PR, on Temporal.",
@@ -26,11 +26,14 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="API tokens for the local admin.")
 app.add_typer(token_app, name="token")
-secrets_app = typer.Typer(help="Encrypted secrets.")
+secrets_app = typer.Typer(help="Encrypted secrets: server-side maintenance.")
 app.add_typer(secrets_app, name="secrets")
+register_client(app)
 
 
 def _settings() -> Settings:
+    from core.settings import Settings
+
     try:
         return Settings()
     except Exception as exc:
@@ -44,6 +47,8 @@ def _fail(message: str) -> None:
 
 
 def _prepare(settings: Settings, *, run_migrations: bool) -> None:
+    from cli.bootstrap import StartupError, ensure_data_dir, ensure_encryption_key, migrate
+
     try:
         ensure_data_dir(settings)
         ensure_encryption_key(settings)
@@ -64,6 +69,7 @@ def settle_heap() -> None:
 @app.command()
 def up() -> None:
     """Start Temporal (unless OPTIO_TEMPORAL_ADDRESS is set), the worker and the API."""
+    from cli.bootstrap import StartupError
     from cli.up import run_up
 
     try:
@@ -125,6 +131,7 @@ def migrate_command() -> None:
 def openapi() -> None:
     """Print the OpenAPI document as JSON, starting nothing."""
     from api.main import create_app
+    from core.settings import Settings
 
     print(json.dumps(create_app(Settings()).openapi(), indent=2))
 
@@ -155,6 +162,7 @@ def secrets_rotate_key(
     ),
 ) -> None:
     """Re-encrypt every secret under a new encryption key."""
+    from cli.bootstrap import StartupError
     from cli.secrets import rotate
 
     settings = _settings()
@@ -169,6 +177,7 @@ def secrets_rotate_key(
 @token_app.command("create")
 def token_create(name: str = typer.Option("cli", help="A label for the token")) -> None:
     """Mint an API token for the local admin and print it once."""
+    from cli.bootstrap import StartupError, bootstrap
     from cli.locate import locate
     from store.auth import create_api_token, local_admin_id
     from store.db import create_engine, session_factory, transaction

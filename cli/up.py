@@ -176,6 +176,7 @@ def _banner(settings: Settings, token: str | None, *, elapsed: float) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     lines = [
         f"Optio is ready ({elapsed:.1f} s)",
+        f"  Dashboard:   {api}/",
         f"  API:         {api}",
         f"  API docs:    {api}/docs",
     ]

@@ -13,6 +13,7 @@ from typing import Final
 # ---- workflow types ---------------------------------------------------------------------
 
 REPO_TASK_WORKFLOW: Final = "RepoTaskWorkflow"
+PR_PHASE_WORKFLOW: Final = "PrPhaseWorkflow"
 REVIEW_WORKFLOW: Final = "ReviewWorkflow"
 PIPELINE_WORKFLOW: Final = "PipelineWorkflow"
 STANDALONE_RUN_WORKFLOW: Final = "StandaloneRunWorkflow"
@@ -24,6 +25,11 @@ SLOT_LIMITER_WORKFLOW: Final = "SlotLimiterWorkflow"
 
 def task_workflow_id(task_id: str) -> str:
     return f"task-{task_id}"
+
+
+def pr_phase_workflow_id(task_workflow_id: str) -> str:
+    """A task's PR phase: a child of the task's workflow, named after it."""
+    return f"{task_workflow_id}-pr"
 
 
 def review_workflow_id(review_task_id: str) -> str:
@@ -64,6 +70,10 @@ class Signals:
     SUBTASKS_CHANGED: Final = "subtasks_changed"
     PRIORITY: Final = "priority"
     STEPS_CHANGED: Final = "steps_changed"
+    BUDGET_EXCEEDED: Final = "budget_exceeded"
+    # From a task's workflow to its PR phase.
+    PR_COMMAND: Final = "pr_command"
+    GRAPH_CHANGED: Final = "graph_changed"
     # To a limiter.
     REQUEST: Final = "request"
     RELEASE: Final = "release"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,16 @@ class Settings(BaseSettings):
     temporal_http_port: int = Field(default=7243, ge=1, le=65535)
     temporal_namespace: str = "default"
     task_queue: str = "optio"
+    # ---- workers on several machines (docs/deployment.md#workers-on-several-machines).
+    # This worker's name: its own task queue `<task_queue>@<worker_id>` carries every
+    # activity of the runs it holds. Default: generated once into the data dir.
+    worker_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    # How long the worker holding a run may be unreachable before the run is failed over
+    # (recorded as lost, with the reason) and started again on another worker.
+    worker_failover_seconds: float = Field(default=120.0, ge=5)
+    # Worker Versioning (docs/temporal.md): set, the worker polls as build <id> of the
+    # deployment named after the task queue, and runs stay on the build they began on.
+    worker_build_id: str | None = Field(default=None, min_length=1, max_length=255)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
@@ -129,6 +140,32 @@ class Settings(BaseSettings):
     model_prices: dict[str, list[float]] = Field(default_factory=dict)
     # Values of `${{NAME}}` references in MCP config until the secrets store lands.
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # ---- where runs execute (docs/deployment.md): "local" processes in bubblewrap on the
+    # worker's machine, or "kubernetes": one pod per run ("Kubernetes launcher").
+    launcher: Literal["local", "kubernetes"] = "local"
+    # None: in-cluster config when running in a pod, else ~/.kube/config (or $KUBECONFIG).
+    k8s_kubeconfig: Path | None = None
+    k8s_namespace: str = "optio-runs"
+    k8s_image: str = "optio-agent:latest"
+    k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    k8s_image_pull_secrets: list[str] = Field(default_factory=list)
+    # A container's resources, e.g. {"requests": {"cpu": "500m"}, "limits": {"memory": "4Gi"}}.
+    k8s_resources: dict[str, dict[str, str]] = Field(default_factory=dict)
+    k8s_node_selector: dict[str, str] = Field(default_factory=dict)
+    k8s_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    # Per repository URL, any of image, resources, nodeSelector, tolerations, imagePullSecrets.
+    k8s_repo_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The runner's command in the agent image (its Python and `-m runner.pod`).
+    k8s_runner_command: list[str] = Field(default_factory=lambda: ["python", "-m", "runner.pod"])
+    # Where the agent CLIs are on the image's PATH.
+    k8s_agent_path: list[str] = Field(default_factory=list)
+    k8s_run_as_user: int = Field(default=1000, ge=1)
+    # A pod not running by then (unschedulable, slow pull) fails its run with the reason.
+    k8s_pending_timeout_seconds: float = Field(default=300.0, gt=0)
+    k8s_termination_grace_seconds: int = Field(default=10, ge=0)
+    # How long a finished pod (its result, its logs) stays before the worker's sweep.
+    k8s_finished_pod_seconds: float = Field(default=900.0, ge=0)
 
     # ---- live streams (docs/api.md#live-streams): /ws/* and the SSE endpoints.
     # SQLite: how often each API process looks for new events (PostgreSQL NOTIFYs).

@@ -82,38 +82,7 @@ class Sandbox:
     def command(self, argv: Sequence[str]) -> list[str]:
         """`argv` wrapped in bwrap. The environment is passed to bwrap as the process
         environment (inherited by the sandboxed command), never on the command line."""
-        args = [
-            bwrap_path(),
-            "--unshare-user",
-            "--uid",
-            str(SANDBOX_UID),
-            "--gid",
-            str(SANDBOX_GID),
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--hostname",
-            HOSTNAME,
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            *_root_links(),
-            "--ro-bind",
-            "/etc",
-            "/etc",
-            *_etc_masks(),
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-        ]
+        args = base_args()
         for path in self.read_only:
             if path.exists():
                 args += ["--ro-bind", str(path), str(path)]
@@ -123,6 +92,67 @@ class Sandbox:
             args += _git_dir_binds(self.git_dir)
         args += ["--bind", str(self.worktree), str(self.worktree), "--chdir", str(self.worktree)]
         return [*args, "--", *argv]
+
+
+def base_args(*, uid: int = SANDBOX_UID, new_session: bool = True) -> list[str]:
+    """bwrap's namespaces and the machine's read-only system directories."""
+    return [
+        bwrap_path(),
+        "--unshare-user",
+        "--uid",
+        str(uid),
+        "--gid",
+        str(uid if uid != SANDBOX_UID else SANDBOX_GID),
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        HOSTNAME,
+        "--die-with-parent",
+        *(["--new-session"] if new_session else []),
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        *_root_links(),
+        "--ro-bind",
+        "/etc",
+        "/etc",
+        *_etc_masks(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+def mounted_command(
+    argv: Sequence[str],
+    *,
+    mounts: Sequence[Mount],
+    workdir: str,
+    uid: int = SANDBOX_UID,
+    new_session: bool = True,
+) -> list[str]:
+    """`argv` in a sandbox that sees the given mounts at their targets, in order (later
+    ones over earlier ones), like a container's volumes. Without `new_session` the
+    command stays in the caller's process group, so a signal to the group reaches it."""
+    args = base_args(uid=uid, new_session=new_session)
+    for mount in mounts:
+        flag = "--ro-bind" if mount.read_only else "--bind"
+        args += [flag, str(mount.source), mount.target]
+    return [*args, "--chdir", workdir, "--", *argv]
 
 
 # What git reads as configuration or runs as code: read-only inside the sandbox.

@@ -173,27 +173,7 @@ class Run:
         except UnsupportedAgentError as exc:
             return self.fail(str(exc), prepared=False)
         try:
-            needed = [spec.base_branch, *([spec.branch] if spec.from_existing_branch else [])]
-            # Private repositories need the forge credential to be fetched at all; it stays
-            # in this process (outside the sandbox) and in the one git process it is for.
-            auth = await forge_authorization(spec)
-            mirror = await in_thread(
-                lambda: ensure_mirror(
-                    repo_url=spec.repo_url,
-                    cache_dir=Path(spec.mirror_cache_dir),
-                    branches=needed,
-                    auth_header=auth,
-                )
-            )
-            self.start_sha = await in_thread(
-                lambda: prepare_worktree(
-                    mirror=mirror,
-                    worktree_path=self.worktree,
-                    branch=spec.branch,
-                    base_branch=spec.base_branch,
-                    from_existing_branch=spec.from_existing_branch,
-                )
-            )
+            mirror = await self.prepare_git()
         except (GitError, httpx.HTTPError) as exc:
             return self.fail(f"Preparing the worktree failed: {exc}", prepared=False)
         prompt_file = write_task_files(self.worktree, spec, adapter)
@@ -224,12 +204,12 @@ class Run:
         self.progress.set_phase("running_agent")
         try:
             command = adapter.build_command(agent_spec, prompt_file=prompt_file)
-            exit_code = await run_agent(
-                command=sandbox_for(spec, home=home, mirror=mirror).command(command),
-                cwd=self.worktree,
+            exit_code = await self.run_agent_process(
+                command=command,
+                home=home,
+                mirror=mirror,
                 env=agent_env(agent_spec, adapter, home=home) | mcp_env,
                 on_line=on_line,
-                on_start=self.progress.set_agent_pid,
             )
         except SandboxUnavailableError as exc:
             return self.fail(str(exc))
@@ -257,6 +237,51 @@ class Run:
             # A review run only reads the PR's head: whatever it leaves behind stays local.
             return result.model_copy(update={"head_sha": self.start_sha})
         return await self.publish(result)
+
+    async def prepare_git(self) -> Path:
+        """The repository's mirror, fresh, and the run's worktree on it; sets start_sha."""
+        spec = self.spec
+        needed = [spec.base_branch, *([spec.branch] if spec.from_existing_branch else [])]
+        # Private repositories need the forge credential to be fetched at all; it stays
+        # in this process (outside the sandbox) and in the one git process it is for.
+        auth = await forge_authorization(spec)
+        mirror = await in_thread(
+            lambda: ensure_mirror(
+                repo_url=spec.repo_url,
+                cache_dir=Path(spec.mirror_cache_dir),
+                branches=needed,
+                auth_header=auth,
+            )
+        )
+        self.start_sha = await in_thread(
+            lambda: prepare_worktree(
+                mirror=mirror,
+                worktree_path=self.worktree,
+                branch=spec.branch,
+                base_branch=spec.base_branch,
+                from_existing_branch=spec.from_existing_branch,
+            )
+        )
+        return mirror
+
+    async def run_agent_process(
+        self,
+        *,
+        command: list[str],
+        home: Path,
+        mirror: Path,
+        env: dict[str, str],
+        on_line: Callable[[str, Stream], None],
+    ) -> int:
+        """Run the agent's command in its sandbox to its exit code (runner/pod.py hands it
+        to the pod's agent container instead)."""
+        return await run_agent(
+            command=sandbox_for(self.spec, home=home, mirror=mirror).command(command),
+            cwd=self.worktree,
+            env=env,
+            on_line=on_line,
+            on_start=self.progress.set_agent_pid,
+        )
 
     async def publish(self, result: RunResult) -> RunResult:
         spec = self.spec
@@ -316,7 +341,13 @@ async def run(run_dir: Path, secrets: str | None) -> int:
         log.info("result.json already exists, nothing to do")
         return 0
     spec = read_spec(run_dir, secrets)
-    r = Run(run_dir=run_dir, spec=spec)
+    await carry_out(Run(run_dir=run_dir, spec=spec))
+    return 0
+
+
+async def carry_out(r: Run) -> RunResult:
+    """Execute `r` while shipping its logs; write its result; drain the logs."""
+    run_dir = r.run_dir
     previous = read_progress(run_dir)
     r.sink.recover(min_next_seq=previous.events_emitted if previous else 0)
     r.progress.write()
@@ -354,4 +385,4 @@ async def run(run_dir: Path, secrets: str | None) -> int:
     r.progress.write()
     # The result and the runner's own log stay for the launcher; the rest goes now.
     strip_run_dir(run_dir, keep_spool=r.sink.pending > 0)
-    return 0
+    return result

@@ -28,6 +28,8 @@ class RunSpec(CamelModel):
 
     run_id: str
     task_id: str
+    # Labels the run's pod on the kubernetes launcher; nothing else reads it.
+    workspace_id: str = ""
     agent_type: str
     prompt: str
     title: str = ""

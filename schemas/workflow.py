@@ -32,19 +32,19 @@ class RepoTaskInput:
     mode: StartMode = "fresh"
     prompt: str | None = None
     user_id: str | None = None
-    # Carried across continue-as-new so a long PR watch keeps its memory.
-    carried: CarriedState | None = None
 
 
 @dataclass
 class CarriedState:
+    """What a task's workflow knows beyond its row: handed whole from the task's run to its
+    PR phase, back in the phase's outcome, and across the phase's continue-as-new."""
+
     state: str
     seq: int
-    attempt: int
-    auto_resumes: int
-    previous_checks_status: str | None
-    previous_mergeable: bool | None
-    previous_review_status: str | None
+    attempt: int = 0
+    auto_resumes: int = 0
+    previous_checks_status: str | None = None
+    previous_review_status: str | None = None
     handled_review_id: str | None = None
     review_launched: bool = False
     # Signals that arrived during the last watch round: the next run acts on them.
@@ -137,6 +137,28 @@ class PrepareResult:
 
 
 @dataclass
+class PlaceRunInput:
+    run_id: str
+
+
+@dataclass
+class RunPlacement:
+    """Where a run's worktree lives: the task queue of the one worker that holds it (None:
+    any worker, as with pods), and how long that worker may be gone before the run fails
+    over to another one."""
+
+    task_queue: str | None = None
+    failover_seconds: float | None = None
+
+
+@dataclass
+class RecordLostRunInput:
+    run_id: str
+    message: str
+    state: str = "lost"
+
+
+@dataclass
 class RunAgentInput:
     task_id: str
     run_id: str
@@ -166,6 +188,9 @@ class RunAgentResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     model: str | None = None
+    # The worker holding the run was gone too long: retried elsewhere, whatever the
+    # task's retry budget says (the agent did not fail).
+    worker_lost: bool = False
 
 
 @dataclass
@@ -255,6 +280,46 @@ class CommandResult:
     message: str | None = None
     # Refused only because the run is continuing as new: the next run takes it.
     next_run: bool = False
+
+
+@dataclass
+class PrCommand:
+    """A person's command on a task whose PR phase runs: the task's workflow validated and
+    accepted it, the phase carries it out (merge) or hands it back (force_restart)."""
+
+    command_id: str
+    kind: Literal["resume", "force_restart", "merge"]
+    method: str = "squash"
+    prompt: str | None = None
+    user_id: str | None = None
+
+
+@dataclass
+class PrPhaseInput:
+    task_id: str
+    carried: CarriedState
+    # The task as its run loaded it; None after continue-as-new (the phase reloads it).
+    snapshot: TaskSnapshot | None = None
+    # What opening the PR already told (no checks to wait for): decided without a round.
+    known: PrSnapshotData | None = None
+    command: PrCommand | None = None
+
+
+PrPhaseEnd = Literal["done", "rerun", "needs_human", "command", "answered"]
+
+
+@dataclass
+class PrPhaseOutcome:
+    """How a PR phase ended. done: completed or failed; rerun: back to the agent with
+    `resume_prompt`; needs_human: waits for a person; command: a person's restart is the
+    task run's to apply; answered: a command got its answer and the PR is watched again."""
+
+    end: PrPhaseEnd
+    carried: CarriedState
+    resume_prompt: str | None = None
+    # The command the phase answered (the one it was handed or sent), and the answer.
+    command_id: str | None = None
+    command_result: CommandResult | None = None
 
 
 @dataclass

@@ -173,26 +173,50 @@ async def resolve_credential(
     session: AsyncSession, *, token: str, requested_workspace_id: str | None
 ) -> Principal | None:
     """Map a raw token (PAT or session) to a principal, or None when it is not valid."""
-    digest = hash_token(token)
+    found = await resolve_credential_until(
+        session, digest=hash_token(token), requested_workspace_id=requested_workspace_id
+    )
+    return found[0] if found else None
+
+
+async def resolve_credential_until(
+    session: AsyncSession, *, digest: str, requested_workspace_id: str | None
+) -> tuple[Principal, datetime | None] | None:
+    """The principal of a token (by its hash) and when the credential expires (None:
+    never), or None when it is not valid. A key, then a session: one query each, then
+    the user and the membership."""
     now = utcnow()
     key = (
         await session.execute(
-            select(ApiKey.user_id, ApiKey.last_used_at).where(
+            select(ApiKey.user_id, ApiKey.last_used_at, ApiKey.expires_at).where(
                 ApiKey.hashed_key == digest,
                 ApiKey.revoked_at.is_(None),
                 (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
             )
         )
     ).one_or_none()
-    user_id = key.user_id if key is not None else None
-    if user_id is None:
-        user_id = await _session_user(session, digest=digest, now=now)
-    if user_id is None:
-        return None
-    user = await session.get(User, user_id)
+    expires_at: datetime | None = None
+    if key is not None:
+        user_id: str | None = key.user_id
+        expires_at = key.expires_at
+    else:
+        found = await _session_user(session, digest=digest, now=now)
+        if found is None:
+            return None
+        user_id, expires_at = found
+    user = (
+        await session.execute(
+            select(User.id, User.display_name, User.default_workspace_id).where(User.id == user_id)
+        )
+    ).one_or_none()
     if user is None:
         return None
-    membership = await _membership(session, user=user, requested=requested_workspace_id)
+    membership = await _membership(
+        session,
+        user_id=user.id,
+        default=user.default_workspace_id,
+        requested=requested_workspace_id,
+    )
     if membership is None:
         return None
     workspace_id, role = membership
@@ -202,12 +226,15 @@ async def resolve_credential(
         await session.execute(
             update(ApiKey).where(ApiKey.hashed_key == digest).values(last_used_at=now)
         )
-    return Principal(
+    principal = Principal(
         user_id=user.id, workspace_id=workspace_id, role=role, display_name=user.display_name
     )
+    return principal, expires_at
 
 
-async def _session_user(session: AsyncSession, *, digest: str, now: datetime) -> str | None:
+async def _session_user(
+    session: AsyncSession, *, digest: str, now: datetime
+) -> tuple[str, datetime] | None:
     row = (
         await session.execute(
             select(AuthSession).where(
@@ -220,21 +247,21 @@ async def _session_user(session: AsyncSession, *, digest: str, now: datetime) ->
     extended = min(now + SESSION_SLIDING, row.created_at + SESSION_ABSOLUTE)
     if extended - row.expires_at > SESSION_REFRESH_AFTER:
         row.expires_at = extended
-    return row.user_id
+    return row.user_id, row.expires_at
 
 
 async def _membership(
-    session: AsyncSession, *, user: User, requested: str | None
+    session: AsyncSession, *, user_id: str, default: str | None, requested: str | None
 ) -> tuple[str, Role] | None:
     # A workspace the user is not a member of silently falls back to the default (reference).
-    for candidate in (requested, user.default_workspace_id):
+    for candidate in (requested, default):
         if not candidate:
             continue
         role = (
             await session.execute(
                 select(WorkspaceMember.role).where(
                     WorkspaceMember.workspace_id == candidate,
-                    WorkspaceMember.user_id == user.id,
+                    WorkspaceMember.user_id == user_id,
                 )
             )
         ).scalar_one_or_none()
@@ -243,7 +270,7 @@ async def _membership(
     first = (
         await session.execute(
             select(WorkspaceMember.workspace_id, WorkspaceMember.role)
-            .where(WorkspaceMember.user_id == user.id)
+            .where(WorkspaceMember.user_id == user_id)
             .order_by(WorkspaceMember.created_at)
             .limit(1)
         )

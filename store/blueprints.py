@@ -90,7 +90,10 @@ class StandaloneRun(TimestampMixin, Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     state: Mapped[str] = mapped_column(String(20), default="queued")
     output: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Every attempt's cost: the finished ones' plus what the current one reported so far.
     cost_usd: Mapped[str | None] = mapped_column(String(32))
+    # What the finished attempts cost, so the current one's (cumulative) reports add to it.
+    prior_attempts_cost_usd: Mapped[str | None] = mapped_column(String(32))
     input_tokens: Mapped[int | None] = mapped_column(BigInteger)
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     model_used: Mapped[str | None] = mapped_column(String(100))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from store import sqlite_reads
 from store.sqlite_writes import queue_writers
 
 
@@ -25,7 +26,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     generation, an activity is retried by Temporal and the API answers 503 "try again"
     (api/errors.py)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30, "async_creator_fn": sqlite_reads.connect}
+        )
         _tune_sqlite(engine)
         queue_writers(engine)
         return engine

@@ -7,15 +7,16 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import NotFoundError
 from core.states import TaskState
 from schemas.workflow import TaskPatch, TransitionInput
 from store.live import pr_snapshot, publish_transition
 from store.models import AgentRun, Repo, Task, TaskEvent, TaskLog
-from store.scoping import get_scoped, scoped_select
+from store.scoping import scoped_select
 from store.types import utcnow
 
 TERMINAL_FOR_TIMESTAMPS = {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED}
@@ -26,12 +27,33 @@ def repo_key(*, workspace_id: str, repo_url: str) -> str:
 
 
 async def get_task(session: AsyncSession, *, task_id: str, workspace_id: str) -> Task:
-    return await get_scoped(session, Task, row_id=task_id, workspace_id=workspace_id, label="Task")
+    # By primary key: a task this session has loaded already (GET /api/tasks/:id looks
+    # among the other kinds first) costs no second query.
+    task = await session.get(Task, task_id)
+    if task is None or task.workspace_id != workspace_id:
+        raise NotFoundError("Task not found")
+    return task
 
 
 async def find_repo(session: AsyncSession, *, workspace_id: str, repo_url: str) -> Repo | None:
     stmt = scoped_select(Repo, workspace_id=workspace_id).where(Repo.repo_url == repo_url)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# Every column of a task, named as the model's attributes (`metadata_`): a page of
+# these is read as plain dicts (TaskPublic validates them) without an ORM object, an
+# identity-map entry and attribute instrumentation per row. Built once: a statement
+# made per call spends more on its cache key than SQLite spends on the query.
+_TASKS = Task.__table__
+_PAGE = (
+    select(*(_TASKS.c[column.name].label(attr.key) for attr in Task.__mapper__.column_attrs
+             for column in attr.columns))
+    .where(_TASKS.c.workspace_id == bindparam("workspace_id"))
+    .order_by(_TASKS.c.created_at.desc(), _TASKS.c.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)  # fmt: skip
+_PAGE_IN_STATE = _PAGE.where(_TASKS.c.state == bindparam("state"))
 
 
 async def list_tasks(
@@ -41,12 +63,14 @@ async def list_tasks(
     state: str | None,
     limit: int,
     offset: int,
-) -> list[Task]:
-    stmt = scoped_select(Task, workspace_id=workspace_id)
+) -> list[dict[str, Any]]:
+    """A page of the workspace's tasks, newest first, as dicts keyed by Task attribute."""
+    params: dict[str, Any] = {"workspace_id": workspace_id, "limit": limit, "offset": offset}
     if state:
-        stmt = stmt.where(Task.state == state)
-    stmt = stmt.order_by(Task.created_at.desc(), Task.id).limit(limit).offset(offset)
-    return list((await session.execute(stmt)).scalars())
+        params["state"] = state
+    result = await session.execute(_PAGE_IN_STATE if state else _PAGE, params)
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 async def awaiting_start(

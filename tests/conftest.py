@@ -224,8 +224,9 @@ async def api_only(settings: Settings) -> AsyncIterator[Optio]:
 
 @pytest.fixture
 async def optio(api_only: Optio) -> AsyncIterator[Optio]:
-    """API plus a worker on a task queue of this test's own."""
-    from worker.main import build_worker
+    """API plus a worker on a task queue of this test's own (and its own queue for the runs
+    it holds, as `optio worker` polls)."""
+    from worker.main import build_host_worker, build_worker
 
     engine = create_engine(api_only.settings.database_url_resolved)
     with ThreadPoolExecutor(max_workers=4) as executor:
@@ -236,7 +237,13 @@ async def optio(api_only: Optio) -> AsyncIterator[Optio]:
             executor=executor,
             task_queue=api_only.settings.task_queue,
         )
-        async with worker:
+        own = build_host_worker(
+            client=api_only.temporal,
+            settings=api_only.settings,
+            sessions=session_factory(engine),
+            executor=executor,
+        )
+        async with worker, own:
             yield api_only
             await cancel_open_workflows(api_only)
     await engine.dispose()

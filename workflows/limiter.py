@@ -46,7 +46,12 @@ class SlotLimiterWorkflow:
             await self._grant()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._state)
+                # Under Worker Versioning the next run starts on the current build: a
+                # limiter lives for ever and must not hold an old worker up.
+                workflow.continue_as_new(
+                    self._state,
+                    initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
+                )
             try:
                 await workflow.wait_condition(
                     lambda: self._dirty, timeout=SWEEP_INTERVAL if self._state.holders else None

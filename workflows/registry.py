@@ -11,6 +11,7 @@ from workflows.blueprint_run import BlueprintRunWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.limiter import SlotLimiterWorkflow
 from workflows.pipeline import PipelineWorkflow
+from workflows.pr_phase import PrPhaseWorkflow
 from workflows.repo_task import RepoTaskWorkflow
 from workflows.review import ReviewWorkflow
 from workflows.standalone_run import StandaloneRunWorkflow
@@ -18,6 +19,7 @@ from workflows.ticket_sync import TicketDoneWorkflow, TicketSyncWorkflow
 
 WORKFLOWS: list[type] = [
     RepoTaskWorkflow,
+    PrPhaseWorkflow,
     SlotLimiterWorkflow,
     PipelineWorkflow,
     BlueprintRunWorkflow,

@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 from api.deps import StateDep, bearer_token
 from core.budget import cost_in
 from core.errors import UnauthorizedError
+from core.names import Signals
 from schemas.runner import LogBatch
 from schemas.workflow import BudgetExceeded
 from store.budgets import task_over_budget
@@ -50,6 +51,6 @@ async def _stop_over_budget(state: StateDep, *, task_id: str, run_id: str, reaso
     client = await state.temporal_client()
     handle = client.get_workflow_handle(task_workflow_id(task_id))
     try:
-        await handle.signal("budget_exceeded", BudgetExceeded(run_id=run_id, message=reason))
+        await handle.signal(Signals.BUDGET_EXCEEDED, BudgetExceeded(run_id=run_id, message=reason))
     except RPCError:
         pass  # the task's workflow has ended (or the run belongs to a review): nothing runs

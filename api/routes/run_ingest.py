@@ -78,7 +78,9 @@ async def ingest(
         )
         costs = [c for c in (cost_in(e.metadata) for e in events) if c is not None]
         if costs:
-            # Reported costs are cumulative; a re-sent older batch must not lower it.
+            # Reported costs are cumulative over the attempt, which adds to the attempts
+            # before it; a re-sent older batch must not lower the total.
             known = parse_usd(run.cost_usd) or Decimal(0)
-            run.cost_usd = str(max([known, *costs]))
+            prior = parse_usd(run.prior_attempts_cost_usd) or Decimal(0)
+            run.cost_usd = str(max(known, prior + max(costs)))
     return {"accepted": len(inserted), "received": len(events)}

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio.service import RPCError
 
 from api.deps import StateDep
+from api.ticket_hooks import concerned_providers, issue_labels, start_syncs
 from core.errors import InvalidInputError, UnauthorizedError
 from core.settings import Settings
 from core.states import TaskState
@@ -165,6 +166,9 @@ async def _receive(
     except (ValueError, AttributeError) as exc:
         raise InvalidInputError("The webhook body is not a JSON object") from exc
     settings = state.settings
+    kind = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event") or ""
+    labels = issue_labels(platform, kind, payload)
+    ticket_providers: list[str] = []
     async with transaction(state.sessions) as session:
         candidates = (
             await session.execute(
@@ -186,6 +190,10 @@ async def _receive(
                 session.add(ForgeDelivery(id=f"{platform}:{delivery_id}"))
         except IntegrityError:
             return {"accepted": False, "duplicate": True}
+        if labels is not None:
+            ticket_providers = await concerned_providers(
+                session, platform=platform, repos=verified, labels=labels
+            )
         if platform == "github":
             numbers, branches = _targets_github(request.headers.get("x-github-event", ""), payload)
         else:
@@ -209,14 +217,19 @@ async def _receive(
             )
             tasks.extend((await session.execute(stmt)).scalars())
     client = await state.temporal_client()
-    kind = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event") or ""
+    syncs = await start_syncs(
+        client,
+        provider_ids=ticket_providers,
+        delivery_id=f"{platform}-{delivery_id}",
+        task_queue=settings.task_queue,
+    )
     event = pr_event(platform, kind, delivery_id, payload)
     for task in tasks:
         try:
             await client.get_workflow_handle(f"task-{task.id}").signal("pr_event", event)
         except RPCError:
             pass  # the workflow moved on; polling covers anything missed
-    return {"accepted": True, "tasks": len(tasks)}
+    return {"accepted": True, "tasks": len(tasks), "ticketSyncs": syncs}
 
 
 def _verify(platform: str, request: Request, raw: bytes, secret: str) -> bool:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 
 from api.task_commands import workflow_id
+from core.names import pr_phase_workflow_id
 from core.settings import Settings
 from tests.conftest import Optio, free_port
 from tests.e2e.test_crash_safety import WorkerProcess, running_worker
@@ -22,7 +23,7 @@ from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 
 MakeRepo = Callable[..., Path]
 
-# The merge is a local activity (workflows/repo_task.py, `_merge`): the workflow task that
+# The merge is a local activity (workflows/pr_phase.py, `_merge`): the workflow task that
 # ran it is lost with the worker and, once its 10 s timeout has passed, the new worker
 # runs the task again, merge included.
 WORKFLOW_TASK_TIMEOUT = 10.0
@@ -62,14 +63,17 @@ async def worker(
 async def merge_steps(optio: Optio, task_id: str) -> list[str]:
     """How each merge in the task's workflow history ran: "local" for a local activity's
     marker, "activity" for a regular activity that was started."""
-    handle = optio.temporal.get_workflow_handle(workflow_id(task_id))
-    # The row says completed while the run's last workflow task still runs its last local
-    # activities; their markers are written when that workflow task completes.
-    await asyncio.wait_for(handle.result(), timeout=60)
-    history = await handle.fetch_history()
+    events = []
+    # The task's run and its PR phase (which merges). The row says completed while the
+    # last workflow task still runs its last local activities; their markers are written
+    # when that workflow task completes.
+    for workflow in (workflow_id(task_id), pr_phase_workflow_id(workflow_id(task_id))):
+        handle = optio.temporal.get_workflow_handle(workflow)
+        await asyncio.wait_for(handle.result(), timeout=60)
+        events += (await handle.fetch_history()).events
     scheduled: dict[int, str] = {}
     steps = []
-    for event in history.events:
+    for event in events:
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             details = event.marker_recorded_event_attributes.details
             payloads = details["data"].payloads if "data" in details else []

@@ -10,6 +10,7 @@ the workflow runs that activity.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,11 +39,13 @@ from schemas.workflow import (
     OpenPrInput,
     OpenPrResult,
     PatchTaskInput,
+    PlaceRunInput,
     PrepareInput,
     PrepareResult,
     PrFeedbackInput,
     PrFeedbackResult,
     PrSnapshotData,
+    RecordLostRunInput,
     RedoInput,
     ReleaseSlotInput,
     ReleaseWorktreeInput,
@@ -50,6 +53,7 @@ from schemas.workflow import (
     ReviewVerdictResult,
     RunAgentInput,
     RunAgentResult,
+    RunPlacement,
     SlotGranted,
     StopRunInput,
     TaskFinished,
@@ -83,6 +87,8 @@ class World:
     prepare_results: list[PrepareResult] = field(
         default_factory=lambda: [PrepareResult(ready=True)]
     )
+    # Where each run is placed, in order; the last one repeats (default: any worker).
+    placements: list[RunPlacement] = field(default_factory=lambda: [RunPlacement()])
     opened_snapshot: PrSnapshotData | None = None
     merge_result: MergePrResult = field(default_factory=lambda: MergePrResult(merged=True))
     watch_results: asyncio.Queue[PrSnapshotData] = field(default_factory=asyncio.Queue)
@@ -224,6 +230,15 @@ class World:
             await world._gate("prepare_worktree", input)
             return replace(pick(world.prepare_results))
 
+        @activity.defn(name="place_run")
+        async def place_run(input: PlaceRunInput) -> RunPlacement:
+            await world._gate("place_run", input)
+            return replace(pick(world.placements))
+
+        @activity.defn(name="record_lost_run")
+        async def record_lost_run(input: RecordLostRunInput) -> None:
+            await world._gate("record_lost_run", input)
+
         @activity.defn(name="run_agent")
         async def run_agent(input: RunAgentInput) -> RunAgentResult:
             await world._gate("run_agent", input)
@@ -293,6 +308,8 @@ class World:
             prepare_worktree,
             run_agent,
             stop_agent_run,
+            place_run,
+            record_lost_run,
             open_pull_request,
             watch_pull_request,
             merge_pull_request,
@@ -333,3 +350,18 @@ async def worker_for(client: Client, world: World) -> AsyncIterator[str]:
         workflow_runner=WORKFLOW_RUNNER,
     ):
         yield queue
+
+
+async def keep_history(client: Client, workflow_id: str, scenario: str) -> None:
+    """Stores the run's history for test_replay.py when recording is asked for
+    (OPTIO_RECORD_HISTORIES=1, OPTIO_RECORD_SUFFIX as in test_record_histories.py): a
+    time-skipping run replays like any other."""
+    if os.environ.get("OPTIO_RECORD_HISTORIES") != "1":
+        return
+    from tests.workflows.test_replay import HISTORIES
+
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    kind = history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+    suffix = os.environ.get("OPTIO_RECORD_SUFFIX", "")
+    name = f"{kind}__{scenario}{f'__{suffix}' if suffix else ''}.json"
+    (HISTORIES / name).write_text(history.to_json())

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import WorkflowHistory
+
 from tests.conftest import Optio
 from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 
@@ -110,6 +112,17 @@ async def test_search_attributes_filter_tasks(optio: Optio, make_repo: MakeRepo)
     assert found == [f"task-{task['id']}"]
 
 
+async def task_histories(optio: Optio, task_id: str) -> tuple[WorkflowHistory, WorkflowHistory]:
+    """The task's run and its PR phase, once both ended (the row says completed while the
+    run's last workflow task still records its last steps)."""
+    histories = []
+    for workflow_id in (f"task-{task_id}", f"task-{task_id}-pr"):
+        handle = optio.temporal.get_workflow_handle(workflow_id)
+        await asyncio.wait_for(handle.result(), timeout=30)
+        histories.append(await handle.fetch_history())
+    return histories[0], histories[1]
+
+
 async def test_history_is_small_and_names_its_steps(optio: Optio, make_repo: MakeRepo) -> None:
     repo = make_repo()
     # With a testCommand the PR is watched while its checks run (without one, opening
@@ -119,18 +132,16 @@ async def test_history_is_small_and_names_its_steps(optio: Optio, make_repo: Mak
     big_output = 'for i in $(seq 1 2000); do echo "line $i of plenty of agent output"; done'
     task = await create_task(optio.client, repo, f"{big_output}\necho x > x")
     await wait_for_state(optio.client, task["id"], "completed")
-    handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
-    # The row says completed while the run's last workflow task records its last steps.
-    await asyncio.wait_for(handle.result(), timeout=30)
-    history = await handle.fetch_history()
+    run, phase = await task_histories(optio, task["id"])
+    events = [*run.events, *phase.events]
     names = {
         e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
+        for e in events
         if e.HasField("activity_task_scheduled_event_attributes")
     }
     # Quick database steps are local activities: the UI shows them as markers that name
     # their activity type.
-    for e in history.events:
+    for e in events:
         marker = e.marker_recorded_event_attributes
         if e.HasField("marker_recorded_event_attributes") and "data" in marker.details:
             names.add(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
@@ -143,8 +154,11 @@ async def test_history_is_small_and_names_its_steps(optio: Optio, make_repo: Mak
         "watch_pull_request",
         "merge_pull_request",
     } <= names
-    assert len(history.to_json()) < 100_000  # logs never travel through Temporal
-    assert "plenty of agent output" not in history.to_json()
+    for history in (run, phase):
+        assert len(history.to_json()) < 100_000  # logs never travel through Temporal
+        assert "plenty of agent output" not in history.to_json()
+    # Printed for docs/temporal.md (run with -s): the events of one auto-merged task.
+    print(f"\nauto-merged task with checks: {len(run.events)} + {len(phase.events)} events")
 
 
 async def test_pr_without_checks_is_decided_without_a_watch_round(
@@ -156,15 +170,14 @@ async def test_pr_without_checks_is_decided_without_a_watch_round(
     await optio.client.post("/api/repos", json={"repoUrl": str(repo), "autoMerge": True})
     task = await create_task(optio.client, repo, "echo x > x")
     await wait_for_state(optio.client, task["id"], "completed")
-    handle = optio.temporal.get_workflow_handle(f"task-{task['id']}")
-    await asyncio.wait_for(handle.result(), timeout=30)
-    history = await handle.fetch_history()
+    run, phase = await task_histories(optio, task["id"])
     scheduled = [
         e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
+        for e in [*run.events, *phase.events]
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
     assert scheduled == ["prepare_worktree", "run_agent"]
+    print(f"\nauto-merged task without checks: {len(run.events)} + {len(phase.events)} events")
     assert (await triggers(optio.client, task["id"]))[-2:] == [
         ("pr_opened", "pr_detected"),
         ("completed", "auto_merged"),

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowExecutionDescription, WorkflowFailureError
+from temporalio.service import RPCError
 
+from core.names import Signals
+from schemas.workflow import PrEvent
 from tests.conftest import Optio
 from tests.lifecycle_helpers import (
     commit_unstarted_task,
@@ -18,7 +21,7 @@ from tests.lifecycle_helpers import (
     task_starts,
     wait_for_state,
 )
-from tests.workflows.test_replay import HISTORIES
+from tests.workflows.test_replay import HISTORIES, RECORDED_WATCH_ROUNDS
 
 MakeRepo = Callable[..., Path]
 
@@ -43,24 +46,63 @@ async def save(optio: Optio, workflow_id: str, scenario: str, *, ends: bool = Tr
     (HISTORIES / name).write_text(history.to_json())
 
 
+async def save_task(optio: Optio, task_id: str, scenario: str) -> None:
+    """The task's run and, when it reached a PR, its PR phase (the phase's last run)."""
+    await save(optio, f"task-{task_id}", scenario)
+    phase = optio.temporal.get_workflow_handle(f"task-{task_id}-pr")
+    with contextlib.suppress(RPCError):
+        await phase.describe()
+        await save(optio, phase.id, scenario)
+
+
+async def phase_started(optio: Optio, task_id: str) -> WorkflowExecutionDescription:
+    """The row says pr_opened a moment before the task's run starts its PR phase."""
+    for _ in range(300):
+        with contextlib.suppress(RPCError):
+            return await optio.temporal.get_workflow_handle(f"task-{task_id}-pr").describe()
+        await asyncio.sleep(0.1)
+    raise AssertionError("the PR phase never started")
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_record(optio: Optio, make_repo: MakeRepo) -> None:
+async def test_record(optio: Optio, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two rounds per PR phase run (test_replay replays with as many): two webhooks make
+    # the manual merge's phase continue as new.
+    monkeypatch.setattr("workflows.pr_phase.MAX_WATCH_ROUNDS", RECORDED_WATCH_ROUNDS)
     repo = make_repo()
     body = {"repoUrl": str(repo), "autoMerge": True, "testCommand": "! test -f bad.txt",
             "maxConcurrentTasks": 5}  # fmt: skip
     await optio.client.post("/api/repos", json=body)
     merged = await create_task(optio.client, repo, "echo merged > merged.txt")
     await wait_for_state(optio.client, merged["id"], "completed")
-    await save(optio, f"task-{merged['id']}", "auto_merge")
+    await save_task(optio, merged["id"], "auto_merge")
 
     manual_repo = make_repo()
     manual = await create_task(optio.client, manual_repo, "echo two > two.txt")
     opened = (await wait_for_state(optio.client, manual["id"], "pr_opened"))["task"]
+    first_phase = await phase_started(optio, manual["id"])
+    for n in range(2):
+        await optio.temporal.get_workflow_handle(f"task-{manual['id']}").signal(
+            Signals.PR_EVENT, PrEvent(kind="pull_request", delivery_id=f"d{n}")
+        )
+    for _ in range(300):
+        if (await optio.temporal.get_workflow_handle(first_phase.id).describe()).run_id != (
+            first_phase.run_id
+        ):
+            break
+        await asyncio.sleep(0.1)
     await optio.client.post(
         "/api/pull-requests/merge", json={"prUrl": opened["prUrl"], "mergeMethod": "rebase"}
     )
     await wait_for_state(optio.client, manual["id"], "completed")
-    await save(optio, f"task-{manual['id']}", "manual_merge")
+    await save_task(optio, manual["id"], "manual_merge")
+    history = await optio.temporal.get_workflow_handle(
+        first_phase.id, run_id=first_phase.run_id
+    ).fetch_history()
+    assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    suffix = os.environ.get("OPTIO_RECORD_SUFFIX", "")
+    name = f"PrPhaseWorkflow__continued_as_new{f'__{suffix}' if suffix else ''}.json"
+    (HISTORIES / name).write_text(history.to_json())
 
     fixed = await create_task(optio.client, repo, "echo bad > bad.txt")
     await wait_for_state(optio.client, fixed["id"], "needs_attention")
@@ -68,7 +110,7 @@ async def test_record(optio: Optio, make_repo: MakeRepo) -> None:
         f"/api/tasks/{fixed['id']}/resume", json={"prompt": "rm bad.txt; echo ok > ok.txt"}
     )
     await wait_for_state(optio.client, fixed["id"], "completed")
-    await save(optio, f"task-{fixed['id']}", "ci_fails_then_resume")
+    await save_task(optio, fixed["id"], "ci_fails_then_resume")
 
     flaky = await create_task(optio.client, manual_repo, "exit 2", maxRetries=1)
     await wait_for_state(optio.client, flaky["id"], "failed")
@@ -104,7 +146,7 @@ async def test_record(optio: Optio, make_repo: MakeRepo) -> None:
                   "blocksParent": True},
         )  # fmt: skip
     await wait_for_state(optio.client, parent["id"], "completed", timeout=120)
-    await save(optio, f"task-{parent['id']}", "pipeline_parent")
+    await save_task(optio, parent["id"], "pipeline_parent")
     await save(optio, f"pipeline-{parent['id']}", "two_steps")
     await save(optio, f"limiter-global-{optio.settings.task_queue}", "global", ends=False)
 

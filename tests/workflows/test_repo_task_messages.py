@@ -65,7 +65,7 @@ async def test_merge_accepted_during_the_last_rounds_reaction_is_carried_out(
 ) -> None:
     """The last watch round's reaction runs a regular activity (launching a review); a
     merge accepted meanwhile is carried out before continue-as-new, not left waiting."""
-    monkeypatch.setattr("workflows.repo_task.MAX_WATCH_ROUNDS", 1)
+    monkeypatch.setattr("workflows.pr_phase.MAX_WATCH_ROUNDS", 1)
     world = World(review_enabled=True)
     world.hold("launch_review")
     async with worker_for(client, world) as queue:
@@ -121,7 +121,7 @@ async def test_merge_accepted_while_the_watch_resumes_the_agent_is_answered(
 async def test_a_webhook_during_the_last_round_reaches_the_next_run(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("workflows.repo_task.MAX_WATCH_ROUNDS", 1)
+    monkeypatch.setattr("workflows.pr_phase.MAX_WATCH_ROUNDS", 1)
     world = World(review_enabled=True)
     world.hold("launch_review")
     async with worker_for(client, world) as queue:
@@ -246,14 +246,22 @@ async def test_a_webhook_while_the_watch_waits_starts_a_round_for_it(client: Cli
 
 
 async def test_a_resume_refused_outside_its_states_leaves_no_command(client: Client) -> None:
-    """A refused update leaves nothing pending: the next valid command is taken."""
+    """A refused update leaves nothing pending: the next valid command is taken. While
+    the PR phase runs, the task's run cannot know whether the PR still waits (the phase
+    may have just recorded needs_attention): the phase answers, against the row."""
     world = World()
     async with worker_for(client, world) as queue:
         workflow_id = await start(client, world, queue)
         handle = client.get_workflow_handle(workflow_id)
         await world.wait_for(lambda: len(world.called("watch_pull_request")) == 1)
+        refused = await asyncio.wait_for(
+            handle.execute_update("resume", ResumeCommand(prompt="x"), result_type=CommandResult),
+            20,
+        )
+        assert not refused.accepted
+        assert refused.message == "Invalid state transition: pr_opened -> queued"
         with pytest.raises(WorkflowUpdateFailedError):
-            await handle.execute_update("resume", ResumeCommand(prompt="x"))
+            await handle.execute_update("retry", RetryCommand())
         result = await asyncio.wait_for(
             handle.execute_update("merge_pr", MergeCommand(), result_type=CommandResult), 20
         )
@@ -277,3 +285,30 @@ async def test_a_manual_merge_that_meets_conflicts_is_answered_and_waits(client:
         await handle.execute_update("resume", ResumeCommand(prompt="fix it"))
         assert world.triggers()[-1] == ("queued", "user_resume")
         await handle.cancel()
+
+
+async def test_failing_checks_wait_for_a_person_whose_resume_reruns_the_agent(
+    client: Client,
+) -> None:
+    """The PR phase ends in needs_attention; the task's run takes the resume and runs the
+    agent again, then follows the same PR in a new phase to its merge."""
+    world = World(auto_merge=True)
+    async with worker_for(client, world) as queue:
+        workflow_id = await start(client, world, queue)
+        handle = client.get_workflow_handle(workflow_id)
+        await world.wait_for(lambda: world.state == "pr_opened")
+        await world.watch_results.put(OPEN_FAILING)
+        await world.wait_for(lambda: world.state == "needs_attention")
+        result = await asyncio.wait_for(
+            handle.execute_update(
+                "resume", ResumeCommand(prompt="fix it", user_id="u1"), result_type=CommandResult
+            ),
+            20,
+        )
+        assert result.accepted
+        await world.wait_for(lambda: len(world.called("run_agent")) == 2)
+        await world.wait_for(lambda: world.state == "pr_opened")
+        await world.watch_results.put(OPEN_PASSING)
+        assert await asyncio.wait_for(handle.result(), 20) == "completed"
+    assert ("queued", "user_resume") in world.triggers()
+    assert world.triggers()[-1] == ("completed", "auto_merged")

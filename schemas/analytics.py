@@ -1,0 +1,99 @@
+"""Response shapes of the performance, agents, failures and PR analytics (inventory §3.15)."""
+
+from __future__ import annotations
+
+from schemas.common import ApiOut
+
+
+class Durations(ApiOut):
+    """Seconds over the window's finished tasks (wall clock: created to finished)."""
+
+    avg_wall_clock: float
+    p50_wall_clock: float
+    p95_wall_clock: float
+    avg_execution: float
+    p50_execution: float
+    p95_execution: float
+    avg_queue_wait: float
+    task_count: int
+
+
+class TasksOfDay(ApiOut):
+    date: str
+    total: int
+    succeeded: int
+    failed: int
+
+
+class PerformanceReport(ApiOut):
+    durations: Durations
+    success_rate: float
+    success_rate_trend: float
+    tasks_per_day: list[TasksOfDay]
+
+
+class AgentStats(ApiOut):
+    agent_type: str
+    task_count: int
+    success_rate: float
+    avg_duration: float
+    avg_cost: str
+    avg_retries: float
+    models: list[str]
+
+
+class AgentsReport(ApiOut):
+    agents: list[AgentStats]
+
+
+class ErrorCount(ApiOut):
+    message: str
+    count: int
+
+
+class RepoCount(ApiOut):
+    repo_url: str
+    count: int
+
+
+class AgentCount(ApiOut):
+    agent_type: str
+    count: int
+
+
+class ModelCount(ApiOut):
+    model: str
+    count: int
+
+
+class FailuresReport(ApiOut):
+    error_messages: list[ErrorCount]
+    failure_by_repo: list[RepoCount]
+    failure_by_agent: list[AgentCount]
+    failure_by_model: list[ModelCount]
+    failure_count: int
+    retried_count: int
+    retry_succeeded_count: int
+    retry_success_rate: float
+    stall_count: int
+    stall_recovery_rate: float
+
+
+class PrFunnel(ApiOut):
+    pr_opened: int
+    ci_passed: int
+    review_approved: int
+    merged: int
+
+
+class PrsReport(ApiOut):
+    total_prs: int
+    open: int
+    merged: int
+    closed: int
+    ci_pass_rate: float
+    review_approval_rate: float
+    auto_merge_rate: float
+    avg_merge_time: float
+    merge_count: int
+    funnel: PrFunnel

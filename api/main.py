@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.contract import declare_router_errors, install_contract
 from api.dashboard import mount_dashboard
 from api.errors import install_error_handlers
 from api.live import chat, sse, terminal, ws
@@ -44,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
     for router in [*ROUTERS, reviews.router, sse.router, ws.router, terminal.router, chat.router]:
+        declare_router_errors(router)
         app.include_router(router)
+    install_contract(app)
     # Last: the dashboard claims only `/`, `/login` and `/dashboard/...`.
     mount_dashboard(app)
     return app

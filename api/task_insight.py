@@ -3,13 +3,12 @@ agent has gone quiet (inventory §3: `pipelineProgress`, `stallInfo`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
 from core.states import TaskState
+from schemas.task_views import PipelineProgress, StallInfo
 from store.graph import subtasks
 from store.models import Task, TaskLog
 from store.tasks import find_repo
@@ -19,7 +18,7 @@ RUNNING_STEP = (TaskState.PROVISIONING, TaskState.RUNNING)
 SUMMARY_CHARS = 200
 
 
-async def pipeline_progress(session: AsyncSession, *, task: Task) -> dict[str, Any] | None:
+async def pipeline_progress(session: AsyncSession, *, task: Task) -> PipelineProgress | None:
     """The task's `step` subtasks in order; None for a task that is not a pipeline."""
     steps = [t for t in await subtasks(session, parent_id=task.id) if t.task_type == "step"]
     if not steps:
@@ -39,9 +38,7 @@ async def pipeline_progress(session: AsyncSession, *, task: Task) -> dict[str, A
     }
 
 
-async def stall_info(
-    session: AsyncSession, *, task: Task, settings: Settings
-) -> dict[str, Any] | None:
+async def stall_info(session: AsyncSession, *, task: Task, settings: Settings) -> StallInfo | None:
     """For a running task: how long its agent has been silent, against the repo's
     threshold (the run is failed as stalled past it); None otherwise."""
     if task.state != TaskState.RUNNING:
@@ -57,7 +54,7 @@ async def stall_info(
         .limit(1)
     )
     summary = last.scalar_one_or_none()
-    info: dict[str, Any] = {
+    info: StallInfo = {
         "isStalled": silent_ms >= threshold,
         "silentForMs": silent_ms,
         "thresholdMs": threshold,

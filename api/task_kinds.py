@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.changes import apply_changes
 from api.repo_access import usable_repo_url
 from api.schedules import delete_schedule
 from api.state import AppState
@@ -38,6 +37,7 @@ from store.blueprints import (
     list_runs,
     list_triggers,
 )
+from store.changes import apply_changes
 
 Kind = TaskConfig | StandaloneTask
 KIND_NAMES = {TaskConfig: "repo-blueprint", StandaloneTask: "standalone"}
@@ -47,9 +47,13 @@ def kind_of(row: Kind) -> str:
     return KIND_NAMES[type(row)]
 
 
-def public(row: Kind) -> dict[str, Any]:
+def typed(row: Kind) -> BlueprintPublic | StandalonePublic:
     model = BlueprintPublic if isinstance(row, TaskConfig) else StandalonePublic
-    return model.model_validate(row).model_dump(mode="json", by_alias=True)
+    return model.model_validate(row)
+
+
+def public(row: Kind) -> dict[str, Any]:
+    return typed(row).model_dump(mode="json", by_alias=True)
 
 
 def parse(model: type[BaseModel], body: dict[str, Any]) -> Any:
@@ -143,18 +147,18 @@ async def create_standalone(
 
 async def create_kind(
     session: AsyncSession, principal: Principal, body: dict[str, Any], *, settings: Settings
-) -> dict[str, Any]:
+) -> BlueprintPublic | StandalonePublic:
     if body.get("type") == "repo-blueprint":
         blueprint = parse(BlueprintCreate, body)
         row: Kind = await create_blueprint(session, principal, blueprint, settings=settings)
     else:
         row = await create_standalone(session, principal, parse(StandaloneCreate, body))
-    return public(row)
+    return typed(row)
 
 
 async def update_kind(
     session: AsyncSession, row: Kind, body: dict[str, Any], *, settings: Settings
-) -> dict[str, Any]:
+) -> BlueprintPublic | StandalonePublic:
     if isinstance(row, TaskConfig):
         changes = parse(BlueprintUpdate, body).model_dump(exclude_unset=True)
         _check_template("title", changes.get("title"))
@@ -175,7 +179,7 @@ async def update_kind(
             changes["agent_runtime"] = changes.pop("agent_type") or "claude-code"
     apply_changes(row, changes)
     await _save(session, row)
-    return public(row)
+    return typed(row)
 
 
 async def delete_kind(state: AppState, session: AsyncSession, row: Kind) -> None:

@@ -19,12 +19,20 @@ def marker_path() -> Path:
     return Path(state) / "optio" / "data-dir"
 
 
+# The marker's second line, when the server keeps its rows in a database of its own
+# (PostgreSQL): its URL holds a password, so only the fact is recorded, never the URL.
+EXTERNAL = "database: external"
+
+
 def remember(settings: Settings) -> None:
     """Record the data dir of the server being started (best effort)."""
     marker = marker_path()
+    lines = [str(settings.data_dir.resolve())]
+    if settings.database_url:
+        lines.append(EXTERNAL)
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(settings.data_dir.resolve()) + "\n")
+        marker.write_text("\n".join(lines) + "\n")
     except OSError:
         pass  # a read-only home: commands then need OPTIO_DATA_DIR, as they say
 
@@ -35,10 +43,17 @@ def locate(settings: Settings) -> Settings:
     if explicit or settings.data_dir.exists():
         return settings
     try:
-        remembered = Path(marker_path().read_text().strip())
-    except OSError:
-        remembered = None
+        first, *rest = marker_path().read_text().splitlines()
+        remembered: Path | None = Path(first.strip())
+    except (OSError, ValueError):
+        remembered, rest = None, []
     if remembered is not None and remembered.is_dir():
+        if EXTERNAL in rest:
+            # The data dir alone would open an empty SQLite database beside it.
+            raise StartupError(
+                f"the Optio server of {remembered} keeps its data in an external database: "
+                "set OPTIO_DATABASE_URL (and OPTIO_DATA_DIR) as for `optio up`"
+            )
         return Settings(data_dir=remembered)
     raise StartupError(
         f"no Optio data dir at {settings.data_dir.resolve()}, and no `optio up` recorded "

@@ -106,3 +106,76 @@ class ApiKeyPublic(ApiOut):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+
+
+class SecretsPublic(ApiOut):
+    secrets: list[SecretPublic]
+
+
+class SecretEnvelope(ApiOut):
+    secret: SecretPublic
+    name: str
+    scope: str
+
+
+class WorkspaceWithRole(WorkspacePublic):
+    role: WorkspaceRole
+
+
+class WorkspacesPublic(ApiOut):
+    workspaces: list[WorkspaceWithRole]
+    active_workspace_id: str
+
+
+class WorkspaceEnvelope(ApiOut):
+    workspace: WorkspacePublic
+
+
+class WorkspaceRoleEnvelope(WorkspaceEnvelope):
+    role: WorkspaceRole
+
+
+class WorkspaceSwitched(ApiOut):
+    ok: bool
+    workspace_id: str
+
+
+class MemberPublic(ApiOut):
+    user_id: str
+    role: WorkspaceRole
+    email: str | None
+    display_name: str | None
+    avatar_url: str | None
+    created_at: datetime
+
+
+class MembersPublic(ApiOut):
+    members: list[MemberPublic]
+
+
+class UserPublic(ApiOut):
+    id: str
+    provider: str
+    email: str | None
+    display_name: str | None
+    avatar_url: str | None
+    workspace_id: str
+    workspace_role: WorkspaceRole
+
+
+class MePublic(ApiOut):
+    user: UserPublic
+    auth_disabled: bool
+
+
+class ApiKeyMinted(ApiOut):
+    """The only time a key's token is shown."""
+
+    token: str
+    token_id: str
+    prefix: str
+    name: str
+
+
+class ApiKeysPublic(ApiOut):
+    keys: list[ApiKeyPublic]

@@ -90,3 +90,11 @@ class RepoPublic(ApiOut):
     gemini_model: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class RepoEnvelope(ApiOut):
+    repo: RepoPublic
+
+
+class ReposPublic(ApiOut):
+    repos: list[RepoPublic]

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ConflictError, NotFoundError
+from store.changes import apply_changes
 from store.models import User, Workspace, WorkspaceMember
 
 
@@ -43,8 +44,7 @@ async def update_workspace(
     slug = values.get("slug")
     if isinstance(slug, str) and slug != workspace.slug and await _slug_taken(session, slug):
         raise ConflictError(f"Workspace slug {slug!r} is taken")
-    for field, value in values.items():
-        setattr(workspace, field, value)
+    apply_changes(workspace, dict(values))
     await session.flush()
     return workspace
 

@@ -18,7 +18,7 @@ from core.crypto import DecryptionError, decrypt, encrypt
 from core.errors import NotFoundError
 from core.settings import Settings
 from integrations.oauth import Provider, SignInError, enabled_providers, finish_login, start_login
-from schemas.identity import ApiKeyCreate, ApiKeyPublic
+from schemas.identity import ApiKeyCreate, ApiKeyMinted, ApiKeyPublic, ApiKeysPublic, MePublic
 from store.auth import (
     SESSION_ABSOLUTE,
     create_api_key,
@@ -182,7 +182,7 @@ async def callback(
     return response
 
 
-@router.get("/api/auth/me")
+@router.get("/api/auth/me", response_model=MePublic)
 async def me(principal: CurrentPrincipal, session: SessionDep) -> dict[str, object]:
     user = await session.get(User, principal.user_id)
     assert user is not None
@@ -224,7 +224,7 @@ def key_public(key: ApiKey) -> dict[str, Any]:
     return ApiKeyPublic.model_validate(key).model_dump(mode="json", by_alias=True)
 
 
-@router.post("/api/auth/api-keys", status_code=201)
+@router.post("/api/auth/api-keys", status_code=201, response_model=ApiKeyMinted)
 async def create_key(
     body: ApiKeyCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -236,7 +236,7 @@ async def create_key(
     return {"token": token, "tokenId": key.id, "prefix": key.prefix, "name": key.name}
 
 
-@router.get("/api/auth/api-keys")
+@router.get("/api/auth/api-keys", response_model=ApiKeysPublic)
 async def list_keys(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     return {
         "keys": [key_public(k) for k in await list_api_keys(session, user_id=principal.user_id)]

@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from api import run_commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
-from api.routes.tasks import public as task_public
+from api.routes.tasks import typed as task_public
 from core.errors import NotFoundError, OptioError
 from schemas.blueprints import RunCreate, RunLogPublic, StandaloneRunPublic
+from schemas.task_views import RunEnvelope, RunLogsPublic, RunsPublic, RunStarted
 from store.blueprints import (
     StandaloneRun,
     StandaloneTask,
@@ -32,7 +33,11 @@ class MethodNotAllowedError(OptioError):
 
 
 def run_public(run: StandaloneRun) -> dict[str, Any]:
-    return StandaloneRunPublic.model_validate(run).model_dump(mode="json", by_alias=True)
+    return run_typed(run).model_dump(mode="json", by_alias=True)
+
+
+def run_typed(run: StandaloneRun) -> StandaloneRunPublic:
+    return StandaloneRunPublic.model_validate(run)
 
 
 async def target_of(
@@ -50,7 +55,7 @@ def blueprint_runs_query(config_id: str) -> Any:
     return select(Task).where(Task.metadata_["taskConfigId"].as_string() == config_id)
 
 
-@router.get("/api/tasks/{task_id}/runs")
+@router.get("/api/tasks/{task_id}/runs", response_model=RunsPublic)
 async def list_(
     task_id: str,
     principal: CurrentPrincipal,
@@ -62,12 +67,14 @@ async def list_(
         await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
         return {"runs": []}  # an ad-hoc repo task has no runs (reference behaviour)
     if isinstance(found, StandaloneTask):
-        return {"runs": [run_public(r) for r in await list_runs(session, standalone_id=found.id)]}
+        return {"runs": [run_typed(r) for r in await list_runs(session, standalone_id=found.id)]}
     stmt = blueprint_runs_query(found.id).order_by(Task.created_at.desc()).limit(limit)
     return {"runs": [task_public(t) for t in (await session.execute(stmt)).scalars()]}
 
 
-@router.post("/api/tasks/{task_id}/runs", status_code=202, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/runs", status_code=202, dependencies=[MEMBER], response_model=RunStarted
+)
 async def create(
     task_id: str,
     principal: CurrentPrincipal,
@@ -91,10 +98,10 @@ async def create(
     run = await run_commands.start_standalone_run(
         state=state, session=session, job=target, trigger_id=trigger_id, params=params
     )
-    return {"runId": run.id, "type": "workflow-run", "run": run_public(run)}
+    return {"runId": run.id, "type": "workflow-run", "run": run_typed(run)}
 
 
-@router.get("/api/tasks/{task_id}/runs/{run_id}")
+@router.get("/api/tasks/{task_id}/runs/{run_id}", response_model=RunEnvelope)
 async def read(
     task_id: str, run_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -103,7 +110,7 @@ async def read(
         run = await session.get(StandaloneRun, run_id)
         if run is None or run.workflow_id != target.id:
             raise NotFoundError("Run not found")
-        return {"run": run_public(run)}
+        return {"run": run_typed(run)}
     stmt = blueprint_runs_query(target.id).where(Task.id == run_id)
     task = (await session.execute(stmt)).scalar_one_or_none()
     if task is None:
@@ -111,7 +118,7 @@ async def read(
     return {"run": task_public(task)}
 
 
-@router.get("/api/tasks/{task_id}/runs/{run_id}/logs")
+@router.get("/api/tasks/{task_id}/runs/{run_id}/logs", response_model=RunLogsPublic)
 async def logs(
     task_id: str, run_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -120,8 +127,4 @@ async def logs(
     if run is None or run.workflow_id != target.id:
         raise NotFoundError("Run not found")  # blueprint runs are tasks: /api/tasks/:id/logs
     rows = await list_run_logs(session, run_id=run.id)
-    return {
-        "logs": [
-            RunLogPublic.model_validate(r).model_dump(mode="json", by_alias=True) for r in rows
-        ]
-    }
+    return {"logs": [RunLogPublic.model_validate(r) for r in rows]}

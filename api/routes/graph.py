@@ -11,12 +11,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import task_commands as commands
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.repo_access import check_repo_use
-from api.routes.tasks import public
+from api.routes.tasks import typed as public
 from api.state import AppState
 from core.errors import ConflictError, ForbiddenError, NotFoundError
 from core.names import Signals
 from core.states import LIVE_STATES, TaskState
 from schemas.auth import Principal
+from schemas.task_views import (
+    BulkCancelled,
+    BulkRetried,
+    CommentEnvelope,
+    CommentsPublic,
+    DependenciesPublic,
+    DependentsPublic,
+    Ok,
+    Reordered,
+    SubtaskEnvelope,
+    SubtasksPublic,
+    SubtaskStatusPublic,
+)
 from schemas.tasks import (
     CommentBody,
     DependenciesAdd,
@@ -53,7 +66,7 @@ def _brief(task: Task) -> dict[str, Any]:
 # ---- dependencies --------------------------------------------------------------------
 
 
-@router.get("/api/tasks/{task_id}/dependencies")
+@router.get("/api/tasks/{task_id}/dependencies", response_model=DependenciesPublic)
 async def list_dependencies(
     task_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -62,7 +75,7 @@ async def list_dependencies(
     return {"dependencies": [{**_brief(dep), "dependencyId": row.id} for row, dep in rows]}
 
 
-@router.get("/api/tasks/{task_id}/dependents")
+@router.get("/api/tasks/{task_id}/dependents", response_model=DependentsPublic)
 async def list_dependents(
     task_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -70,7 +83,9 @@ async def list_dependents(
     return {"dependents": [_brief(t) for t in await dependents(session, task_id=task.id)]}
 
 
-@router.post("/api/tasks/{task_id}/dependencies", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/dependencies", status_code=201, dependencies=[MEMBER], response_model=Ok
+)
 async def add(
     task_id: str,
     body: DependenciesAdd,
@@ -114,7 +129,7 @@ async def remove(
 # ---- subtasks ------------------------------------------------------------------------
 
 
-@router.get("/api/tasks/{task_id}/subtasks")
+@router.get("/api/tasks/{task_id}/subtasks", response_model=SubtasksPublic)
 async def list_subtasks(
     task_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -122,7 +137,7 @@ async def list_subtasks(
     return {"subtasks": [public(t) for t in await subtasks(session, parent_id=task.id)]}
 
 
-@router.get("/api/tasks/{task_id}/subtasks/status")
+@router.get("/api/tasks/{task_id}/subtasks/status", response_model=SubtaskStatusPublic)
 async def subtask_status(
     task_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -141,7 +156,12 @@ async def subtask_status(
     return {"allComplete": counts["completed"] == len(blocking), "total": len(blocking), **counts}
 
 
-@router.post("/api/tasks/{task_id}/subtasks", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/subtasks",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=SubtaskEnvelope,
+)
 async def create_subtask(
     task_id: str,
     body: SubtaskCreate,
@@ -235,7 +255,7 @@ def _comment(c: TaskComment) -> dict[str, Any]:
     }
 
 
-@router.get("/api/tasks/{task_id}/comments")
+@router.get("/api/tasks/{task_id}/comments", response_model=CommentsPublic)
 async def list_comments(
     task_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -248,7 +268,12 @@ async def list_comments(
     return {"comments": [_comment(c) for c in (await session.execute(stmt)).scalars()]}
 
 
-@router.post("/api/tasks/{task_id}/comments", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/comments",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=CommentEnvelope,
+)
 async def add_comment(
     task_id: str, body: CommentBody, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -281,7 +306,11 @@ async def _own_comment(
     return comment
 
 
-@router.patch("/api/tasks/{task_id}/comments/{comment_id}", dependencies=[MEMBER])
+@router.patch(
+    "/api/tasks/{task_id}/comments/{comment_id}",
+    dependencies=[MEMBER],
+    response_model=CommentEnvelope,
+)
 async def edit_comment(
     task_id: str,
     comment_id: str,
@@ -308,7 +337,7 @@ async def delete_comment(
 # ---- priorities and bulk -------------------------------------------------------------
 
 
-@router.post("/api/tasks/reorder", dependencies=[MEMBER])
+@router.post("/api/tasks/reorder", dependencies=[MEMBER], response_model=Reordered)
 async def reorder(
     body: ReorderBody, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -339,7 +368,7 @@ async def _in_states(session: SessionDep, workspace_id: str, states: set[str]) -
     return list((await session.execute(stmt)).scalars())
 
 
-@router.post("/api/tasks/bulk/retry-failed", dependencies=[MEMBER])
+@router.post("/api/tasks/bulk/retry-failed", dependencies=[MEMBER], response_model=BulkRetried)
 async def retry_failed(
     principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, int]:
@@ -357,7 +386,7 @@ async def retry_failed(
     return {"retried": retried, "total": len(failed)}
 
 
-@router.post("/api/tasks/bulk/cancel-active", dependencies=[MEMBER])
+@router.post("/api/tasks/bulk/cancel-active", dependencies=[MEMBER], response_model=BulkCancelled)
 async def cancel_active(
     principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, int]:

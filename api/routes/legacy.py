@@ -10,18 +10,32 @@ from fastapi import APIRouter, Body, Response
 
 from api import run_commands, task_kinds
 from api import trigger_service as triggers
+from api.contract import request_body
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
-from api.routes.blueprints import run_public
-from api.routes.tasks import public as task_public
+from api.routes.blueprints import run_typed as run_public
+from api.routes.tasks import typed as task_public
 from core.errors import NotFoundError
 from schemas.blueprints import (
     BlueprintCreate,
+    BlueprintUpdate,
     RunCreate,
     RunLogPublic,
     StandaloneCreate,
+    StandaloneUpdate,
     TriggerCreate,
     TriggerUpdate,
 )
+from schemas.envelopes import (
+    BlueprintTaskEnvelope,
+    JobEnvelope,
+    JobsPublic,
+    RunLogsOfWorkflowPublic,
+    TaskConfigEnvelope,
+    TaskConfigsPublic,
+    WorkflowRunEnvelope,
+    WorkflowRunsPublic,
+)
+from schemas.task_views import TriggerEnvelope, TriggersPublic
 from store.blueprints import (
     StandaloneRun,
     StandaloneTask,
@@ -42,6 +56,11 @@ ALIASES = (
     ("/api/task-configs", "taskConfig", "taskConfigs", TaskConfig, BlueprintCreate),
     ("/api/jobs", "workflow", "workflows", StandaloneTask, StandaloneCreate),
 )
+# The answers of each alias: (one, many).
+ANSWERS: dict[str, tuple[Any, Any]] = {
+    "/api/task-configs": (TaskConfigEnvelope, TaskConfigsPublic),
+    "/api/jobs": (JobEnvelope, JobsPublic),
+}
 
 
 async def _target(
@@ -54,15 +73,23 @@ async def _target(
 
 def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -> None:
     kind = "repo-blueprint" if model is TaskConfig else "standalone"
+    answer_one, answer_many = ANSWERS[prefix]
 
-    @router.get(prefix, name=f"{many}_list")
+    @router.get(prefix, name=f"{many}_list", response_model=answer_many)
     async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
         rows = await list_kind(
             session, model, workspace_id=principal.workspace_id, limit=1000, offset=0
         )
-        return {many: [task_kinds.public(r) for r in rows]}
+        return {many: [task_kinds.typed(r) for r in rows]}
 
-    @router.post(prefix, status_code=201, dependencies=[MEMBER], name=f"{many}_create")
+    @router.post(
+        prefix,
+        status_code=201,
+        dependencies=[MEMBER],
+        name=f"{many}_create",
+        response_model=answer_one,
+        openapi_extra=request_body(create_model),
+    )
     async def create(
         raw: Annotated[dict[str, Any], Body()],
         principal: CurrentPrincipal,
@@ -71,14 +98,20 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
     ) -> dict[str, Any]:
         body = {**raw, "type": kind}
         return {
-            one: await task_kinds.create_kind(session, principal, body, settings=state.settings)
+            one: (await task_kinds.create_kind(session, principal, body, settings=state.settings))
         }
 
-    @router.get(prefix + "/{id}", name=f"{many}_read")
+    @router.get(prefix + "/{id}", name=f"{many}_read", response_model=answer_one)
     async def read(id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
-        return {one: task_kinds.public(await _target(model, session, principal, id))}
+        return {one: task_kinds.typed(await _target(model, session, principal, id))}
 
-    @router.patch(prefix + "/{id}", dependencies=[MEMBER], name=f"{many}_update")
+    @router.patch(
+        prefix + "/{id}",
+        dependencies=[MEMBER],
+        name=f"{many}_update",
+        response_model=answer_one,
+        openapi_extra=request_body(BlueprintUpdate if model is TaskConfig else StandaloneUpdate),
+    )
     async def update(
         id: str,
         raw: Annotated[dict[str, Any], Body()],
@@ -87,7 +120,8 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         state: StateDep,
     ) -> dict[str, Any]:
         row = await _target(model, session, principal, id)
-        return {one: await task_kinds.update_kind(session, row, raw, settings=state.settings)}
+        updated = await task_kinds.update_kind(session, row, raw, settings=state.settings)
+        return {one: updated}
 
     @router.delete(prefix + "/{id}", status_code=204, dependencies=[MEMBER], name=f"{many}_del")
     async def delete(
@@ -96,7 +130,7 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         await task_kinds.delete_kind(state, session, await _target(model, session, principal, id))
         return Response(status_code=204)
 
-    @router.get(prefix + "/{id}/triggers", name=f"{many}_triggers")
+    @router.get(prefix + "/{id}/triggers", name=f"{many}_triggers", response_model=TriggersPublic)
     async def list_triggers(
         id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
     ) -> dict[str, Any]:
@@ -104,7 +138,11 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         return {"triggers": await triggers.list_for(state, session, target)}
 
     @router.post(
-        prefix + "/{id}/triggers", status_code=201, dependencies=[MEMBER], name=f"{many}_trig_new"
+        prefix + "/{id}/triggers",
+        status_code=201,
+        dependencies=[MEMBER],
+        name=f"{many}_trig_new",
+        response_model=TriggerEnvelope,
     )
     async def create_trigger(
         id: str,
@@ -121,7 +159,10 @@ def _register(prefix: str, one: str, many: str, model: Any, create_model: Any) -
         }
 
     @router.patch(
-        prefix + "/{id}/triggers/{trigger_id}", dependencies=[MEMBER], name=f"{many}_trig_upd"
+        prefix + "/{id}/triggers/{trigger_id}",
+        dependencies=[MEMBER],
+        name=f"{many}_trig_upd",
+        response_model=TriggerEnvelope,
     )
     async def update_trigger(
         id: str,
@@ -162,7 +203,12 @@ for alias in ALIASES:
     _register(*alias)
 
 
-@router.post("/api/task-configs/{id}/run", status_code=202, dependencies=[MEMBER])
+@router.post(
+    "/api/task-configs/{id}/run",
+    status_code=202,
+    dependencies=[MEMBER],
+    response_model=BlueprintTaskEnvelope,
+)
 async def run_blueprint(
     id: str,
     principal: CurrentPrincipal,
@@ -182,13 +228,18 @@ async def run_blueprint(
     return {"task": task_public(task)}
 
 
-@router.get("/api/jobs/{id}/runs")
+@router.get("/api/jobs/{id}/runs", response_model=WorkflowRunsPublic)
 async def job_runs(id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     job = await get_standalone(session, standalone_id=id, workspace_id=principal.workspace_id)
     return {"runs": [run_public(r) for r in await list_runs(session, standalone_id=job.id)]}
 
 
-@router.post("/api/jobs/{id}/runs", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/jobs/{id}/runs",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=WorkflowRunEnvelope,
+)
 async def job_run(
     id: str,
     principal: CurrentPrincipal,
@@ -216,19 +267,15 @@ async def _run(session: SessionDep, principal: Any, id: str) -> StandaloneRun:
         raise NotFoundError("Run not found") from None
 
 
-@router.get("/api/workflow-runs/{id}")
+@router.get("/api/workflow-runs/{id}", response_model=WorkflowRunEnvelope)
 async def workflow_run(id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     return {"run": run_public(await _run(session, principal, id))}
 
 
-@router.get("/api/workflow-runs/{id}/logs")
+@router.get("/api/workflow-runs/{id}/logs", response_model=RunLogsOfWorkflowPublic)
 async def workflow_run_logs(
     id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
     run = await _run(session, principal, id)
     rows = await list_run_logs(session, run_id=run.id)
-    return {
-        "logs": [
-            RunLogPublic.model_validate(r).model_dump(mode="json", by_alias=True) for r in rows
-        ]
-    }
+    return {"logs": [RunLogPublic.model_validate(r) for r in rows]}

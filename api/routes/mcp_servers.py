@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from api.deps import CurrentPrincipal, SessionDep, require_role
 from api.repo_urls import canonical_repo_url
 from schemas.agents import McpServerCreate, McpServerPublic, McpServerUpdate
+from schemas.envelopes import McpServerEnvelope, McpServersPublic
 from store.agent_config import McpServer
 from store.scoping import get_scoped, scoped_select
 
@@ -21,7 +22,7 @@ def public(row: McpServer) -> dict[str, Any]:
     return McpServerPublic.model_validate(row).model_dump(mode="json", by_alias=True)
 
 
-@router.get("/api/mcp-servers")
+@router.get("/api/mcp-servers", response_model=McpServersPublic)
 async def list_(
     principal: CurrentPrincipal, session: SessionDep, scope: str | None = None
 ) -> dict[str, Any]:
@@ -35,7 +36,7 @@ async def list_(
     return {"servers": [public(r) for r in rows]}
 
 
-@router.get("/api/mcp-servers/{server_id}")
+@router.get("/api/mcp-servers/{server_id}", response_model=McpServerEnvelope)
 async def read(server_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     row = await get_scoped(
         session, McpServer, row_id=server_id, workspace_id=principal.workspace_id, label=LABEL
@@ -43,7 +44,9 @@ async def read(server_id: str, principal: CurrentPrincipal, session: SessionDep)
     return {"server": public(row)}
 
 
-@router.post("/api/mcp-servers", status_code=201, dependencies=[ADMIN])
+@router.post(
+    "/api/mcp-servers", status_code=201, dependencies=[ADMIN], response_model=McpServerEnvelope
+)
 async def create(
     body: McpServerCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -63,7 +66,9 @@ async def create(
     return {"server": public(row)}
 
 
-@router.patch("/api/mcp-servers/{server_id}", dependencies=[ADMIN])
+@router.patch(
+    "/api/mcp-servers/{server_id}", dependencies=[ADMIN], response_model=McpServerEnvelope
+)
 async def update(
     server_id: str, body: McpServerUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from api.deps import CurrentPrincipal, SessionDep, StateDep
 from core.deliveries import delivery_input
 from core.errors import InvalidInputError, ServiceUnavailableError
 from integrations.notify.ssrf import UnsafeUrlError, assert_safe_url
+from schemas.envelopes import DeliveriesPublic, WebhookEnvelope, WebhooksPublic
 from schemas.webhooks import (
     SECRET_MASK,
     DeliveryPublic,
@@ -66,13 +67,13 @@ async def _get(session: SessionDep, principal: CurrentPrincipal, webhook_id: str
     )
 
 
-@router.get("/api/webhooks")
+@router.get("/api/webhooks", response_model=WebhooksPublic)
 async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     rows = await list_webhooks(session, workspace_id=principal.workspace_id)
     return {"webhooks": [public(r) for r in rows]}
 
 
-@router.post("/api/webhooks", status_code=201)
+@router.post("/api/webhooks", status_code=201, response_model=WebhookEnvelope)
 async def create(
     body: WebhookCreate, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -92,12 +93,12 @@ async def create(
     return {"webhook": public(row)}
 
 
-@router.get("/api/webhooks/{webhook_id}")
+@router.get("/api/webhooks/{webhook_id}", response_model=WebhookEnvelope)
 async def get(webhook_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     return {"webhook": public(await _get(session, principal, webhook_id))}
 
 
-@router.patch("/api/webhooks/{webhook_id}")
+@router.patch("/api/webhooks/{webhook_id}", response_model=WebhookEnvelope)
 async def update(
     webhook_id: str,
     body: WebhookUpdate,
@@ -176,7 +177,7 @@ async def test(
     }
 
 
-@router.get("/api/webhooks/{webhook_id}/deliveries")
+@router.get("/api/webhooks/{webhook_id}/deliveries", response_model=DeliveriesPublic)
 async def deliveries(
     webhook_id: str,
     principal: CurrentPrincipal,

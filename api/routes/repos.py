@@ -13,7 +13,7 @@ from api.repo_access import usable_repo_url
 from api.repo_urls import full_name_of
 from core.errors import ConflictError, InvalidInputError
 from integrations.agents.models import REPO_MODEL_FIELDS, unknown_model_error
-from schemas.repos import RepoCreate, RepoPublic, RepoUpdate
+from schemas.repos import RepoCreate, RepoEnvelope, RepoPublic, ReposPublic, RepoUpdate
 from store.models import Repo
 from store.scoping import get_scoped, scoped_select
 from store.tasks import find_repo
@@ -34,16 +34,21 @@ def public(repo: Repo) -> dict[str, Any]:
     return RepoPublic.model_validate(repo).model_dump(mode="json", by_alias=True)
 
 
+def one(repo: Repo) -> RepoEnvelope:
+    return RepoEnvelope(repo=RepoPublic.model_validate(repo))
+
+
 @router.get("/api/repos")
-async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+async def list_(principal: CurrentPrincipal, session: SessionDep) -> ReposPublic:
     stmt = scoped_select(Repo, workspace_id=principal.workspace_id).order_by(Repo.created_at)
-    return {"repos": [public(r) for r in (await session.execute(stmt)).scalars()]}
+    rows = (await session.execute(stmt)).scalars()
+    return ReposPublic(repos=[RepoPublic.model_validate(r) for r in rows])
 
 
 @router.post("/api/repos", status_code=201, dependencies=[ADMIN])
 async def create(
     body: RepoCreate, principal: CurrentPrincipal, session: SessionDep, state: StateDep
-) -> dict[str, Any]:
+) -> RepoEnvelope:
     repo_url = await usable_repo_url(
         session, settings=state.settings, workspace_id=principal.workspace_id, value=body.repo_url
     )
@@ -66,7 +71,7 @@ async def create(
     except IntegrityError as exc:
         await session.rollback()
         raise ConflictError(f"Repository {repo_url} is already connected") from exc
-    return {"repo": public(repo)}
+    return one(repo)
 
 
 def _platform(repo_url: str) -> str:
@@ -74,11 +79,11 @@ def _platform(repo_url: str) -> str:
 
 
 @router.get("/api/repos/{repo_id}")
-async def read(repo_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+async def read(repo_id: str, principal: CurrentPrincipal, session: SessionDep) -> RepoEnvelope:
     repo = await get_scoped(
         session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
     )
-    return {"repo": public(repo)}
+    return one(repo)
 
 
 @router.patch("/api/repos/{repo_id}", dependencies=[ADMIN])
@@ -88,7 +93,7 @@ async def update(
     principal: CurrentPrincipal,
     session: SessionDep,
     state: StateDep,
-) -> dict[str, Any]:
+) -> RepoEnvelope:
     repo = await get_scoped(
         session, Repo, row_id=repo_id, workspace_id=principal.workspace_id, label="Repository"
     )
@@ -110,7 +115,7 @@ async def update(
             continue
         setattr(repo, name, value)
     await session.commit()
-    return {"repo": public(repo)}
+    return one(repo)
 
 
 @router.delete("/api/repos/{repo_id}", status_code=204, dependencies=[ADMIN])

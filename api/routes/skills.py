@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from api.deps import CurrentPrincipal, SessionDep, require_role
 from api.repo_urls import canonical_repo_url
 from schemas.agents import SkillCreate, SkillPublic, SkillUpdate
+from schemas.envelopes import SkillEnvelope, SkillsPublic
 from store.agent_config import CustomSkill
 from store.scoping import get_scoped, scoped_select
 
@@ -21,7 +22,7 @@ def public(row: CustomSkill) -> dict[str, Any]:
     return SkillPublic.model_validate(row).model_dump(mode="json", by_alias=True)
 
 
-@router.get("/api/skills")
+@router.get("/api/skills", response_model=SkillsPublic)
 async def list_(
     principal: CurrentPrincipal, session: SessionDep, scope: str | None = None
 ) -> dict[str, Any]:
@@ -35,7 +36,7 @@ async def list_(
     return {"skills": [public(r) for r in rows]}
 
 
-@router.get("/api/skills/{skill_id}")
+@router.get("/api/skills/{skill_id}", response_model=SkillEnvelope)
 async def read(skill_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     row = await get_scoped(
         session, CustomSkill, row_id=skill_id, workspace_id=principal.workspace_id, label=LABEL
@@ -43,7 +44,7 @@ async def read(skill_id: str, principal: CurrentPrincipal, session: SessionDep) 
     return {"skill": public(row)}
 
 
-@router.post("/api/skills", status_code=201, dependencies=[ADMIN])
+@router.post("/api/skills", status_code=201, dependencies=[ADMIN], response_model=SkillEnvelope)
 async def create(
     body: SkillCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -63,7 +64,7 @@ async def create(
     return {"skill": public(row)}
 
 
-@router.patch("/api/skills/{skill_id}", dependencies=[ADMIN])
+@router.patch("/api/skills/{skill_id}", dependencies=[ADMIN], response_model=SkillEnvelope)
 async def update(
     skill_id: str, body: SkillUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:

@@ -13,13 +13,24 @@ from api import task_commands as commands
 from api import task_insight as insight
 from api import task_kinds as kinds
 from api.budgets import refuse_over_monthly_budget
-from api.changes import apply_changes
+from api.contract import request_body
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.paging import Offset
 from api.repo_access import usable_repo_url
 from core.errors import InvalidInputError
 from core.states import LIVE_STATES, TaskState
 from integrations.agents.models import task_model, unknown_model_error
+from schemas.task_views import (
+    TASK_KINDS,
+    AnyTaskCreate,
+    AnyTaskPublic,
+    AnyTaskUpdate,
+    TaskDetailPublic,
+    TaskEnvelope,
+    TaskEventsPublic,
+    TaskLogsPublic,
+    TasksPublic,
+)
 from schemas.tasks import (
     MODEL_NAME,
     ResumeBody,
@@ -32,6 +43,7 @@ from schemas.tasks import (
 )
 from store import live
 from store.blueprints import StandaloneTask, TaskConfig, find_kind, list_kind
+from store.changes import apply_changes
 from store.graph import add_dependencies
 from store.models import Task
 from store.tasks import (
@@ -54,6 +66,14 @@ def public(task: Task) -> dict[str, Any]:
     return TaskPublic.model_validate(task).model_dump(mode="json", by_alias=True)
 
 
+def typed(task: Task) -> TaskPublic:
+    return TaskPublic.model_validate(task)
+
+
+def one(task: Task) -> TaskEnvelope:
+    return TaskEnvelope(task=TaskPublic.model_validate(task))
+
+
 @router.get("/api/tasks")
 async def list_(
     principal: CurrentPrincipal,
@@ -64,8 +84,8 @@ async def list_(
     state: Annotated[TaskState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
+) -> TasksPublic:
+    rows: list[AnyTaskPublic] = []
     if type in ("repo-task", "all"):
         tasks = await list_tasks(
             session,
@@ -74,17 +94,28 @@ async def list_(
             limit=limit,
             offset=offset,
         )
-        rows += TASK_LIST.dump_python(TASK_LIST.validate_python(tasks), mode="json", by_alias=True)
+        # One validation call for the page; FastAPI then serialises the models once.
+        rows += TASK_LIST.validate_python(tasks)
     for kind, model in (("repo-blueprint", TaskConfig), ("standalone", StandaloneTask)):
         if type in (kind, "all") and state is None:
             found = await list_kind(
                 session, model, workspace_id=principal.workspace_id, limit=limit, offset=offset
             )
-            rows += [kinds.public(r) for r in found]
-    return {"tasks": rows, "limit": limit, "offset": offset}
+            rows += [kinds.typed(r) for r in found]
+    return TasksPublic(tasks=rows, limit=limit, offset=offset)
 
 
-@router.post("/api/tasks", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks",
+    status_code=201,
+    dependencies=[MEMBER],
+    responses={200: {"model": TaskEnvelope, "description": "The task an Idempotency-Key made"}},
+    openapi_extra=request_body(
+        AnyTaskCreate,
+        description="`type` picks the kind; absent, it is a repo task",
+        discriminator=TASK_KINDS,
+    ),
+)
 async def create(
     raw: Annotated[dict[str, Any], Body()],
     principal: CurrentPrincipal,
@@ -92,11 +123,12 @@ async def create(
     state: StateDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     # `type` picks the kind; the body is then validated against that kind's model.
     kind = kinds.parse(TaskKind, {"type": raw.get("type", "repo-task")}).type
     if kind != "repo-task":
-        return {"task": await kinds.create_kind(session, principal, raw, settings=state.settings)}
+        created = await kinds.create_kind(session, principal, raw, settings=state.settings)
+        return TaskEnvelope(task=created)
     body: TaskCreate = kinds.parse(TaskCreate, raw)
     repo_url = await usable_repo_url(
         session, settings=state.settings, workspace_id=principal.workspace_id, value=body.repo_url
@@ -107,7 +139,7 @@ async def create(
         )
         if existing is not None:
             response.status_code = 200
-            return {"task": public(existing)}
+            return one(existing)
     await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     repo = await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url)
     agent_type = body.agent_type or (repo.default_agent_type if repo else "claude-code")
@@ -144,7 +176,7 @@ async def create(
     # Committed with start_requested_at: the workflow starts right after this answer,
     # and a lost start is made again by the sweep (api/task_starts.py).
     state.starts.request(task)
-    return {"task": public(task)}
+    return one(task)
 
 
 def _with_model(body: TaskCreate, agent_type: str, agents_bin_dir: Path) -> dict[str, Any] | None:
@@ -178,38 +210,38 @@ async def _other_kind(
 @router.get("/api/tasks/{task_id}")
 async def read(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
-) -> dict[str, Any]:
+) -> TaskDetailPublic:
     other = await _other_kind(session, principal, task_id)
     if other is not None:
-        return {
-            "task": kinds.public(other),
-            "pendingReason": None,
-            "pipelineProgress": None,
-            "stallInfo": None,
-        }
+        return TaskDetailPublic(
+            task=kinds.typed(other), pending_reason=None, pipeline_progress=None, stall_info=None
+        )
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     reason = None
     if task.state == TaskState.QUEUED:
         reason = await commands.pending_reason(await state.temporal_client(), task_id=task.id)
-    return {
-        "task": public(task),
-        "pendingReason": reason,
-        "pipelineProgress": await insight.pipeline_progress(session, task=task),
-        "stallInfo": await insight.stall_info(session, task=task, settings=state.settings),
-    }
+    return TaskDetailPublic(
+        task=typed(task),
+        pending_reason=reason,
+        pipeline_progress=await insight.pipeline_progress(session, task=task),
+        stall_info=await insight.stall_info(session, task=task, settings=state.settings),
+    )
 
 
-@router.patch("/api/tasks/{task_id}", dependencies=[MEMBER])
+@router.patch(
+    "/api/tasks/{task_id}", dependencies=[MEMBER], openapi_extra=request_body(AnyTaskUpdate)
+)
 async def update(
     task_id: str,
     raw: Annotated[dict[str, Any], Body()],
     principal: CurrentPrincipal,
     session: SessionDep,
     state: StateDep,
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     other = await _other_kind(session, principal, task_id)
     if other is not None:
-        return {"task": await kinds.update_kind(session, other, raw, settings=state.settings)}
+        updated = await kinds.update_kind(session, other, raw, settings=state.settings)
+        return TaskEnvelope(task=updated)
     body: TaskUpdate = kinds.parse(TaskUpdate, raw)
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
@@ -224,7 +256,7 @@ async def update(
         await commands.change_priority(
             await state.temporal_client(), task_id=task.id, priority=task.priority
         )
-    return {"task": public(task)}
+    return one(task)
 
 
 @router.delete("/api/tasks/{task_id}", status_code=204, dependencies=[MEMBER])
@@ -249,14 +281,12 @@ async def delete(
 
 
 @router.get("/api/tasks/{task_id}/events")
-async def events(task_id: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+async def events(
+    task_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> TaskEventsPublic:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     rows = await list_events(session, task_id=task.id)
-    return {
-        "events": [
-            TaskEventPublic.model_validate(e).model_dump(mode="json", by_alias=True) for e in rows
-        ]
-    }
+    return TaskEventsPublic(events=[TaskEventPublic.model_validate(e) for e in rows])
 
 
 @router.get("/api/tasks/{task_id}/logs")
@@ -268,37 +298,33 @@ async def logs(
     offset: Offset = 0,
     search: Annotated[str | None, Query(max_length=500)] = None,
     log_type: Annotated[str | None, Query(alias="logType", max_length=20)] = None,
-) -> dict[str, Any]:
+) -> TaskLogsPublic:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     rows = await list_logs(
         session, task_id=task.id, limit=limit, offset=offset, search=search, log_type=log_type
     )
-    return {
-        "logs": [
-            TaskLogPublic.model_validate(r).model_dump(mode="json", by_alias=True) for r in rows
-        ]
-    }
+    return TaskLogsPublic(logs=[TaskLogPublic.model_validate(r) for r in rows])
 
 
 @router.post("/api/tasks/{task_id}/cancel", dependencies=[MEMBER])
 async def cancel(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     if task.state == TaskState.CANCELLED:
-        return {"task": public(task)}  # a retried cancel is a no-op
+        return one(task)  # a retried cancel is a no-op
     await commands.cancel(await state.temporal_client(), task=task)
     settled = await commands.settle(
         state.sessions, task_id=task.id, changed=lambda t: t.state not in LIVE_STATES
     )
-    return {"task": public(settled or task)}
+    return one(settled or task)
 
 
 @router.post("/api/tasks/{task_id}/retry", dependencies=[MEMBER])
 async def retry(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
@@ -319,7 +345,7 @@ async def resume(
     session: SessionDep,
     state: StateDep,
     body: Annotated[ResumeBody | None, Body()] = None,
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     return await _resume(task_id, principal, session, state, body, force_restart=False)
 
 
@@ -330,7 +356,7 @@ async def force_restart(
     session: SessionDep,
     state: StateDep,
     body: Annotated[ResumeBody | None, Body()] = None,
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     return await _resume(task_id, principal, session, state, body, force_restart=True)
 
 
@@ -342,7 +368,7 @@ async def _resume(
     body: ResumeBody | None,
     *,
     force_restart: bool,
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
@@ -361,7 +387,7 @@ async def _resume(
 @router.post("/api/tasks/{task_id}/force-redo", dependencies=[MEMBER])
 async def force_redo(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
-) -> dict[str, Any]:
+) -> TaskEnvelope:
     task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
     await state.starts.ensure_started(task)
     await commands.force_redo(
@@ -375,11 +401,11 @@ async def force_redo(
         task_id=task.id,
         changed=lambda t: t.pr_url is None and t.state != "cancelled",
     )
-    return {"task": public(settled or task)}
+    return one(settled or task)
 
 
-async def _settled(state: StateDep, task: Task, before: int) -> dict[str, Any]:
+async def _settled(state: StateDep, task: Task, before: int) -> TaskEnvelope:
     settled = await commands.settle(
         state.sessions, task_id=task.id, changed=lambda t: t.transition_seq > before
     )
-    return {"task": public(settled or task)}
+    return one(settled or task)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import IntegrityError
 
-from api.changes import apply_changes
 from api.deps import CurrentPrincipal, SessionDep, require_role
 from api.repo_urls import canonical_repo_url
 from core.errors import ConflictError, InvalidInputError
@@ -17,6 +16,12 @@ from core.prompt_chain import (
     render_user_template,
 )
 from core.templating import TemplateError, validate
+from schemas.envelopes import (
+    PromptTemplateEnvelope,
+    PromptTemplatesPublic,
+    TaskTemplateEnvelope,
+    TaskTemplatesPublic,
+)
 from schemas.templates import (
     PreviewBody,
     PromptTemplateCreate,
@@ -27,6 +32,7 @@ from schemas.templates import (
     TaskTemplateUpdate,
 )
 from store.blueprints import PromptTemplate, TaskTemplate
+from store.changes import apply_changes
 from store.scoping import get_scoped, scoped_select
 from store.tasks import find_repo
 from store.templates import effective_prompt_template
@@ -59,7 +65,7 @@ async def commit(session: SessionDep, name: str | None) -> None:
         raise ConflictError(f'A template named "{name}" already exists') from exc
 
 
-@router.get("/api/prompt-templates")
+@router.get("/api/prompt-templates", response_model=PromptTemplatesPublic)
 async def list_prompts(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -165,14 +171,18 @@ async def _prompt(session: SessionDep, principal: CurrentPrincipal, id: str) -> 
     )
 
 
-@router.get("/api/prompt-templates/{template_id}")
+@router.get("/api/prompt-templates/{template_id}", response_model=PromptTemplateEnvelope)
 async def read_prompt(
     template_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
     return {"template": prompt_public(await _prompt(session, principal, template_id))}
 
 
-@router.patch("/api/prompt-templates/{template_id}", dependencies=[MEMBER])
+@router.patch(
+    "/api/prompt-templates/{template_id}",
+    dependencies=[MEMBER],
+    response_model=PromptTemplateEnvelope,
+)
 async def update_prompt(
     template_id: str, body: PromptTemplateUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -201,14 +211,19 @@ async def preview(
     return {"rendered": render_user_template(row.template, body.params)}
 
 
-@router.get("/api/task-templates")
+@router.get("/api/task-templates", response_model=TaskTemplatesPublic)
 async def list_task_templates(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     stmt = scoped_select(TaskTemplate, workspace_id=principal.workspace_id)
     rows = (await session.execute(stmt.order_by(TaskTemplate.name))).scalars()
     return {"templates": [task_public(r) for r in rows]}
 
 
-@router.post("/api/task-templates", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/task-templates",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=TaskTemplateEnvelope,
+)
 async def create_task_template(
     body: TaskTemplateCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -229,14 +244,16 @@ async def _task_template(session: SessionDep, principal: CurrentPrincipal, id: s
     )
 
 
-@router.get("/api/task-templates/{template_id}")
+@router.get("/api/task-templates/{template_id}", response_model=TaskTemplateEnvelope)
 async def read_task_template(
     template_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
     return {"template": task_public(await _task_template(session, principal, template_id))}
 
 
-@router.patch("/api/task-templates/{template_id}", dependencies=[MEMBER])
+@router.patch(
+    "/api/task-templates/{template_id}", dependencies=[MEMBER], response_model=TaskTemplateEnvelope
+)
 async def update_task_template(
     template_id: str, body: TaskTemplateUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:

@@ -10,13 +10,14 @@ from api import trigger_service as triggers
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.routes.blueprints import target_of
 from schemas.blueprints import TriggerCreate, TriggerUpdate
+from schemas.task_views import TriggerEnvelope, TriggersPublic
 from store.blueprints import get_trigger
 
 router = APIRouter(tags=["Tasks"])
 MEMBER = require_role("member")
 
 
-@router.get("/api/tasks/{task_id}/triggers")
+@router.get("/api/tasks/{task_id}/triggers", response_model=TriggersPublic)
 async def list_(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -24,7 +25,12 @@ async def list_(
     return {"triggers": await triggers.list_for(state, session, target)}
 
 
-@router.post("/api/tasks/{task_id}/triggers", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/triggers",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=TriggerEnvelope,
+)
 async def create(
     task_id: str,
     body: TriggerCreate,
@@ -40,7 +46,11 @@ async def create(
     }
 
 
-@router.patch("/api/tasks/{task_id}/triggers/{trigger_id}", dependencies=[MEMBER])
+@router.patch(
+    "/api/tasks/{task_id}/triggers/{trigger_id}",
+    dependencies=[MEMBER],
+    response_model=TriggerEnvelope,
+)
 async def update(
     task_id: str,
     trigger_id: str,

@@ -15,9 +15,14 @@ from api.deps import CurrentPrincipal, SessionDep
 from core.errors import NotFoundError
 from schemas.identity import (
     MemberAdd,
+    MembersPublic,
     MemberUpdate,
     WorkspaceCreate,
+    WorkspaceEnvelope,
     WorkspacePublic,
+    WorkspaceRoleEnvelope,
+    WorkspacesPublic,
+    WorkspaceSwitched,
     WorkspaceUpdate,
 )
 from store.auth import local_admin_id
@@ -50,7 +55,7 @@ def member_public(member: WorkspaceMember, user: User) -> dict[str, Any]:
     }
 
 
-@router.get("/api/workspaces")
+@router.get("/api/workspaces", response_model=WorkspacesPublic)
 async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     rows = await list_workspaces(session, user_id=principal.user_id)
     return {
@@ -59,7 +64,7 @@ async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, A
     }
 
 
-@router.post("/api/workspaces", status_code=201)
+@router.post("/api/workspaces", status_code=201, response_model=WorkspaceRoleEnvelope)
 async def create(
     body: WorkspaceCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -74,7 +79,7 @@ async def create(
     return {"workspace": public(workspace), "role": "admin"}
 
 
-@router.get("/api/workspaces/{workspace_id}")
+@router.get("/api/workspaces/{workspace_id}", response_model=WorkspaceRoleEnvelope)
 async def read(
     workspace_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -84,7 +89,7 @@ async def read(
     return {"workspace": public(workspace), "role": principal.role}
 
 
-@router.patch("/api/workspaces/{workspace_id}")
+@router.patch("/api/workspaces/{workspace_id}", response_model=WorkspaceEnvelope)
 async def update(
     workspace_id: str, body: WorkspaceUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -94,7 +99,7 @@ async def update(
     return {"workspace": public(workspace)}
 
 
-@router.post("/api/workspaces/{workspace_id}/switch")
+@router.post("/api/workspaces/{workspace_id}/switch", response_model=WorkspaceSwitched)
 async def switch(
     workspace_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -105,7 +110,7 @@ async def switch(
     return {"ok": True, "workspaceId": principal.workspace_id}
 
 
-@router.get("/api/workspaces/{workspace_id}/members")
+@router.get("/api/workspaces/{workspace_id}/members", response_model=MembersPublic)
 async def members(
     workspace_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:

@@ -139,3 +139,13 @@ async def test_a_bad_scope_names_scope(api_only: Optio, path: str) -> None:
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "Invalid fields: scope"
     assert response.json()["details"][0]["field"] == "scope"
+
+
+@pytest.mark.parametrize("field", ["allowDockerInDocker", "name", "slug"])
+async def test_null_for_a_field_that_cannot_be_empty_is_a_400(api_only: Optio, field: str) -> None:
+    path = f"/api/workspaces/{api_only.workspace_id}"
+    response = await api_only.client.patch(path, json={field: None, "description": ""})
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == [{"field": field, "message": "must not be null"}]
+    cleared = await api_only.client.patch(path, json={"monthlyBudgetUsd": None})
+    assert cleared.status_code == 200, cleared.text

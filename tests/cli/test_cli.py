@@ -232,6 +232,27 @@ def test_token_create_without_a_data_dir_says_what_to_set(tmp_path: Path) -> Non
     assert not (tmp_path / ".optio-data").exists()
 
 
+def test_token_create_for_a_server_on_an_external_database_asks_for_its_url(
+    tmp_path: Path,
+) -> None:
+    """The marker of an `optio up` on PostgreSQL says so (never the URL): a token minted
+    in a new SQLite file beside its data dir would be one the server rejects."""
+    from cli.locate import EXTERNAL
+
+    data = tmp_path / "server-data"
+    data.mkdir()
+    marker = tmp_path / "state" / "optio" / "data-dir"
+    marker.parent.mkdir(parents=True)
+    marker.write_text(f"{data}\n{EXTERNAL}\n")
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    done = subprocess.run(
+        [OPTIO, "token", "create"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert "set OPTIO_DATABASE_URL" in done.stderr
+    assert list(data.iterdir()) == []
+
+
 def test_up_uses_an_existing_temporal(tmp_path: Path) -> None:
     """OPTIO_TEMPORAL_ADDRESS: no dev server of our own, the given one is used."""
     own = Up(tmp_path / "temporal-data")

@@ -105,10 +105,20 @@ async def test_personal_access_tokens(api_only: Optio, people: Callable[..., Any
     assert (await other.client.delete(f"/api/auth/api-keys/{body['tokenId']}")).status_code == 404
     assert (await a.delete(f"/api/auth/api-keys/{body['tokenId']}")).json() == {"ok": True}
     assert (await api_only.anon.get("/api/tasks", headers=headers)).status_code == 401
-    # Expiry.
+    # Expiry: a key cannot be made already expired; one whose time has come is refused.
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    expired = (await a.post("/api/auth/api-keys", json={"name": "old", "expiresAt": past})).json()
-    stale = {"Authorization": f"Bearer {expired['token']}"}
+    refused = await a.post("/api/auth/api-keys", json={"name": "old", "expiresAt": past})
+    assert refused.status_code == 400, refused.text
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    expiring = (await a.post("/api/auth/api-keys", json={"name": "old", "expiresAt": soon})).json()
+    stale = {"Authorization": f"Bearer {expiring['token']}"}
+    assert (await api_only.anon.get("/api/tasks", headers=stale)).status_code == 200
+    engine = create_engine(api_only.settings.database_url_resolved)
+    async with transaction(session_factory(engine)) as session:
+        row = await session.get(ApiKey, expiring["tokenId"])
+        assert row is not None
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    await engine.dispose()
     assert (await api_only.anon.get("/api/tasks", headers=stale)).status_code == 401
 
 

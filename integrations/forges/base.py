@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import httpx
 
 from core.metrics import observe_forge_answer
+from integrations.tls import tls_context
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 CheckState = Literal["pending", "success", "failure"]
@@ -288,6 +289,7 @@ class RestClient:
             timeout=timeout,
             transport=transport,
             event_hooks={"response": [count]},
+            verify=tls_context(),
         )
         self._cache = cache
         self._key = cache_key

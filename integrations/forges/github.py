@@ -27,6 +27,7 @@ from integrations.forges.base import (
     raise_for,
     tail,
 )
+from integrations.tls import tls_context
 
 OK_CONCLUSIONS = {"success", "skipped", "neutral"}
 API_VERSION = "2022-11-28"
@@ -211,7 +212,7 @@ class GitHubForge:
                 "GET", f"{self.repo}/actions/jobs/{check.log_ref}/logs"
             )
             if response.status_code in (301, 302) and "location" in response.headers:
-                async with httpx.AsyncClient(timeout=30) as raw:
+                async with httpx.AsyncClient(timeout=30, verify=tls_context()) as raw:
                     response = await raw.get(response.headers["location"])
             if response.is_success and response.text.strip():
                 return tail(response.text, max_chars)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from integrations.notify.ssrf import UnsafeUrlError, assert_safe_url
+from integrations.tls import tls_context
 
 USER_AGENT = "Optio-Webhooks/1.0"
 RESPONSE_BODY_LIMIT = 2000
@@ -42,7 +43,9 @@ async def post_notification(
         return Attempt(False, None, None, str(exc), elapsed(), refused=True)
     try:
         # Redirects are not followed: a public URL must not bounce Optio into a private one.
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, verify=tls_context()
+        ) as client:
             response = await client.post(
                 url,
                 content=body,

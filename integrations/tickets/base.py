@@ -21,6 +21,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from integrations.tls import tls_context
+
 DEFAULT_LABEL = "optio"
 DEFAULT_MAX_PAGES = 20
 # A request that keeps answering "rate limited" is given up after this many waits.
@@ -156,6 +158,7 @@ class TicketHttp:
             timeout=timeout,
             transport=transport,
             auth=auth,
+            verify=tls_context(),
         )
         self.max_wait = max_wait
         self.pause = pause or _sleep

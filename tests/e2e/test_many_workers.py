@@ -165,10 +165,6 @@ async def test_forty_tasks_on_two_hosts_one_lost_mid_run(
     deadline = time.monotonic() + 600
     while not await all_done():
         found = await states(api_only, ids)
-        assert (
-            not set(found) - {"pending", "queued", "provisioning", "running", "pr_opened", "failed"}
-            or True
-        )
         assert time.monotonic() < deadline, f"not all tasks opened a PR: {found}"
         await asyncio.sleep(0.5)
 
@@ -198,8 +194,9 @@ async def test_forty_tasks_on_two_hosts_one_lost_mid_run(
     for run in lost:
         assert "host-a" in (run.error_message or "") and "unreachable" in (run.error_message or "")
         assert ("failed", "worker_lost") in await triggers(api_only.client, run.task_id)
-    # Both hosts ran agents.
-    assert b.live_runs() == []
+    # Both hosts ran agents. A runner may still be sending its last log batch after its
+    # task moved on: B's runners end on their own.
+    await wait_until(lambda: b.live_runs() == [], timeout=60, what="host B's runners to end")
     assert any((a.settings.data_dir / "runs").iterdir())
     assert any((b.settings.data_dir / "runs").iterdir())
 

@@ -19,6 +19,7 @@ import pytest
 from core.settings import Settings
 from integrations.agents import get_adapter
 from integrations.agents.credentials import agent_access
+from integrations.agents.stream_input import takes_input_mid_run, user_message
 from runner.main import agent_env
 from runner.setup import SetupFiles
 from schemas.runner import RunSpec
@@ -93,7 +94,8 @@ def test_the_cli_contacts_only_loopback(
         [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), executable, *command[1:]],
         cwd=worktree,
         env=env,
-        stdin=subprocess.DEVNULL,
+        # A CLI that reads its prompt as streaming input gets it there, as from the runner.
+        input=user_message(spec.prompt).decode() if takes_input_mid_run(agent) else "",
         capture_output=True,
         text=True,
         timeout=240,

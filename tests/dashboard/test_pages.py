@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.async_api import expect
+
 from tests.conftest import Optio
 from tests.dashboard.conftest import PHONE
 
@@ -63,7 +65,7 @@ async def test_phone_width_menu_and_keyboard(api_only: Optio, open_dashboard: An
     menu = page.get_by_role("button", name="Menu")
     await menu.focus()
     await page.keyboard.press("Enter")
-    assert await menu.get_attribute("aria-expanded") == "true"
+    await expect(menu).to_have_attribute("aria-expanded", "true")  # waits for the update
     await nav_link.focus()
     await page.keyboard.press("Enter")
     await page.get_by_role("heading", level=1, name="Secrets").wait_for()

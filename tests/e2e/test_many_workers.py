@@ -151,11 +151,9 @@ async def test_forty_tasks_on_two_hosts_one_lost_mid_run(
         for n in range(TASKS)
     ]
 
-    # Host A holds a running agent after a few tasks are through: lose it there.
+    # Host A holds a running agent: lose it there, mid-run.
     await wait_until(
-        lambda: len(a.live_runs()) > 0 and len(list((a.settings.data_dir / "runs").glob("*"))) > 2,
-        timeout=240,
-        what="host A to hold a running run",
+        lambda: len(a.live_runs()) > 0, timeout=360, what="host A to hold a running run"
     )
     a.lose()
 

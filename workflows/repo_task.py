@@ -378,6 +378,7 @@ class RepoTaskWorkflow(AgentAttempts):
             result_type=PrPhaseOutcome,
         )
         self._phase = phase
+        await self._hand_over_arrivals(handed)
         outcome = await phase
         self._phase = None  # still set if cancelled meanwhile: the row tells the state
         arrived, back = self._carry, outcome.carried
@@ -392,6 +393,20 @@ class RepoTaskWorkflow(AgentAttempts):
                 self._answer(command, outcome.command_result)
         self._drop_stale_command()
         return outcome
+
+    async def _hand_over_arrivals(self, handed: PrCommand | None) -> None:
+        """What came while the phase was starting found no phase to go to: a command
+        would wait for ever, a webhook until the phase ends. They go on now."""
+        command = self._command
+        if command is not None and not command.done and command.request is not handed:
+            await self._pass_on(names.Signals.PR_COMMAND, command.request)
+        arrived = self._carry
+        events, arrived.pr_events, arrived.pr_poke = arrived.pr_events, [], False
+        graph_changed, arrived.graph_dirty = arrived.graph_dirty, False
+        if graph_changed:
+            await self._pass_on(names.Signals.GRAPH_CHANGED, None)
+        for event in events:
+            await self._pass_on(names.Signals.PR_EVENT, event)
 
     # ---- endings ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -21,12 +21,12 @@ from api.live import owners
 from api.live.access import Refused
 from api.live.owners import Opened
 from api.live.streams import follow
+from api.paging import MAX_EVENT_ID, LastEventId
 from api.state import AppState
 from core.errors import InvalidInputError, TooManyRequestsError
 
 router = APIRouter(tags=["Live"])
 LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID")]
-LastEventIdQuery = Annotated[int | None, Query(alias="lastEventId", ge=0)]
 Open = Callable[[AsyncSession], Awaitable[Opened]]
 
 
@@ -37,7 +37,7 @@ async def task_logs_stream(
     principal: CurrentPrincipal,
     state: StateDep,
     last_event_id: LastEventIdHeader = None,
-    after: LastEventIdQuery = None,
+    after: LastEventId = None,
 ) -> Response:
     """The task's log entries (the last 50, then live) and its other events."""
 
@@ -54,7 +54,7 @@ async def run_logs_stream(
     principal: CurrentPrincipal,
     state: StateDep,
     last_event_id: LastEventIdHeader = None,
-    after: LastEventIdQuery = None,
+    after: LastEventId = None,
 ) -> Response:
     """A standalone task run's log entries and state changes."""
 
@@ -70,7 +70,7 @@ async def events_stream(
     principal: CurrentPrincipal,
     state: StateDep,
     last_event_id: LastEventIdHeader = None,
-    after: LastEventIdQuery = None,
+    after: LastEventId = None,
 ) -> Response:
     """The caller's workspace's events (the last 20 state changes, then live)."""
 
@@ -87,8 +87,8 @@ def _resume_point(header: str | None, query: int | None) -> int | None:
         value = int(header.strip())
     except ValueError:
         raise InvalidInputError("Last-Event-ID must be an event id (a whole number)") from None
-    if value < 0:
-        raise InvalidInputError("Last-Event-ID must not be negative")
+    if not 0 <= value <= MAX_EVENT_ID:
+        raise InvalidInputError(f"Last-Event-ID must be an event id between 0 and {MAX_EVENT_ID}")
     return value
 
 

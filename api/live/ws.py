@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -28,6 +27,7 @@ from api.live.access import (
 )
 from api.live.owners import Opened
 from api.live.streams import follow
+from api.paging import LastEventId
 from api.state import AppState
 from core.errors import NotFoundError
 from schemas.auth import Principal
@@ -37,7 +37,6 @@ router = APIRouter()
 MAX_MESSAGE = 1024 * 1024
 NORMAL = 1000
 CLOSE_WAIT = 30.0
-LastEventId = Annotated[int | None, Query(alias="lastEventId", ge=0)]
 Open = Callable[[AsyncSession, Principal], Awaitable[Opened]]
 
 

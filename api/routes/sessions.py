@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.paging import Offset
 from api.repo_access import usable_repo_url
 from core.errors import ForbiddenError, InvalidInputError, ServiceUnavailableError
 from core.names import SESSION_WORKFLOW, session_workflow_id
@@ -72,7 +73,7 @@ async def list_(
     repo_url: Annotated[str | None, Query(alias="repoUrl", max_length=500)] = None,
     state: SessionState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> SessionList:
     rows, active = await list_sessions(
         session, workspace_id=principal.workspace_id, repo_url=repo_url, state=state,

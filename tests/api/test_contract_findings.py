@@ -19,12 +19,21 @@ async def test_an_offset_past_64_bits_is_a_400_not_a_500(
 ) -> None:
     body = {"title": "t", "prompt": "p", "repoUrl": str(make_repo()), "agentType": "script"}
     task = (await api_only.client.post("/api/tasks", json=body)).json()["task"]
-    for path in ("/api/tasks", f"/api/tasks/{task['id']}/logs"):
+    for path in ("/api/tasks", f"/api/tasks/{task['id']}/logs", "/api/sessions"):
         for offset in (PAST_INT64, "1000000001", "-1"):
             response = await api_only.client.get(path, params={"offset": offset})
             assert response.status_code == 400, (path, offset, response.text)
             assert response.json()["details"][0]["field"] == "offset"
         assert (await api_only.client.get(path, params={"offset": 1000})).status_code == 200
+
+
+async def test_an_event_id_past_64_bits_is_a_400_not_a_500(api_only: Optio) -> None:
+    stream = "/api/events/stream"
+    response = await api_only.client.get(stream, params={"lastEventId": PAST_INT64})
+    assert response.status_code == 400, response.text
+    assert response.json()["details"][0]["field"] == "lastEventId"
+    header = await api_only.client.get(stream, headers={"Last-Event-ID": PAST_INT64})
+    assert header.status_code == 400 and "Last-Event-ID" in header.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,10 @@ class Dashboard:
     async def go(self, hash_path: str) -> None:
         await self.page.evaluate("(h) => { location.hash = h; }", hash_path)
 
+    async def settled(self) -> None:
+        """The page has rendered and taken the focus: a key press now stays where it goes."""
+        await self.page.locator("main[aria-busy=false]").wait_for()
+
     async def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"

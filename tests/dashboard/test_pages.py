@@ -60,10 +60,11 @@ async def test_phone_width_menu_and_keyboard(api_only: Optio, open_dashboard: An
     await page.get_by_role("heading", level=1, name="Setup").wait_for()  # a fresh install
     await board.go("#/tasks")
     await page.get_by_role("heading", level=1, name="Tasks").wait_for()
+    await board.settled()  # the page takes the focus once rendered: not from the menu
     nav_link = page.get_by_role("link", name="Secrets")
     assert not await nav_link.is_visible()  # folded behind the menu button
     menu = page.get_by_role("button", name="Menu")
-    await menu.press("Enter")  # focus and key in one step: nothing can take the focus between
+    await menu.press("Enter")
     await expect(menu).to_have_attribute("aria-expanded", "true")  # waits for the update
     await nav_link.focus()
     await page.keyboard.press("Enter")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,7 +23,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from core.names import SEARCH_ATTRIBUTES
 from schemas.workflow import (
@@ -339,7 +339,9 @@ async def time_skipping_client(env: WorkflowEnvironment) -> Client:
 
 
 @asynccontextmanager
-async def worker_for(client: Client, world: World) -> AsyncIterator[str]:
+async def worker_for(
+    client: Client, world: World, interceptors: Sequence[Interceptor] = ()
+) -> AsyncIterator[str]:
     """A worker with every workflow and the world's activities, on a queue of its own."""
     queue = f"wf-{uuid.uuid4()}"
     async with Worker(
@@ -348,6 +350,7 @@ async def worker_for(client: Client, world: World) -> AsyncIterator[str]:
         workflows=WORKFLOWS,
         activities=world.activities(),
         workflow_runner=WORKFLOW_RUNNER,
+        interceptors=interceptors,
     ):
         yield queue
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -17,6 +19,13 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import (
+    Interceptor,
+    StartChildWorkflowInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from schemas.workflow import (
     CommandResult,
@@ -86,6 +95,53 @@ async def test_merge_accepted_during_the_last_rounds_reaction_is_carried_out(
         assert world.triggers()[-1] == ("completed", "pr_merged")
         assert world.events[-1].user_id == "u1"
         assert await asyncio.wait_for(handle.result(), 20) == "completed"
+
+
+class _PhaseStartsAfterACommand(Interceptor):
+    """Holds the start of the PR phase until the task's run holds a command: a person's
+    merge that arrives while the child is being started, as one did in CI."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _Inbound
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_Outbound(outbound))
+
+
+class _Outbound(WorkflowOutboundInterceptor):
+    async def start_child_workflow(
+        self, input: StartChildWorkflowInput
+    ) -> workflow.ChildWorkflowHandle[Any, Any]:
+        parent = workflow.instance()
+        await workflow.wait_condition(lambda: getattr(parent, "_command", None) is not None)
+        return await super().start_child_workflow(input)
+
+
+@pytest.mark.parametrize("command", ["merge_pr", "force_restart"])
+async def test_a_command_accepted_while_the_pr_phase_starts_reaches_it(
+    client: Client, command: str
+) -> None:
+    world = World()
+    async with worker_for(client, world, [_PhaseStartsAfterACommand()]) as queue:
+        workflow_id = await start(client, world, queue)
+        handle = client.get_workflow_handle(workflow_id)
+        await world.wait_for(lambda: world.state == "pr_opened")
+        world.hold("run_agent")  # a restart's agent run keeps running
+        arg = MergeCommand(user_id="u1") if command == "merge_pr" else ResumeCommand(user_id="u1")
+        result = await asyncio.wait_for(
+            handle.execute_update(command, arg, result_type=CommandResult), 20
+        )
+        assert result.accepted
+        if command == "merge_pr":
+            assert world.triggers()[-1] == ("completed", "pr_merged")
+            assert await asyncio.wait_for(handle.result(), 20) == "completed"
+        else:
+            await world.wait_for(lambda: ("queued", "force_restart") in world.triggers())
+            await handle.cancel()
 
 
 async def test_merge_accepted_while_the_watch_resumes_the_agent_is_answered(

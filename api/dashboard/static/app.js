@@ -96,6 +96,8 @@ async function route() {
     if (mine !== navigation) return;
     const root = h("div", { class: "page" });
     replace(main(), root);
+    // Busy until the page has rendered and taken the focus (screen readers wait; so can tests).
+    main().setAttribute("aria-busy", "true");
     let shown = null;
     try {
       shown = (await page.render(root, ...match.slice(1))) || null;
@@ -105,6 +107,7 @@ async function route() {
     if (mine !== navigation) { shown?.cleanup?.(); return; }
     current = shown;
     main().focus({ preventScroll: true });
+    main().setAttribute("aria-busy", "false");
     return;
   }
   location.hash = "#/tasks";

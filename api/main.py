@@ -6,26 +6,34 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from api.contract import declare_router_errors, install_contract
 from api.dashboard import mount_dashboard
 from api.errors import install_error_handlers
 from api.live import chat, sse, terminal, ws
 from api.nul_bytes import RefuseNulBytes
+from api.request_spans import RequestSpans
 from api.routes import ROUTERS, reviews
 from api.state import AppState
 from core.settings import Settings
 from store.db import create_engine, session_factory
+from temporal.tracing import tracer, tracer_provider
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, tracing: TracerProvider | None = None
+) -> FastAPI:
+    """`tracing` replaces the tracer provider the settings call for (a test's)."""
     settings = settings or Settings()
+    own_tracing = tracing is None
+    tracing = tracing or tracer_provider(settings, service="optio-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url_resolved)
         state = app.state.optio = AppState(
-            settings=settings, engine=engine, sessions=session_factory(engine)
+            settings=settings, engine=engine, sessions=session_factory(engine), tracing=tracing
         )
         state.starts.run_sweeps()
         await state.live.start()
@@ -35,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.live.close()
             await state.starts.close()
             await engine.dispose()
+            if own_tracing and tracing is not None:
+                tracing.shutdown()  # what is still batched goes out
 
     app = FastAPI(
         title="Optio",
@@ -44,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RefuseNulBytes)
+    if (request_tracer := tracer(tracing)) is not None:
+        app.add_middleware(RequestSpans, tracer=request_tracer)  # outermost of ours
     for router in [*ROUTERS, reviews.router, sse.router, ws.router, terminal.router, chat.router]:
         declare_router_errors(router)
         app.include_router(router)

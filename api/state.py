@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -17,6 +18,7 @@ from core.errors import ServiceUnavailableError
 from core.settings import Settings
 from store.masking import WorkspaceMasks
 from temporal.client import connect_client
+from temporal.tracing import client_interceptors
 
 
 @dataclass
@@ -25,6 +27,8 @@ class AppState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     temporal: Client | None = None
+    # Traces (OPTIO_OTEL_EXPORTER): None when off.
+    tracing: TracerProvider | None = None
     starts: TaskStarts = field(init=False)
     masks: WorkspaceMasks = field(init=False)
     live: LiveBus = field(init=False)
@@ -56,7 +60,9 @@ class AppState:
         async with self._connect_lock:
             if self.temporal is None:
                 try:
-                    self.temporal = await connect_client(self.settings)
+                    self.temporal = await connect_client(
+                        self.settings, interceptors=client_interceptors(self.tracing)
+                    )
                 except Exception as exc:
                     raise ServiceUnavailableError(
                         f"Temporal is unreachable at {self.settings.temporal_target}: {exc}"

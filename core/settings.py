@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # host:port of a worker's /metrics (ours plus the Temporal SDK's); unset: none.
     worker_metrics_address: str | None = None
+    # ---- traces (docs/deployment.md#traces): "none" (off), "console" (spans printed on
+    # stderr) or "otlp" (OTLP over HTTP to otel_endpoint, else the standard
+    # OTEL_EXPORTER_OTLP_* variables, else http://localhost:4318/v1/traces).
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    # The collector's traces URL, e.g. http://otel-collector:4318/v1/traces.
+    otel_endpoint: str | None = Field(default=None, pattern=r"^https?://")
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080

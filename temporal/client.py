@@ -4,9 +4,10 @@ docs/deployment.md#temporal."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
@@ -29,7 +30,13 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-async def connect_client(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect_client(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """`interceptors` (temporal/tracing.py) apply to the client's calls and to every
+    worker built on the client."""
     key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_target,
@@ -37,4 +44,5 @@ async def connect_client(settings: Settings, runtime: Runtime | None = None) -> 
         api_key=key.get_secret_value() if key is not None else None,
         tls=tls_config(settings),
         runtime=runtime,
+        interceptors=interceptors,
     )

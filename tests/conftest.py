@@ -18,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
@@ -147,15 +148,16 @@ def settings(tmp_path: Path, database_url: str, temporal_client: Client) -> Sett
 class ApiServer:
     """The real app under uvicorn on loopback, stoppable and restartable on its port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: TracerProvider | None = None) -> None:
         self.settings = settings
+        self.tracing = tracing
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(self.settings),
+                create_app(self.settings, tracing=self.tracing),
                 host="127.0.0.1",
                 port=self.settings.api_port,
                 log_level="warning",

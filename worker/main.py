@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -26,6 +27,7 @@ from integrations.sandbox import check_sandbox
 from store.db import create_engine, session_factory
 from temporal.client import connect_client
 from temporal.setup import ensure_search_attributes
+from temporal.tracing import client_interceptors, tracer_provider
 from worker.failed_over import stop_ended_runs
 from worker.metrics import serve_metrics, worker_metrics
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
@@ -33,8 +35,11 @@ from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    return await connect_client(settings, runtime)
+async def connect(
+    settings: Settings, runtime: Runtime | None = None, tracing: TracerProvider | None = None
+) -> Client:
+    # The tracing interceptor on the client applies to the workers built on it too.
+    return await connect_client(settings, runtime, client_interceptors(tracing))
 
 
 def build_worker(
@@ -97,7 +102,8 @@ WORKER_NICENESS = 5
 async def run_worker(settings: Settings) -> None:
     os.nice(WORKER_NICENESS)
     metrics = worker_metrics(settings)
-    client = await connect(settings, metrics.runtime if metrics else None)
+    tracing = tracer_provider(settings, service="optio-worker")
+    client = await connect(settings, metrics.runtime if metrics else None, tracing)
     await ensure_search_attributes(client, namespace=settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,6 +153,8 @@ async def run_worker(settings: Settings) -> None:
         if scraped is not None:
             scraped.cancel()
         await engine.dispose()
+        if tracing is not None:
+            tracing.shutdown()  # what is still batched goes out
 
 
 async def sweep_runs(

@@ -132,6 +132,13 @@ class AgentRunActivities:
                 ingest_url=f"{self.settings.api_base_url}/api/internal/runs/{input.run_id}/events",
                 run_token=SecretStr(token),
                 max_turns=(repo.max_turns_coding if repo and repo.max_turns_coding else 250),
+                # As the task's snapshot reads it (activities/tasks.py), for a pod's runner.
+                stall_timeout_seconds=(
+                    repo.stall_threshold_ms
+                    if repo and repo.stall_threshold_ms
+                    else self.settings.stall_threshold_ms
+                )
+                / 1000,
             )
             if review is not None:
                 task.prompt = review.prompt  # the rendered template, as the run sees it
@@ -326,6 +333,11 @@ class AgentRunActivities:
             await self._record(run_id, "lost", None, "The sandbox exited without a result")
             await self._observe(run_id, "lost", None)
             return RunAgentResult(success=False, error="The sandbox exited without a result")
+        if result.stalled:
+            # A pod's runner stopped the silent agent (run_agent's own check cannot see
+            # into a pod): the same verdict as a local run's stall.
+            await self._record(run_id, "stalled", result.exit_code, result.error)
+            return RunAgentResult(success=False, stalled=True, error=result.error)
         await self._record(
             run_id,
             "succeeded" if result.success else "failed",

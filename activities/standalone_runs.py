@@ -1,9 +1,11 @@
 """Activities of StandaloneRunWorkflow: the run row, and one agent attempt in a scratch sandbox.
 
-The agent runs through the same detached runner as repo tasks, in a throwaway git
-repository made for the attempt: the runner's worktree, log delivery and re-attach
-after a worker crash all apply unchanged, and whatever files the agent leaves are
-kept on a branch of that scratch repository.
+The agent runs through the same runner and launcher as repo tasks (a detached process on
+the worker, or a pod with the kubernetes launcher), in a throwaway git repository the
+runner makes for the attempt: the worktree, log delivery and re-attach after a worker
+crash all apply unchanged, and whatever files the agent leaves are kept on a branch of
+that scratch repository (in the pod's volume, gone with the pod, on the kubernetes
+launcher).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from core.script_params import render_prompt
 from core.settings import Settings
 from core.templating import TemplateError
 from core.tokens import hash_token, new_run_token
-from integrations.git import identity_args, run_git
 from integrations.launchers.base import Launcher
-from integrations.launchers.local import LocalLauncher
+from integrations.launchers.select import launcher_for
+from schemas import pod
 from schemas.blueprint_runs import (
     FinishStandaloneInput,
     OpenStandaloneInput,
@@ -62,31 +64,11 @@ def sandbox_id(run_id: str, attempt: int) -> str:
     return f"{run_id}.{attempt}"
 
 
-def make_scratch_repo(path: Path) -> None:
-    """A bare repository with one empty commit on main: the sandbox's starting point."""
-    if (path / "HEAD").exists():
-        return
-    path.mkdir(parents=True, exist_ok=True)
-    run_git(["init", "-q", "--bare", "-b", "main", str(path)], cwd=None)
-    tree = run_git(["hash-object", "-w", "-t", "tree", "/dev/null"], cwd=path)
-    commit = run_git(
-        [*identity_args("Optio", "optio@noreply.local"), "commit-tree", tree, "-m", "sandbox"],
-        cwd=path,
-        env={
-            "GIT_AUTHOR_NAME": "Optio",
-            "GIT_AUTHOR_EMAIL": "optio@noreply.local",
-            "GIT_COMMITTER_NAME": "Optio",
-            "GIT_COMMITTER_EMAIL": "optio@noreply.local",
-        },
-    )
-    run_git(["update-ref", "refs/heads/main", commit], cwd=path)
-
-
 class StandaloneRunActivities:
     def __init__(self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.launcher: Launcher = LocalLauncher(runs_root=settings.runs_dir)
+        self.launcher: Launcher = launcher_for(settings)
         self.masks = WorkspaceMasks(settings)
         self.notifier = Notifier(settings=settings, sessions=sessions)
 
@@ -261,8 +243,12 @@ class StandaloneRunActivities:
         return outcome
 
     async def _new_spec(self, input: StandaloneAttemptInput, sandbox: str) -> RunSpec:
-        scratch = self.settings.data_dir / "scratch" / f"{sandbox}.git"
-        await asyncio.to_thread(make_scratch_repo, scratch)
+        # Made by the runner (integrations/scratch_repo.py): in a pod, where the pod's
+        # prepare step can reach it.
+        if self.settings.launcher == "kubernetes":
+            scratch = Path(pod.SCRATCH) / f"{sandbox}.git"
+        else:
+            scratch = (self.settings.data_dir / "scratch" / f"{sandbox}.git").resolve()
         token = new_run_token()
         async with transaction(self.sessions) as session:
             run = await session.get(StandaloneRun, input.run_id, with_for_update=True)
@@ -293,7 +279,9 @@ class StandaloneRunActivities:
             agent_type=job.agent_runtime,
             prompt=prompt,
             title=job.name,
-            repo_url=f"file://{scratch.resolve()}",
+            workspace_id=run.workspace_id,
+            repo_url=f"file://{scratch}",
+            scratch=True,
             branch=f"optio/run-{sandbox}",
             worktree_path=str(self.settings.worktrees_dir / f"run-{sandbox}"),
             mirror_cache_dir=str(self.settings.workspace_mirrors(run.workspace_id)),
@@ -308,4 +296,5 @@ class StandaloneRunActivities:
                 "OPTIO_WORKFLOW_ID": job.id,
             },
             max_turns=job.max_turns or 250,
+            stall_timeout_seconds=input.stall_threshold_ms / 1000,
         )

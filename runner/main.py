@@ -37,6 +37,7 @@ from integrations.git import (
     repair_git_pointer,
 )
 from integrations.sandbox import Sandbox, SandboxUnavailableError, sandbox_env
+from integrations.scratch_repo import make_scratch_repo, scratch_path
 from integrations.tls import tls_context
 from runner.delivery import EventSink
 from runner.inbox import Inbox
@@ -159,6 +160,8 @@ class Run:
         self.redact = Redactor([v.get_secret_value() for v in (*secrets, spec.run_token)])
         self.setup = SetupFiles()
         self.start_sha: str | None = None
+        # Set when the agent was stopped for its silence (runner/pod.py): the run fails.
+        self.stall_error: str | None = None
 
     def fail(self, error: str, **fields: object) -> RunResult:
         error = self.redact.text(error)
@@ -235,6 +238,9 @@ class Run:
             self.setup.restore()
             # Whatever the agent did to the worktree's .git, ours is what git sees now.
             await in_thread(lambda: repair_git_pointer(mirror=mirror, worktree_path=self.worktree))
+        if self.stall_error is not None:
+            # Whatever the stopped agent's exit code says: nothing of it is published.
+            return self.fail(self.stall_error, exit_code=exit_code, stalled=True)
         outcome = adapter.result(exit_code, entries)
         result = RunResult(
             success=outcome.success,
@@ -268,6 +274,9 @@ class Run:
         # Private repositories need the forge credential to be fetched at all; it stays
         # in this process (outside the sandbox) and in the one git process it is for.
         auth = await forge_authorization(spec)
+        if spec.scratch:
+            origin = scratch_path(spec.repo_url)
+            await in_thread(lambda: make_scratch_repo(origin))
         mirror = await in_thread(
             lambda: ensure_mirror(
                 repo_url=spec.repo_url,

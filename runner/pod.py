@@ -4,7 +4,8 @@
   credential the run token buys; nothing else of the run has started yet.
 - `agent` (the agent's container: worktree, home, its model credentials, no token):
   waits for the command the runner hands it through the memory-backed control volume,
-  runs it with its output on two FIFOs, and leaves its exit code there.
+  runs it with its output on two FIFOs, and leaves its exit code there; stops it when
+  the runner asks (a stall: no output for the spec's stall_timeout_seconds).
 - `run` (the runner container): writes the agent's setup and command, parses and ships
   every line to the ingest endpoint (masked, as the local runner does), then commits and
   pushes and reports the result as its termination message, which the launcher reads
@@ -18,6 +19,7 @@ environment (tmpfs, removed by the agent as soon as it has read it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 WAIT_STEP = 0.05
 EXIT_GRACE = 5.0  # the agent's exit code follows the end of its output this closely
+STOP_GRACE = 5.0  # SIGTERM to SIGKILL of a stopped agent's process group
 PIPE_GRACE = 2.0  # a background child of the agent may hold its output open
 KILLED = 137  # no exit code came: the agent container was killed
 
@@ -101,6 +104,7 @@ class PodRun(Run):
         control = Path(pod.CONTROL)
         exit_file = control / pod.EXIT_FILE
         exit_file.unlink(missing_ok=True)
+        (control / pod.STOP_FILE).unlink(missing_ok=True)
         for name in (pod.STDOUT_FIFO, pod.STDERR_FIFO):
             (control / name).unlink(missing_ok=True)
             os.mkfifo(control / name, 0o600)
@@ -108,9 +112,15 @@ class PodRun(Run):
         atomic_write_text(control / pod.COMMAND_FILE, json.dumps(body), durable=False)
         self.progress.set_agent_pid(None)
         loop = asyncio.get_running_loop()
+        last_output = time.monotonic()
+
+        def heard(line: str, stream: Stream) -> None:
+            nonlocal last_output
+            last_output = time.monotonic()
+            on_line(line, stream)
 
         def deliver(line: str, stream: Stream) -> None:
-            loop.call_soon_threadsafe(on_line, line, stream)
+            loop.call_soon_threadsafe(heard, line, stream)
 
         pumps = [
             asyncio.ensure_future(
@@ -120,7 +130,18 @@ class PodRun(Run):
                 in_thread(lambda: pump(control / pod.STDERR_FIFO, "stderr", deliver))
             ),
         ]
+        stall = self.spec.stall_timeout_seconds
+        stopped_at: float | None = None
         while not exit_file.exists() and not all(p.done() for p in pumps):
+            now = time.monotonic()
+            if stopped_at is None and stall is not None and now - last_output > stall:
+                # Only this container sees the agent's output: the stall is judged here,
+                # as the activity judges a local run's from its progress file.
+                self.stall_error = f"No agent output for {stall:.0f} s"
+                atomic_write_text(control / pod.STOP_FILE, "stall\n", durable=False)
+                stopped_at = now
+            if stopped_at is not None and now - stopped_at > STOP_GRACE + EXIT_GRACE:
+                break  # an agent that will not stop: the pod's deletion ends it
             await asyncio.sleep(WAIT_STEP)
         deadline = time.monotonic() + EXIT_GRACE
         while not exit_file.exists() and time.monotonic() < deadline:
@@ -203,8 +224,25 @@ def agent() -> int:
             pass
 
     signal.signal(signal.SIGTERM, forward)
-    code = proc.wait()
+    code = wait_or_stop(proc, control / pod.STOP_FILE)
     atomic_write_text(control / pod.EXIT_FILE, f"{code}\n", durable=False)
+    return code
+
+
+def wait_or_stop(proc: subprocess.Popen[bytes], stop_file: Path) -> int:
+    """The command's exit code; when the runner asks (a stall), its whole process group
+    is stopped first: SIGTERM, then SIGKILL after STOP_GRACE."""
+    while (code := proc.poll()) is None:
+        if stop_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                return proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                return proc.wait()
+        time.sleep(WAIT_STEP)
     return code
 
 

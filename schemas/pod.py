@@ -13,6 +13,7 @@ from schemas.runner import RunResult
 WORKSPACE = "/optio/workspace"  # volume "workspace": the mirror and the worktree
 WORKTREE = f"{WORKSPACE}/worktree"
 MIRRORS = f"{WORKSPACE}/mirrors"
+SCRATCH = f"{WORKSPACE}/scratch"  # a standalone run's empty origin, made by the runner
 HOME = "/optio/home"  # volume "home": the agent's per-run home
 CONTROL = "/optio/control"  # volume "control" (memory): the agent's command and output
 STATE = "/optio/state"  # volume "state": the runner's spool and progress, not the agent's
@@ -22,6 +23,7 @@ COMMAND_FILE = "command.json"
 STDOUT_FIFO = "stdout"
 STDERR_FIFO = "stderr"
 EXIT_FILE = "exit"
+STOP_FILE = "stop"  # the runner asks the agent container to stop its command (a stall)
 
 PREPARE = "prepare"
 AGENT = "agent"

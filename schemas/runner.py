@@ -40,6 +40,13 @@ class RunSpec(CamelModel):
     from_existing_branch: bool = False
     # False for a review: the agent reads the PR's head; nothing is committed or pushed.
     publish: bool = True
+    # Silence of the agent after which the run fails as stalled. Enforced by a pod's
+    # runner (runner/pod.py), which alone sees the agent's output there; on the local
+    # launcher the activity watches the run's progress file instead.
+    stall_timeout_seconds: float | None = None
+    # A standalone run, with no repository: `repo_url` is a file:// path where the runner
+    # makes an empty one first (integrations/scratch_repo.py).
+    scratch: bool = False
     worktree_path: str
     mirror_cache_dir: str
     ingest_url: str  # full URL of POST /api/internal/runs/<runId>/events
@@ -152,6 +159,8 @@ class RunResult(CamelModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
     model: str | None = None
+    # The agent was stopped for printing nothing for the spec's stall_timeout_seconds.
+    stalled: bool = False
 
 
 RunState = Literal["running", "finished", "lost"]

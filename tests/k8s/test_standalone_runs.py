@@ -3,16 +3,32 @@ pod per attempt, like a repo task's run, its scratch repository made inside the 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
 from tests.blueprints.conftest import create_standalone, eventually
 from tests.blueprints.test_standalone import run_state, start
-from tests.conftest import Optio
+from tests.conftest import Optio, cancel_open_workflows
 from tests.k8s.apiserver import ApiServerDouble
 from tests.k8s.kubelet import Kubelet
 from tests.k8s.test_end_to_end import run_pods
+from tests.k8s.test_worker_crash import PodWorker
 
 pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+async def pod_worker(api_only: Optio, node: Kubelet, tmp_path: Path) -> AsyncIterator[PodWorker]:
+    """`optio worker` as a process of its own, to be killed (tests/k8s/test_worker_crash.py)."""
+    process = PodWorker(api_only.settings, tmp_path / "worker.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        await cancel_open_workflows(api_only)
 
 
 async def test_a_standalone_run_is_a_pod(
@@ -54,3 +70,30 @@ async def test_a_standalone_run_is_a_pod(
     assert "hello pods" in logs.json()["logs"]
     missing = await optio.client.get(f"/api/cluster/pods/optio-run-{run_id}.9x/logs")
     assert missing.status_code == 404
+
+
+async def test_a_worker_killed_mid_run_reattaches_to_the_standalone_runs_pod(
+    api_only: Optio, pod_worker: PodWorker, apiserver: ApiServerDouble
+) -> None:
+    job = await create_standalone(
+        api_only.client, prompt="echo started\nsleep 4\necho finished", maxRetries=0
+    )
+    run_id = await start(api_only, job["id"])
+
+    async def started() -> bool:
+        response = await api_only.client.get(f"/api/tasks/{job['id']}/runs/{run_id}/logs")
+        return "started" in [entry["content"] for entry in response.json()["logs"]]
+
+    await eventually(started, timeout=120)
+    pod_worker.kill()  # SIGKILL while the agent runs in its pod
+    pod_worker.start()
+
+    run = await run_state(api_only, job["id"], run_id, "completed", "failed")
+    assert run["state"] == "completed", run
+    assert run["output"] == {"summary": "finished"} and run["retryCount"] == 0
+    created = sum(
+        n
+        for (_, method, path), n in apiserver.requests.items()
+        if method == "POST" and path.endswith("/pods")
+    )
+    assert created == 1  # the next worker re-attached: one pod, never a second

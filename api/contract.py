@@ -176,9 +176,17 @@ def _add_links(paths: dict[str, Any]) -> None:
 
 def _stream_schemas(responses: dict[str, Any]) -> None:
     """A server-sent event stream's schema is that of each event's `data:` (a model):
-    FastAPI also leaves the `type: string` of a text response beside the model's $ref."""
-    for response in responses.values():
-        schema = response.get("content", {}).get("text/event-stream", {}).get("schema", {})
+    FastAPI also leaves the `type: string` of a text response beside the model's $ref.
+    It files every response of the route under the stream's media type, yet its errors
+    are the JSON envelope."""
+    for code, response in responses.items():
+        content = response.get("content", {})
+        if "text/event-stream" not in content:
+            continue
+        if code.startswith(("4", "5")):
+            content["application/json"] = content.pop("text/event-stream")
+            continue
+        schema = content["text/event-stream"].get("schema", {})
         if "$ref" in schema:
             schema.pop("type", None)
 

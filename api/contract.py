@@ -174,6 +174,23 @@ def _add_links(paths: dict[str, Any]) -> None:
                 }
 
 
+def _stream_schemas(responses: dict[str, Any]) -> None:
+    """A server-sent event stream's schema is that of each event's `data:` (a model):
+    FastAPI also leaves the `type: string` of a text response beside the model's $ref.
+    It files every response of the route under the stream's media type, yet its errors
+    are the JSON envelope."""
+    for code, response in responses.items():
+        content = response.get("content", {})
+        if "text/event-stream" not in content:
+            continue
+        if code.startswith(("4", "5")):
+            content["application/json"] = content.pop("text/event-stream")
+            continue
+        schema = content["text/event-stream"].get("schema", {})
+        if "$ref" in schema:
+            schema.pop("type", None)
+
+
 def declare_router_errors(router: APIRouter) -> None:
     """Called before the app includes the router: FastAPI builds the included routes
     (and their response fields) from the router's own routes."""
@@ -196,6 +213,7 @@ def install_contract(app: FastAPI) -> None:
             for path in document.get("paths", {}).values():
                 for operation in path.values():
                     operation.get("responses", {}).pop("422", None)
+                    _stream_schemas(operation.get("responses", {}))
                     if BODY_KEY in operation:
                         content = operation["requestBody"]["content"]["application/json"]
                         content["schema"] = operation.pop(BODY_KEY)

@@ -97,3 +97,99 @@ class PrsReport(ApiOut):
     avg_merge_time: float
     merge_count: int
     funnel: PrFunnel
+
+
+class CostSummary(ApiOut):
+    total_cost: str
+    task_count: int
+    tasks_with_cost: int
+    average_cost: str
+    avg_cost: str
+    cost_trend: float
+    prev_period_cost: str
+    days: int
+
+
+class CostForecast(ApiOut):
+    daily_avg_cost: str
+    month_cost_so_far: str
+    forecasted_month_total: str
+    days_remaining: int
+
+
+class DailyCost(ApiOut):
+    date: str
+    cost: str
+    task_count: int
+
+
+class _CostGroup(ApiOut):
+    cost: str
+    total_cost: str
+    task_count: int
+
+
+class CostOfRepo(_CostGroup):
+    repo_url: str
+
+
+class CostOfType(_CostGroup):
+    task_type: str
+
+
+class CostOfModel(ApiOut):
+    model: str
+    total_cost: str
+    task_count: int
+    success_rate: float
+    avg_cost: str
+    total_input_tokens: int
+    total_output_tokens: int
+
+
+class CostOfBlueprint(ApiOut):
+    id: str
+    name: str
+    type: str
+    total_cost: str
+    run_count: int
+
+
+class CostlyTask(ApiOut):
+    id: str
+    title: str
+    repo_url: str | None
+    task_type: str
+    state: str
+    cost_usd: str
+    model_used: str | None
+    # As the report writes it (ISO 8601, with the offset).
+    created_at: str
+
+
+class CostAnomaly(CostlyTask):
+    repo_avg_cost: str
+    cost_ratio: float
+
+
+class ModelSuggestion(ApiOut):
+    repo_url: str
+    current_model: str
+    task_count: int
+    avg_cost: str
+    cheaper_model_avg_cost: str
+
+
+class CostsReport(ApiOut):
+    """GET /api/analytics/costs; amounts are USD as decimal strings (docs/costs.md)."""
+
+    summary: CostSummary
+    forecast: CostForecast
+    daily_costs: list[DailyCost]
+    cost_by_repo: list[CostOfRepo]
+    cost_by_type: list[CostOfType]
+    cost_by_model: list[CostOfModel]
+    cost_by_blueprint: list[CostOfBlueprint]
+    anomalies: list[CostAnomaly]
+    model_suggestions: list[ModelSuggestion]
+    top_tasks: list[CostlyTask]

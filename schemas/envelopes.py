@@ -17,7 +17,6 @@ from schemas.blueprints import (
     StandaloneRunPublic,
 )
 from schemas.common import ApiOut
-from schemas.tasks import TaskPublic
 from schemas.templates import PromptTemplatePublic, TaskTemplatePublic
 from schemas.webhooks import DeliveryPublic, WebhookPublic
 
@@ -48,4 +47,3 @@ JobEnvelope = envelope("JobEnvelope", workflow=StandalonePublic)
 WorkflowRunsPublic = envelope("WorkflowRunsPublic", runs=list[StandaloneRunPublic])
 WorkflowRunEnvelope = envelope("WorkflowRunEnvelope", run=StandaloneRunPublic)
 RunLogsOfWorkflowPublic = envelope("WorkflowRunLogsPublic", logs=list[RunLogPublic])
-BlueprintTaskEnvelope = envelope("BlueprintTaskEnvelope", task=TaskPublic)

@@ -179,3 +179,60 @@ class ApiKeyMinted(ApiOut):
 
 class ApiKeysPublic(ApiOut):
     keys: list[ApiKeyPublic]
+
+
+class AuthProvider(ApiOut):
+    name: str
+    display_name: str
+
+
+class AuthProvidersPublic(ApiOut):
+    """The sign-in providers this instance has configured."""
+
+    providers: list[AuthProvider]
+
+
+class AgentCredential(ApiOut):
+    """Whether an agent has a credential, and where it comes from; never its value."""
+
+    configured: bool
+    source: Literal["secret", "settings"] | None
+
+
+class SubscriptionStatus(ApiOut):
+    # "available" means "configured": the vendors' subscription APIs are not probed, so
+    # the expiry and validation fields stay empty.
+    available: bool
+    source: Literal["secret", "settings"] | None
+    expires_at: str | None
+    expired: bool
+    error: str | None
+    last_validated: str | None
+
+
+class CredentialStatusPublic(ApiOut):
+    subscription: SubscriptionStatus
+    agents: dict[str, AgentCredential]
+
+
+class UsageReport(ApiOut):
+    available: bool
+    reason: str
+    has_recent_auth_failure: bool
+    auth_failures: dict[str, int]
+    agents: dict[str, AgentCredential]
+
+
+class UsagePublic(ApiOut):
+    usage: UsageReport
+
+
+class UserBrief(ApiOut):
+    id: str
+    email: str | None
+    display_name: str | None
+    avatar_url: str | None
+
+
+class UserLookupPublic(ApiOut):
+    user: UserBrief

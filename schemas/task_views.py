@@ -218,3 +218,34 @@ class MessagesPublic(ApiOut):
 
 class MessageEnvelope(ApiOut):
     message: MessagePublic
+
+
+class MergeResult(ApiOut):
+    """POST /api/pull-requests/merge: also 200 for a PR merged already."""
+
+    merged: bool
+    task: TaskPublic
+
+
+class ReviewLaunched(ApiOut):
+    review_task_id: str
+
+
+class RepoTaskEnvelope(ApiOut):
+    """A repo task made or found for the caller (an assigned issue)."""
+
+    task: TaskPublic
+
+
+class HookTaskStarted(ApiOut):
+    """A webhook trigger of a blueprint: its run is a repo task."""
+
+    run_id: str
+    task_id: str
+
+
+class HookRunStarted(ApiOut):
+    """A webhook trigger of a standalone task: a workflow run."""
+
+    run_id: str
+    run: StandaloneRunPublic

@@ -100,3 +100,31 @@ class TaskTemplatePublic(ApiOut):
     params_schema: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+
+
+class DefaultTemplatePublic(ApiOut):
+    """A built-in template's text."""
+
+    template: str
+
+
+class EffectivePromptPublic(ApiOut):
+    """The template a task of this repository (or the workspace) would be given."""
+
+    template: str
+    source: Literal["repo", "workspace", "builtin"]
+    template_id: str | None
+    auto_merge: bool
+    cautious_mode: bool
+
+
+class PromptTemplateSaved(ApiOut):
+    """POST /api/prompt-templates: `ok` only when it saved a default (the reference's form),
+    not when it created a named template (as POST /api/prompt-templates/named does)."""
+
+    ok: bool | None = None
+    template: PromptTemplatePublic
+
+
+class PreviewPublic(ApiOut):
+    rendered: str

@@ -120,6 +120,86 @@ class ProviderPublic(ApiOut):
     updated_at: datetime
 
 
+class ProvidersPublic(ApiOut):
+    providers: list[ProviderPublic]
+
+
+class ProviderEnvelope(ApiOut):
+    provider: ProviderPublic
+
+
+class CreatedTicketTaskPublic(ApiOut):
+    task_id: str
+    external_id: str
+    repo_url: str
+    title: str
+
+
+class ProviderSynced(ApiOut):
+    """One provider's sync: a `TicketSyncResult` with the provider's source."""
+
+    source: str
+    provider_id: str
+    fetched: int
+    created: list[CreatedTicketTaskPublic]
+    already_linked: int
+    unresolved: int
+    requests: int
+    skipped: str | None
+    error: str | None
+    disabled: bool
+
+
+class TicketSyncPublic(ApiOut):
+    synced: int
+    created: list[CreatedTicketTaskPublic]
+    providers: list[ProviderSynced]
+
+
+class IssueRepo(ApiOut):
+    """The workspace's repository an issue belongs to; all null when none is known."""
+
+    id: str | None
+    full_name: str | None
+    repo_url: str | None
+    provider_id: str | None
+
+
+class IssueTask(ApiOut):
+    task_id: str
+    state: str
+
+
+class IssuePublic(ApiOut):
+    id: str
+    number: int | None
+    external_id: str
+    source: str
+    title: str
+    body: str
+    state: str
+    url: str
+    labels: list[str]
+    has_optio_label: bool
+    author: str | None
+    assignee: str | None
+    repo: IssueRepo
+    # As the forge or provider wrote them.
+    created_at: str | None
+    updated_at: str | None
+    optio_task: IssueTask | None
+
+
+class IssueSourceError(ApiOut):
+    source: str
+    error: str
+
+
+class IssuesPublic(ApiOut):
+    issues: list[IssuePublic]
+    errors: list[IssueSourceError]
+
+
 class IssueAssign(ApiModel):
     issue_number: int = Field(ge=1)
     repo_id: str = Field(min_length=1, max_length=36)

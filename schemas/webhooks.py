@@ -81,3 +81,26 @@ class DeliveryPublic(ApiOut):
     error: str | None
     duration_ms: int | None
     created_at: datetime
+
+
+class DeliveryTested(ApiOut):
+    """POST /api/webhooks/:id/test: the test's attempt, null if it left no row."""
+
+    delivery: DeliveryPublic | None
+
+
+class ForgeDuplicate(ApiOut):
+    """A forge (or hook) delivery seen already: nothing is done twice."""
+
+    accepted: Literal[False]
+    duplicate: Literal[True]
+
+
+class ForgeAccepted(ApiOut):
+    accepted: Literal[True]
+    # Tasks signalled (their PR is the one the event is about), ticket syncs started.
+    tasks: int
+    ticket_syncs: int
+
+
+ForgeDeliveryAnswer = ForgeAccepted | ForgeDuplicate

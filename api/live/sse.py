@@ -24,13 +24,36 @@ from api.live.streams import follow
 from api.paging import MAX_EVENT_ID, LastEventId
 from api.state import AppState
 from core.errors import InvalidInputError, TooManyRequestsError
+from schemas.live import LiveFrame
 
 router = APIRouter(tags=["Live"])
 LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID")]
 Open = Callable[[AsyncSession], Awaitable[Opened]]
 
 
-@router.get("/api/tasks/{task_id}/logs/stream", response_class=EventSourceResponse)
+class EventStream(EventSourceResponse):
+    """EventSourceResponse with its media type known before an instance exists, so the
+    document files the streams' schema under text/event-stream, not application/json."""
+
+    media_type = "text/event-stream"
+
+
+# Each event's `data:` is a LiveFrame as JSON.
+STREAM: dict[str, Any] = {
+    "response_class": EventStream,
+    "response_model": None,
+    "responses": {
+        200: {
+            "model": LiveFrame,
+            "description": "Server-sent events: `id:` the event id, `event:` its type, "
+            "`data:` the frame as JSON",
+        },
+        204: {"description": "The stream had ended before `Last-Event-ID`: stop reconnecting"},
+    },
+}
+
+
+@router.get("/api/tasks/{task_id}/logs/stream", **STREAM)
 async def task_logs_stream(
     task_id: str,
     request: Request,
@@ -47,7 +70,7 @@ async def task_logs_stream(
     return await _respond(request, state, open_, _resume_point(last_event_id, after))
 
 
-@router.get("/api/workflow-runs/{run_id}/logs/stream", response_class=EventSourceResponse)
+@router.get("/api/workflow-runs/{run_id}/logs/stream", **STREAM)
 async def run_logs_stream(
     run_id: str,
     request: Request,
@@ -64,7 +87,7 @@ async def run_logs_stream(
     return await _respond(request, state, open_, _resume_point(last_event_id, after))
 
 
-@router.get("/api/events/stream", response_class=EventSourceResponse)
+@router.get("/api/events/stream", **STREAM)
 async def events_stream(
     request: Request,
     principal: CurrentPrincipal,

@@ -23,7 +23,13 @@ from core.task_analytics import (
     performance_report,
     prs_report,
 )
-from schemas.analytics import AgentsReport, FailuresReport, PerformanceReport, PrsReport
+from schemas.analytics import (
+    AgentsReport,
+    CostsReport,
+    FailuresReport,
+    PerformanceReport,
+    PrsReport,
+)
 from schemas.tasks import AgentType
 from store.analytics import cost_entries
 from store.budgets import month_spend
@@ -33,7 +39,7 @@ from store.types import utcnow
 router = APIRouter(tags=["Analytics"])
 
 
-@router.get("/api/analytics/costs")
+@router.get("/api/analytics/costs", response_model=CostsReport)
 async def costs(
     principal: CurrentPrincipal,
     session: SessionDep,

@@ -18,7 +18,17 @@ from core.crypto import DecryptionError, decrypt, encrypt
 from core.errors import NotFoundError
 from core.settings import Settings
 from integrations.oauth import Provider, SignInError, enabled_providers, finish_login, start_login
-from schemas.identity import ApiKeyCreate, ApiKeyMinted, ApiKeyPublic, ApiKeysPublic, MePublic
+from schemas.identity import (
+    ApiKeyCreate,
+    ApiKeyMinted,
+    ApiKeyPublic,
+    ApiKeysPublic,
+    AuthProvidersPublic,
+    CredentialStatusPublic,
+    MePublic,
+    UsagePublic,
+)
+from schemas.task_views import Ok
 from store.auth import (
     SESSION_ABSOLUTE,
     create_api_key,
@@ -80,7 +90,19 @@ def _open_login(settings: Settings, cookie: str | None) -> dict[str, Any] | None
     return data if data.get("exp", 0) > time.time() else None
 
 
-@router.get("/api/auth/providers")
+# The sign-in hops answer redirects only: to the provider, back to the app, or to the
+# login page with `?error=provider_error|invalid_state|auth_failed`.
+REDIRECT: dict[int | str, dict[str, Any]] = {
+    302: {
+        "description": "Redirect (see `Location`)",
+        "headers": {
+            "Location": {"description": "Where the browser goes next", "schema": {"type": "string"}}
+        },
+    }
+}
+
+
+@router.get("/api/auth/providers", response_model=AuthProvidersPublic)
 async def providers(state: StateDep) -> dict[str, list[dict[str, str]]]:
     return {
         "providers": [
@@ -90,7 +112,12 @@ async def providers(state: StateDep) -> dict[str, list[dict[str, str]]]:
     }
 
 
-@router.get("/api/auth/{provider}/login")
+@router.get(
+    "/api/auth/{provider}/login",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=REDIRECT,
+)
 async def login(provider: str, request: Request, state: StateDep) -> Response:
     settings = state.settings
     chosen = _provider(settings, provider)
@@ -122,7 +149,12 @@ async def login(provider: str, request: Request, state: StateDep) -> Response:
     return response
 
 
-@router.get("/api/auth/{provider}/callback")
+@router.get(
+    "/api/auth/{provider}/callback",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=REDIRECT,
+)
 async def callback(
     provider: str,
     request: Request,
@@ -200,7 +232,7 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> dict[str, obje
     }
 
 
-@router.post("/api/auth/logout")
+@router.post("/api/auth/logout", response_model=Ok)
 async def logout(
     request: Request, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> Response:
@@ -243,7 +275,7 @@ async def list_keys(principal: CurrentPrincipal, session: SessionDep) -> dict[st
     }
 
 
-@router.delete("/api/auth/api-keys/{key_id}")
+@router.delete("/api/auth/api-keys/{key_id}", response_model=Ok)
 async def revoke_key(
     key_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -253,7 +285,7 @@ async def revoke_key(
     return {"ok": True}
 
 
-@router.get("/api/auth/status")
+@router.get("/api/auth/status", response_model=CredentialStatusPublic)
 async def credential_status(
     principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -274,7 +306,7 @@ async def credential_status(
     }
 
 
-@router.get("/api/auth/usage")
+@router.get("/api/auth/usage", response_model=UsagePublic)
 async def usage(
     principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:

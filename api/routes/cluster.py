@@ -111,7 +111,16 @@ async def cluster_pods(
 @router.get(
     "/api/cluster/pods/{name}/logs",
     response_model=PodLogs,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "content": {
+                # With follow=true: each `log` event's data is one line; `end` closes.
+                "text/event-stream": {
+                    "schema": {"type": "string", "description": "one line of the log"}
+                }
+            }
+        }
+    },
 )
 async def cluster_pod_logs(
     name: str,

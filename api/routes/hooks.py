@@ -28,6 +28,8 @@ from core.hook_signing import (
     signature_ok,
 )
 from core.settings import Settings
+from schemas.task_views import HookRunStarted, HookTaskStarted
+from schemas.webhooks import ForgeDuplicate
 from store.blueprints import StandaloneTask, TaskConfig, Trigger, find_webhook
 from store.deliveries import delivery_key, forget_delivery, remember_delivery
 from store.types import utcnow
@@ -96,7 +98,11 @@ def map_params(body: Any, mapping: dict[str, Any] | None) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"body": body}
 
 
-@router.post("/api/hooks/{path:path}", status_code=202)
+@router.post(
+    "/api/hooks/{path:path}",
+    status_code=202,
+    response_model=HookTaskStarted | HookRunStarted | ForgeDuplicate,
+)
 async def receive(path: str, request: Request, session: SessionDep, state: StateDep) -> Any:
     trigger = await find_webhook(session, path=path)
     if trigger is None:

@@ -27,7 +27,8 @@ from integrations.tickets import (
     forge_client,
 )
 from integrations.tickets.forges import GitHubTickets, GitLabTickets
-from schemas.tickets import IssueAssign
+from schemas.task_views import RepoTaskEnvelope
+from schemas.tickets import IssueAssign, IssuesPublic
 from store.forge_credentials import TOKEN_NAMES, forge_token
 from store.models import Repo, Task
 from store.scoping import get_scoped, scoped_select
@@ -114,7 +115,7 @@ def _issue(
     }
 
 
-@router.get("/api/issues")
+@router.get("/api/issues", response_model=IssuesPublic)
 async def list_issues(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -196,7 +197,12 @@ async def list_issues(
     return {"issues": issues, "errors": errors}
 
 
-@router.post("/api/issues/assign", status_code=201)
+@router.post(
+    "/api/issues/assign",
+    status_code=201,
+    response_model=RepoTaskEnvelope,
+    responses={200: {"model": RepoTaskEnvelope, "description": "The issue's task already"}},
+)
 async def assign(
     body: IssueAssign,
     principal: CurrentPrincipal,

@@ -26,7 +26,6 @@ from schemas.blueprints import (
     TriggerUpdate,
 )
 from schemas.envelopes import (
-    BlueprintTaskEnvelope,
     JobEnvelope,
     JobsPublic,
     RunLogsOfWorkflowPublic,
@@ -35,7 +34,7 @@ from schemas.envelopes import (
     WorkflowRunEnvelope,
     WorkflowRunsPublic,
 )
-from schemas.task_views import TriggerEnvelope, TriggersPublic
+from schemas.task_views import RepoTaskEnvelope, TriggerEnvelope, TriggersPublic
 from store.blueprints import (
     StandaloneRun,
     StandaloneTask,
@@ -207,7 +206,7 @@ for alias in ALIASES:
     "/api/task-configs/{id}/run",
     status_code=202,
     dependencies=[MEMBER],
-    response_model=BlueprintTaskEnvelope,
+    response_model=RepoTaskEnvelope,
 )
 async def run_blueprint(
     id: str,

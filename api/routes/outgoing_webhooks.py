@@ -21,6 +21,7 @@ from schemas.envelopes import DeliveriesPublic, WebhookEnvelope, WebhooksPublic
 from schemas.webhooks import (
     SECRET_MASK,
     DeliveryPublic,
+    DeliveryTested,
     WebhookCreate,
     WebhookPublic,
     WebhookTest,
@@ -131,7 +132,7 @@ async def delete(webhook_id: str, principal: CurrentPrincipal, session: SessionD
     return Response(status_code=204)
 
 
-@router.post("/api/webhooks/{webhook_id}/test")
+@router.post("/api/webhooks/{webhook_id}/test", response_model=DeliveryTested)
 async def test(
     webhook_id: str,
     principal: CurrentPrincipal,

@@ -12,6 +12,7 @@ from api.repo_access import check_repo_use
 from api.routes.tasks import public
 from core.errors import ConflictError, NotFoundError
 from core.states import TaskState
+from schemas.task_views import MergeResult
 from schemas.tasks import MergeBody
 from store.models import Task
 from store.scoping import scoped_select
@@ -19,7 +20,9 @@ from store.scoping import scoped_select
 router = APIRouter(tags=["Reviews & PRs"])
 
 
-@router.post("/api/pull-requests/merge", dependencies=[require_role("member")])
+@router.post(
+    "/api/pull-requests/merge", dependencies=[require_role("member")], response_model=MergeResult
+)
 async def merge(
     body: MergeBody, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from api.deps import CurrentPrincipal, SessionDep, StateDep, guard_routes, requi
 from api.repo_access import check_repo_use
 from core.errors import ConflictError
 from core.names import Signals
+from schemas.task_views import ReviewLaunched
 from store.graph import new_review_subtask, next_subtask_order, open_review_of
 from store.tasks import get_task
 from temporal.starts import start_review_workflow
@@ -19,7 +20,13 @@ router = APIRouter(tags=["Reviews & PRs"])
 MEMBER = require_role("member")
 
 
-@router.post("/api/tasks/{task_id}/review", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/tasks/{task_id}/review",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=ReviewLaunched,
+    responses={200: {"model": ReviewLaunched, "description": "The review under way already"}},
+)
 async def launch_review(
     task_id: str,
     principal: CurrentPrincipal,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep, StateDep, get_principal
 from core.settings import Settings
+from schemas.setup import SetupCompleted, SetupStatusPublic
 from store.secrets import Secret, secret_names
 from store.setup import mark_setup_completed, setup_completed_at
 
@@ -82,12 +83,12 @@ async def setup_state(session: AsyncSession, settings: Settings) -> dict[str, An
     }
 
 
-@router.get("/api/setup/status")
+@router.get("/api/setup/status", response_model=SetupStatusPublic)
 async def status(session: SessionDep, state: StateDep) -> dict[str, Any]:
     return await setup_state(session, state.settings)
 
 
-@router.post("/api/setup/complete")
+@router.post("/api/setup/complete", response_model=SetupCompleted)
 async def complete(request: Request, session: SessionDep, state: StateDep) -> dict[str, Any]:
     current = await setup_state(session, state.settings)
     if current["isSetUp"]:

@@ -24,7 +24,7 @@ from core.states import TaskState
 from integrations.notify.http import post_notification
 from integrations.notify.signing import slack_signature_ok
 from integrations.notify.slack import slack_message
-from schemas.slack import SlackTest
+from schemas.slack import SlackActionAnswer, SlackStatusPublic, SlackTest, SlackTestResult
 from store.db import transaction
 from store.models import Task
 from store.notify import SLACK_URL_SECRET, slack_configured
@@ -36,7 +36,7 @@ MAX_BODY = 64 * 1024
 REFUSED = "Invalid Slack signature"
 
 
-@router.post("/api/slack/test")
+@router.post("/api/slack/test", response_model=SlackTestResult)
 async def test(
     body: SlackTest, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -72,7 +72,7 @@ async def test(
     return {"ok": False, "error": sent.error or "Slack refused the message"}
 
 
-@router.get("/api/slack/status")
+@router.get("/api/slack/status", response_model=SlackStatusPublic)
 async def status(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     configured = await slack_configured(session, workspace_id=principal.workspace_id, repo_url=None)
     return {"globalWebhookConfigured": configured}
@@ -89,7 +89,7 @@ def _action(raw: bytes) -> tuple[str, str]:
         raise UnauthorizedError(REFUSED) from None
 
 
-@router.post("/api/webhooks/slack/actions")
+@router.post("/api/webhooks/slack/actions", response_model=SlackActionAnswer)
 async def actions(request: Request, state: StateDep) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:

@@ -23,9 +23,13 @@ from schemas.envelopes import (
     TaskTemplatesPublic,
 )
 from schemas.templates import (
+    DefaultTemplatePublic,
+    EffectivePromptPublic,
     PreviewBody,
+    PreviewPublic,
     PromptTemplateCreate,
     PromptTemplatePublic,
+    PromptTemplateSaved,
     PromptTemplateUpdate,
     TaskTemplateCreate,
     TaskTemplatePublic,
@@ -78,17 +82,17 @@ async def list_prompts(
     return {"templates": [prompt_public(r) for r in rows]}
 
 
-@router.get("/api/prompt-templates/builtin-default")
+@router.get("/api/prompt-templates/builtin-default", response_model=DefaultTemplatePublic)
 async def builtin_default() -> dict[str, str]:
     return {"template": BUILTIN_PROMPT_TEMPLATE}
 
 
-@router.get("/api/prompt-templates/review-default")
+@router.get("/api/prompt-templates/review-default", response_model=DefaultTemplatePublic)
 async def review_default() -> dict[str, str]:
     return {"template": BUILTIN_REVIEW_TEMPLATE}
 
 
-@router.get("/api/prompt-templates/effective")
+@router.get("/api/prompt-templates/effective", response_model=EffectivePromptPublic)
 async def effective(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -110,7 +114,14 @@ async def effective(
     }
 
 
-@router.post("/api/prompt-templates", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/prompt-templates",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=PromptTemplateSaved,
+    # `ok` is there only for a saved default: what the route leaves out stays out.
+    response_model_exclude_unset=True,
+)
 async def create_prompt(
     body: PromptTemplateCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -134,7 +145,12 @@ async def create_prompt(
     return {"ok": True, "template": prompt_public(row)}
 
 
-@router.post("/api/prompt-templates/named", status_code=201, dependencies=[MEMBER])
+@router.post(
+    "/api/prompt-templates/named",
+    status_code=201,
+    dependencies=[MEMBER],
+    response_model=PromptTemplateEnvelope,
+)
 async def create_named(
     body: PromptTemplateCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -203,7 +219,7 @@ async def delete_prompt(
     return Response(status_code=204)
 
 
-@router.post("/api/prompt-templates/{template_id}/preview")
+@router.post("/api/prompt-templates/{template_id}/preview", response_model=PreviewPublic)
 async def preview(
     template_id: str, body: PreviewBody, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, str]:

@@ -19,20 +19,28 @@ from temporalio.service import RPCError
 from api import ticket_providers as providers
 from api.deps import CurrentPrincipal, SessionDep, StateDep
 from core.errors import ServiceUnavailableError
-from schemas.tickets import ProviderCreate, ProviderUpdate, TicketSyncInput, TicketSyncResult
+from schemas.tickets import (
+    ProviderCreate,
+    ProviderEnvelope,
+    ProvidersPublic,
+    ProviderUpdate,
+    TicketSyncInput,
+    TicketSyncPublic,
+    TicketSyncResult,
+)
 from store.tickets import TicketProvider, drop_credentials, get_provider, list_providers
 from temporal.ticket_schedules import delete_sync_schedule
 
 router = APIRouter(tags=["Tickets"])
 
 
-@router.get("/api/tickets/providers")
+@router.get("/api/tickets/providers", response_model=ProvidersPublic)
 async def list_(principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     rows = await list_providers(session, workspace_id=principal.workspace_id)
     return {"providers": [providers.public(r) for r in rows]}
 
 
-@router.post("/api/tickets/providers", status_code=201)
+@router.post("/api/tickets/providers", status_code=201, response_model=ProviderEnvelope)
 async def create(
     body: ProviderCreate, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -59,7 +67,7 @@ async def create(
     return {"provider": providers.public(row)}
 
 
-@router.patch("/api/tickets/providers/{provider_id}")
+@router.patch("/api/tickets/providers/{provider_id}", response_model=ProviderEnvelope)
 async def update(
     provider_id: str,
     body: ProviderUpdate,
@@ -89,7 +97,7 @@ async def update(
     return {"provider": providers.public(row)}
 
 
-@router.patch("/api/tickets/providers/{provider_id}/re-enable")
+@router.patch("/api/tickets/providers/{provider_id}/re-enable", response_model=ProviderEnvelope)
 async def re_enable(
     provider_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -125,7 +133,7 @@ async def delete(
     return Response(status_code=204)
 
 
-@router.post("/api/tickets/sync")
+@router.post("/api/tickets/sync", response_model=TicketSyncPublic)
 async def sync(
     principal: CurrentPrincipal,
     session: SessionDep,

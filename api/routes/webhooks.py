@@ -25,6 +25,7 @@ from core.errors import InvalidInputError, UnauthorizedError
 from core.settings import Settings
 from core.states import TaskState
 from integrations.forges.github import run_state
+from schemas.webhooks import ForgeDeliveryAnswer
 from schemas.workflow import PrEvent
 from store.db import transaction
 from store.models import ForgeDelivery, Repo, Task
@@ -238,7 +239,7 @@ def _verify(platform: str, request: Request, raw: bytes, secret: str) -> bool:
     return hmac.compare_digest(request.headers.get("x-gitlab-token", ""), secret)
 
 
-@router.post("/api/webhooks/github", status_code=202)
+@router.post("/api/webhooks/github", status_code=202, response_model=ForgeDeliveryAnswer)
 async def github(request: Request, state: StateDep) -> dict[str, Any]:
     stamp = request.headers.get("x-github-delivery-timestamp")
     if stamp and stamp.isdigit():
@@ -250,7 +251,7 @@ async def github(request: Request, state: StateDep) -> dict[str, Any]:
     )
 
 
-@router.post("/api/webhooks/gitlab", status_code=202)
+@router.post("/api/webhooks/gitlab", status_code=202, response_model=ForgeDeliveryAnswer)
 async def gitlab(request: Request, state: StateDep) -> dict[str, Any]:
     # Not X-Gitlab-Webhook-UUID: it names the webhook, the same for all its deliveries.
     headers = ("x-gitlab-event-uuid", "idempotency-key")

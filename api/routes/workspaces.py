@@ -17,6 +17,7 @@ from schemas.identity import (
     MemberAdd,
     MembersPublic,
     MemberUpdate,
+    UserLookupPublic,
     WorkspaceCreate,
     WorkspaceEnvelope,
     WorkspacePublic,
@@ -25,6 +26,7 @@ from schemas.identity import (
     WorkspaceSwitched,
     WorkspaceUpdate,
 )
+from schemas.task_views import Ok
 from store.auth import local_admin_id
 from store.models import User, Workspace, WorkspaceMember
 from store.workspaces import (
@@ -118,7 +120,7 @@ async def members(
     return {"members": [member_public(m, u) for m, u in rows]}
 
 
-@router.post("/api/workspaces/{workspace_id}/members", status_code=201)
+@router.post("/api/workspaces/{workspace_id}/members", status_code=201, response_model=Ok)
 async def invite(
     workspace_id: str, body: MemberAdd, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
@@ -129,7 +131,7 @@ async def invite(
     return {"ok": True}
 
 
-@router.patch("/api/workspaces/{workspace_id}/members/{user_id}")
+@router.patch("/api/workspaces/{workspace_id}/members/{user_id}", response_model=Ok)
 async def set_role(
     workspace_id: str,
     user_id: str,
@@ -151,7 +153,7 @@ async def remove(
     return Response(status_code=204)
 
 
-@router.get("/api/users/lookup")
+@router.get("/api/users/lookup", response_model=UserLookupPublic)
 async def lookup(email: str, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
     """Only people the caller already shares a workspace with (the instance's local admin
     sees everyone): anybody can make a workspace and be its admin, and must not learn

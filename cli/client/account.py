@@ -21,7 +21,7 @@ from cli.client.config import (
 from cli.client.exits import ClientError, Exit
 from cli.client.http import Api
 from cli.client.output import JsonOption, done, print_json, table
-from schemas.client import Me, WorkspaceList
+from schemas.identity import MePublic, WorkspacesPublic
 
 context_app = typer.Typer(
     help="Saved servers (contexts) and the current one.", no_args_is_help=True
@@ -60,7 +60,7 @@ def login(
         raise ClientError("no token given", Exit.USAGE)
     url = url.rstrip("/")
     with Api(Target(url=url, token=token, workspace=None, context=context)) as api:
-        me, _ = api.get("/api/auth/me", Me)
+        me, _ = api.get("/api/auth/me", MePublic)
     config = load()
     config.contexts[context] = ContextEntry(url=url, token=token)
     config.current = context
@@ -108,7 +108,7 @@ def context_use(
 def workspace_list(as_json: JsonOption = False) -> None:
     """Your workspaces; * marks the one commands act in."""
     with connect() as api:
-        found, raw = api.get("/api/workspaces", WorkspaceList)
+        found, raw = api.get("/api/workspaces", WorkspacesPublic)
     if as_json:
         print_json(raw)
         return
@@ -134,7 +134,7 @@ def workspace_use(ref: Annotated[str, typer.Argument(help="Id, slug or name")]) 
             Exit.USAGE,
         )
     with connect() as api:
-        found, _ = api.get("/api/workspaces", WorkspaceList)
+        found, _ = api.get("/api/workspaces", WorkspacesPublic)
     match = [w for w in found.workspaces if ref in (w.id, w.slug, w.name)]
     if len(match) != 1:
         names = ", ".join(w.slug for w in found.workspaces)

@@ -5,17 +5,27 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import RootModel
 
 from cli.client import waiting
 from cli.client.base import body, connect, handled, pairs
 from cli.client.output import JsonOption, done, out, print_json, table, when
 from cli.client.tasks import TimeoutOption, UntilOption, finish_wait
-from schemas.blueprints import RunCreate, TriggerCreate
-from schemas.client import BlueprintList, RunStarted, TriggerEnvelope, TriggerList
+from schemas.blueprints import BlueprintPublic, RunCreate, TriggerCreate
+from schemas.task_views import (
+    BlueprintRunStarted,
+    RunStarted,
+    TasksPublic,
+    TriggerEnvelope,
+    TriggersPublic,
+)
 
 app = typer.Typer(
     help="Blueprints: repo tasks run by hand, on a schedule or a webhook.", no_args_is_help=True
 )
+
+# The API's answer is a union on `type`: a model of its own for `Api.send`.
+RunAnswer = RootModel[RunStarted]
 
 
 @app.command("list")
@@ -25,13 +35,17 @@ def list_(
 ) -> None:
     """The workspace's blueprints."""
     with connect() as api:
-        found, raw = api.get("/api/tasks", BlueprintList, type="repo-blueprint", limit=limit)
+        found, raw = api.get("/api/tasks", TasksPublic, type="repo-blueprint", limit=limit)
     if as_json:
         print_json(raw)
         return
     table(
         ["ID", "NAME", "TITLE", "REPO", "ENABLED"],
-        [[b.id, b.name, b.title, b.repo_url, "yes" if b.enabled else "no"] for b in found.tasks],
+        [
+            [b.id, b.name, b.title, b.repo_url, "yes" if b.enabled else "no"]
+            for b in found.tasks
+            if isinstance(b, BlueprintPublic)
+        ],
         empty="no blueprints",
     )
 
@@ -51,8 +65,9 @@ def run(
     """Run a blueprint now: a new repo task (or a standalone run)."""
     request = body(RunCreate, {"params": pairs(params)})
     with connect() as api:
-        started, raw = api.send("POST", f"/api/tasks/{blueprint_id}/runs", RunStarted, json=request)
-        if wait and started.task is not None:
+        answer, raw = api.send("POST", f"/api/tasks/{blueprint_id}/runs", RunAnswer, json=request)
+        started = answer.root
+        if wait and isinstance(started, BlueprintRunStarted):
             done(f"task {started.run_id} created")
             finish_wait(waiting.wait(api, started.run_id, until=until, timeout=timeout), as_json)
             return
@@ -90,7 +105,7 @@ def triggers(
                 "POST", f"/api/tasks/{blueprint_id}/triggers", TriggerEnvelope, json=request
             )
             done(f"trigger {added.trigger.id} added")
-        found, raw = api.get(f"/api/tasks/{blueprint_id}/triggers", TriggerList)
+        found, raw = api.get(f"/api/tasks/{blueprint_id}/triggers", TriggersPublic)
     if as_json:
         print_json(raw)
         return

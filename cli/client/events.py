@@ -13,7 +13,7 @@ from cli.client.base import connect, handled
 from cli.client.http import Api
 from cli.client.output import STATE_STYLE, JsonOption, out, print_json_line
 from cli.client.sse import Follow, parse_sse
-from schemas.client import LiveFrame
+from schemas.live import LiveFrame
 
 # Without -f: the stream's catch-up (the last 20 state changes) arrives at once; the
 # command prints it and ends when nothing more comes for this long.

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from cli.client.config import Target
 from cli.client.exits import ClientError, Exit, for_status
-from schemas.client import ErrorEnvelope
+from schemas.blueprints import BlueprintPublic, StandalonePublic
+from schemas.errors import ErrorPublic
+from schemas.tasks import TaskPublic
 
 Model = TypeVar("Model", bound=BaseModel)
 CONNECT_ATTEMPTS = 3
@@ -114,6 +116,16 @@ def parse(model: type[Model], raw: Any) -> Model:
         ) from None
 
 
+def repo_task(task: TaskPublic | BlueprintPublic | StandalonePublic) -> TaskPublic:
+    """The API answers any kind of task at /api/tasks/:id; the task commands need a repo
+    task."""
+    if not isinstance(task, TaskPublic):
+        raise ClientError(
+            f"{task.id} is a {task.type}, not a repo task (see `optio blueprint`)", Exit.USAGE
+        )
+    return task
+
+
 def unreachable(target: Target, exc: Exception) -> ClientError:
     return ClientError(
         f"cannot reach {target.url} ({type(exc).__name__}: {exc}); is it running? "
@@ -126,7 +138,7 @@ def api_error(response: httpx.Response) -> ClientError:
     """The envelope's message, with each field problem of a 400 on a line of its own."""
     status = response.status_code
     try:
-        envelope = ErrorEnvelope.model_validate(response.json())
+        envelope = ErrorPublic.model_validate(response.json())
         message = envelope.error
         details = envelope.details
     except (ValueError, ValidationError):

@@ -9,10 +9,11 @@ import typer
 from rich.text import Text
 
 from cli.client.base import connect, handled
-from cli.client.http import Api
+from cli.client.http import Api, repo_task
 from cli.client.output import JsonOption, err, print_json, print_json_line
 from cli.client.sse import TERMINAL_STATES, Follow, task_ended
-from schemas.client import LiveFrame, TaskDetail, TaskLogList
+from schemas.live import LiveFrame
+from schemas.task_views import TaskDetailPublic, TaskLogsPublic
 from schemas.tasks import TaskLogPublic
 
 PAGE = 10_000
@@ -23,7 +24,7 @@ def all_logs(api: Api, task_id: str) -> tuple[list[TaskLogPublic], list[object]]
     raw: list[object] = []
     while True:
         page, page_raw = api.get(
-            f"/api/tasks/{task_id}/logs", TaskLogList, limit=PAGE, offset=len(entries)
+            f"/api/tasks/{task_id}/logs", TaskLogsPublic, limit=PAGE, offset=len(entries)
         )
         entries += page.logs
         raw += page_raw["logs"]
@@ -47,8 +48,8 @@ def logs(
 ) -> None:
     """Print a task's log (the agent's output); -f follows it live."""
     with connect() as api:
-        detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetail)
-        if not follow or detail.task.state in TERMINAL_STATES:
+        detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetailPublic)
+        if not follow or repo_task(detail.task).state in TERMINAL_STATES:
             entries, raw = all_logs(api, task_id)
             if as_json and not follow:
                 print_json({"logs": raw})
@@ -66,8 +67,8 @@ def follow_live(api: Api, task_id: str, *, as_json: bool) -> None:
     """Every event of the task's stream from its first (Last-Event-ID 0), then live."""
 
     def still_open() -> bool:
-        detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetail)
-        return detail.task.state not in TERMINAL_STATES
+        detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetailPublic)
+        return repo_task(detail.task).state not in TERMINAL_STATES
 
     stream = Follow(
         api,

@@ -11,8 +11,7 @@ from cli.client.exits import ClientError, Exit
 from cli.client.http import Api
 from cli.client.output import JsonOption, done, fields, print_json, table, when
 from cli.client.tasks import repo_argument
-from schemas.client import RepoEnvelope, RepoList
-from schemas.repos import RepoCreate, RepoPublic, RepoUpdate
+from schemas.repos import RepoCreate, RepoEnvelope, RepoPublic, ReposPublic, RepoUpdate
 
 app = typer.Typer(help="Connected repositories and their settings.", no_args_is_help=True)
 
@@ -24,7 +23,7 @@ SettingsArgument = Annotated[
 
 def find(api: Api, ref: str) -> tuple[RepoPublic, Any]:
     """A repository by id, or by its URL or local path."""
-    listed, raw = api.get("/api/repos", RepoList)
+    listed, raw = api.get("/api/repos", ReposPublic)
     wanted = {ref, repo_argument(ref), f"file://{repo_argument(ref)}"}
     for repo, repo_raw in zip(listed.repos, raw["repos"], strict=True):
         if repo.id == ref or repo.repo_url in wanted:
@@ -79,7 +78,7 @@ def add(
 def list_(as_json: JsonOption = False) -> None:
     """The workspace's repositories."""
     with connect() as api:
-        listed, raw = api.get("/api/repos", RepoList)
+        listed, raw = api.get("/api/repos", ReposPublic)
     if as_json:
         print_json(raw)
         return

@@ -14,8 +14,7 @@ import typer
 from cli.client.base import body, connect, handled
 from cli.client.exits import ClientError, Exit
 from cli.client.output import JsonOption, done, print_json, table, when
-from schemas.client import SecretList, SecretSaved
-from schemas.identity import SecretCreate
+from schemas.identity import SecretCreate, SecretEnvelope, SecretsPublic
 
 app = typer.Typer(
     help="Encrypted secrets (API keys of agents, forge tokens).", no_args_is_help=True
@@ -46,7 +45,7 @@ def set_(
     request = body(SecretCreate, values)
     request["value"] = value  # the model masks it when dumped
     with connect() as api:
-        saved, raw = api.send("POST", "/api/secrets", SecretSaved, json=request)
+        saved, raw = api.send("POST", "/api/secrets", SecretEnvelope, json=request)
     if as_json:
         print_json(raw)
     else:
@@ -58,7 +57,7 @@ def set_(
 def list_(scope: ScopeOption = None, as_json: JsonOption = False) -> None:
     """Names and scopes of the secrets (values are never shown)."""
     with connect() as api:
-        found, raw = api.get("/api/secrets", SecretList, scope=scope)
+        found, raw = api.get("/api/secrets", SecretsPublic, scope=scope)
     if as_json:
         print_json(raw)
         return

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from cli.client.exits import ClientError, Exit
 from cli.client.http import Api, unreachable
-from schemas.client import LiveFrame
+from schemas.live import LiveFrame
 
 TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
 

@@ -12,16 +12,23 @@ from cli.client import logs as logs_command
 from cli.client import waiting
 from cli.client.base import body, connect, handled, read_text
 from cli.client.exits import ClientError, Exit
+from cli.client.http import repo_task
 from cli.client.output import JsonOption, done, fields, out, print_json, state, table, when
-from schemas.client import (
+from schemas.task_views import (
     MergeResult,
-    TaskDetail,
+    TaskDetailPublic,
     TaskEnvelope,
-    TaskEventList,
-    TaskList,
-    TaskMessageEnvelope,
+    TaskEventsPublic,
+    TasksPublic,
 )
-from schemas.tasks import MergeBody, MessageBody, ResumeBody, TaskCreate, TaskPublic
+from schemas.tasks import (
+    MergeBody,
+    MessageAccepted,
+    MessageBody,
+    ResumeBody,
+    TaskCreate,
+    TaskPublic,
+)
 
 app = typer.Typer(
     help="Repo tasks: a prompt run by an agent on a repository.", no_args_is_help=True
@@ -49,8 +56,8 @@ def repo_argument(value: str) -> str:
     return str(path.resolve()) if path.exists() else value
 
 
-def show_task(detail: TaskDetail) -> None:
-    task = detail.task
+def show_task(detail: TaskDetailPublic) -> None:
+    task = repo_task(detail.task)
     fields(
         [
             ("id", task.id),
@@ -123,15 +130,16 @@ def create(
     headers = {"Idempotency-Key": f"optio-cli-{uuid.uuid4()}"}
     with connect() as api:
         created, raw = api.send("POST", "/api/tasks", TaskEnvelope, json=request, headers=headers)
+        task = repo_task(created.task)
         if not wait:
             if as_json:
                 print_json(raw)
             else:
-                out.print(created.task.id)
-                done(f"task {created.task.id} created ({created.task.state})")
+                out.print(task.id)
+                done(f"task {task.id} created ({task.state})")
             return
-        done(f"task {created.task.id} created")
-        result = waiting.wait(api, created.task.id, until=until, timeout=timeout)
+        done(f"task {task.id} created")
+        result = waiting.wait(api, task.id, until=until, timeout=timeout)
     finish_wait(result, as_json)
 
 
@@ -145,13 +153,15 @@ def list_(
 ) -> None:
     """List the workspace's repo tasks, newest first."""
     with connect() as api:
-        found, raw = api.get("/api/tasks", TaskList, state=state_filter, limit=limit, offset=offset)
+        found, raw = api.get(
+            "/api/tasks", TasksPublic, state=state_filter, limit=limit, offset=offset
+        )
     if as_json:
         print_json(raw)
         return
     table(
         ["ID", "STATE", "AGENT", "TITLE", "PR", "UPDATED"],
-        [_row(t) for t in found.tasks],
+        [_row(repo_task(t)) for t in found.tasks],
         empty="no tasks",
     )
 
@@ -172,7 +182,7 @@ def _row(task: TaskPublic) -> list[Any]:
 def show(task_id: str, as_json: JsonOption = False) -> None:
     """Show one task: state, PR, why it waits, cost."""
     with connect() as api:
-        detail, raw = api.get(f"/api/tasks/{task_id}", TaskDetail)
+        detail, raw = api.get(f"/api/tasks/{task_id}", TaskDetailPublic)
     if as_json:
         print_json(raw)
     else:
@@ -184,7 +194,7 @@ def show(task_id: str, as_json: JsonOption = False) -> None:
 def events(task_id: str, as_json: JsonOption = False) -> None:
     """A task's state transitions and what triggered each."""
     with connect() as api:
-        found, raw = api.get(f"/api/tasks/{task_id}/events", TaskEventList)
+        found, raw = api.get(f"/api/tasks/{task_id}/events", TaskEventsPublic)
     if as_json:
         print_json(raw)
         return
@@ -204,7 +214,8 @@ def _command(task_id: str, action: str, as_json: bool, payload: Any = None) -> N
     if as_json:
         print_json(raw)
     else:
-        done(f"task {result.task.id}: {result.task.state}")
+        task = repo_task(result.task)
+        done(f"task {task.id}: {task.state}")
 
 
 @app.command("cancel")
@@ -249,9 +260,7 @@ def message(
     content = read_text(text, what="message")
     payload = body(MessageBody, {"content": content, "mode": "interrupt" if interrupt else "soft"})
     with connect() as api:
-        sent, raw = api.send(
-            "POST", f"/api/tasks/{task_id}/message", TaskMessageEnvelope, json=payload
-        )
+        sent, raw = api.send("POST", f"/api/tasks/{task_id}/message", MessageAccepted, json=payload)
     if as_json:
         print_json(raw)
     else:
@@ -267,12 +276,13 @@ def merge(
 ) -> None:
     """Merge the task's pull request (the task then completes)."""
     with connect() as api:
-        detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetail)
-        if not detail.task.pr_url:
+        detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetailPublic)
+        task = repo_task(detail.task)
+        if not task.pr_url:
             raise ClientError(
-                f"task {task_id} has no pull request (it is {detail.task.state})", Exit.CONFLICT
+                f"task {task_id} has no pull request (it is {task.state})", Exit.CONFLICT
             )
-        request = body(MergeBody, {"prUrl": detail.task.pr_url, "mergeMethod": method})
+        request = body(MergeBody, {"prUrl": task.pr_url, "mergeMethod": method})
         merged, raw = api.send("POST", "/api/pull-requests/merge", MergeResult, json=request)
     if as_json:
         print_json(raw)

@@ -15,9 +15,10 @@ from typing import Any
 from rich.text import Text
 
 from cli.client.exits import ClientError, Exit
-from cli.client.http import Api
+from cli.client.http import Api, repo_task
 from cli.client.output import STATE_STYLE, err, when
-from schemas.client import RepoList, TaskDetail, TaskEventList
+from schemas.repos import ReposPublic
+from schemas.task_views import TaskDetailPublic, TaskEventsPublic
 from schemas.tasks import TaskEventPublic, TaskPublic
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -35,7 +36,7 @@ STATES = (
 
 @dataclass
 class Waited:
-    detail: TaskDetail
+    detail: TaskDetailPublic
     raw: Any
     code: Exit
 
@@ -49,7 +50,7 @@ def stop_states(api: Api, task: TaskPublic, until: list[str] | None) -> frozense
                 Exit.USAGE,
             )
         return frozenset(until) | TERMINAL
-    repos, _ = api.get("/api/repos", RepoList)
+    repos, _ = api.get("/api/repos", ReposPublic)
     repo = next((r for r in repos.repos if r.repo_url == task.repo_url), None)
     return SETTLED if repo is not None and repo.auto_merge else SETTLED | {"pr_opened"}
 
@@ -63,8 +64,8 @@ def wait(
     interval: float = 1.0,
     show_progress: bool = True,
 ) -> Waited:
-    detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetail)
-    stops = stop_states(api, detail.task, until)
+    detail, _ = api.get(f"/api/tasks/{task_id}", TaskDetailPublic)
+    stops = stop_states(api, repo_task(detail.task), until)
     deadline = None if timeout is None else time.monotonic() + timeout
     shown = 0
     status = err.status("", spinner="dots") if show_progress and err.is_terminal else None
@@ -72,16 +73,17 @@ def wait(
         status.start()
     try:
         while True:
-            events, _ = api.get(f"/api/tasks/{task_id}/events", TaskEventList)
+            events, _ = api.get(f"/api/tasks/{task_id}/events", TaskEventsPublic)
             for event in events.events[shown:]:
                 if show_progress:
                     err.print(_transition(event))
             shown = len(events.events)
-            current = events.events[-1].to_state if events.events else detail.task.state
+            current = events.events[-1].to_state if events.events else repo_task(detail.task).state
             if current in stops:
-                final, raw = api.get(f"/api/tasks/{task_id}", TaskDetail)
-                if final.task.state in stops:
-                    code = Exit.OK if until and final.task.state in until else _outcome(final)
+                final, raw = api.get(f"/api/tasks/{task_id}", TaskDetailPublic)
+                state = repo_task(final.task).state
+                if state in stops:
+                    code = Exit.OK if until and state in until else _outcome(final)
                     return Waited(final, raw, code)
             if deadline is not None and time.monotonic() > deadline:
                 raise ClientError(
@@ -95,8 +97,8 @@ def wait(
             status.stop()
 
 
-def _outcome(detail: TaskDetail) -> Exit:
-    return OUTCOME.get(detail.task.state, Exit.OK)
+def _outcome(detail: TaskDetailPublic) -> Exit:
+    return OUTCOME.get(repo_task(detail.task).state, Exit.OK)
 
 
 def _transition(event: TaskEventPublic) -> Text:

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from schemas.client import (
-    BlueprintList,
+from cli.client.http import repo_task
+from schemas.blueprints import BlueprintPublic
+from schemas.task_views import (
     MergeResult,
-    TaskDetail,
-    TaskEventList,
-    TaskList,
-    TaskLogList,
-    TriggerList,
+    TaskDetailPublic,
+    TaskEventsPublic,
+    TaskLogsPublic,
+    TasksPublic,
+    TriggersPublic,
 )
 from tests.cli.client_runner import Cli
 from tests.conftest import Optio, free_port
@@ -49,17 +50,19 @@ async def test_create_wait_logs_merge(optio: Optio, make_repo: MakeRepo, tmp_pat
         "--prompt", "echo hello from the agent\necho change > feature.txt", "--wait", "--json",
     )  # fmt: skip
     assert created.code == 0, created.err
-    detail = TaskDetail.model_validate(created.json())
-    task_id = detail.task.id
+    made_task = repo_task(TaskDetailPublic.model_validate(created.json()).task)
+    task_id = made_task.id
     # Without auto-merge the task settles with its PR open, and the progress shows the way.
-    assert detail.task.state == "pr_opened" and detail.task.pr_url
+    assert made_task.state == "pr_opened" and made_task.pr_url
     shown = [s for s in ("queued", "provisioning", "running", "pr_opened") if s in created.err]
     assert shown == ["queued", "provisioning", "running", "pr_opened"], created.err
     assert created.err.index("-> running") < created.err.index("-> pr_opened")
 
     logs = await cli.run("task", "logs", task_id)
     assert logs.code == 0 and "hello from the agent" in logs.out.splitlines()
-    as_json = TaskLogList.model_validate((await cli.run("task", "logs", task_id, "--json")).json())
+    as_json = TaskLogsPublic.model_validate(
+        (await cli.run("task", "logs", task_id, "--json")).json()
+    )
     assert "hello from the agent" in [entry.content for entry in as_json.logs]
 
     merged = await cli.run("task", "merge", task_id, "--method", "merge", "--json")
@@ -70,16 +73,16 @@ async def test_create_wait_logs_merge(optio: Optio, make_repo: MakeRepo, tmp_pat
 
     waited = await cli.run("task", "wait", task_id, "--json")
     assert waited.code == 0 and waited.json()["task"]["state"] == "completed"
-    listed = TaskList.model_validate((await cli.run("task", "list", "--json")).json())
+    listed = TasksPublic.model_validate((await cli.run("task", "list", "--json")).json())
     assert [t.id for t in listed.tasks] == [task_id]
     table = await cli.run("task", "list")
     assert task_id in table.out and "completed" in table.out and "Say hello" in table.out
-    events = TaskEventList.model_validate(
+    events = TaskEventsPublic.model_validate(
         (await cli.run("task", "events", task_id, "--json")).json()
     )
     assert [e.to_state for e in events.events][-2:] == ["pr_opened", "completed"]
     human = await cli.run("task", "show", task_id)
-    assert task_id in human.out and detail.task.pr_url in human.out
+    assert task_id in human.out and made_task.pr_url in human.out
 
     # The state machine's refusal: its message, and the conflict's own exit code.
     again = await cli.run("task", "retry", task_id)
@@ -195,15 +198,15 @@ async def test_blueprint_list_triggers_and_run(
     assert made.status_code == 201, made.text
     blueprint = made.json()["task"]["id"]
     cli = Cli(tmp_path, OPTIO_URL=base_url(optio), OPTIO_TOKEN=optio.token)
-    listed = BlueprintList.model_validate((await cli.run("blueprint", "list", "--json")).json())
-    assert [b.id for b in listed.tasks] == [blueprint]
+    listed = TasksPublic.model_validate((await cli.run("blueprint", "list", "--json")).json())
+    assert [(b.id, type(b)) for b in listed.tasks] == [(blueprint, BlueprintPublic)]
 
     added = await cli.run(
         "blueprint", "triggers", blueprint, "--schedule", "0 * * * *", "--param", "what=hourly"
     )
     assert added.code == 0, added.err
     assert "schedule" in added.out and "cronExpression=0 * * * *" in added.out
-    triggers = TriggerList.model_validate(
+    triggers = TriggersPublic.model_validate(
         (await cli.run("blueprint", "triggers", blueprint, "--json")).json()
     )
     assert [(t.type, t.param_mapping) for t in triggers.triggers] == [
@@ -212,7 +215,7 @@ async def test_blueprint_list_triggers_and_run(
 
     ran = await cli.run("blueprint", "run", blueprint, "what=now", "--wait", "--json")
     assert ran.code == 0, ran.err
-    task = TaskDetail.model_validate(ran.json()).task
+    task = repo_task(TaskDetailPublic.model_validate(ran.json()).task)
     assert task.title == "Stamp now" and task.state == "pr_opened"
     assert file_on_branch(repo, f"optio/task-{task.id}", "stamp.txt") == "now"
     not_a_blueprint = await cli.run("blueprint", "run", "no-such-blueprint")

@@ -20,7 +20,7 @@ AGENTS_STAMP := $(AGENTS_DIR)/.installed-$(CLAUDE_CODE_VERSION)-$(CODEX_VERSION)
 # of those imports compiles the source again.
 PACKAGES := activities api cli core integrations runner schemas store temporal worker workflows
 
-.PHONY: run test lint typecheck pytest bench install clean agents compile sandbox opencode-models kubectl browser
+.PHONY: run test test-fast lint typecheck pytest bench install clean agents compile sandbox opencode-models kubectl browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -121,6 +121,15 @@ pytest: $(STAMP) sandbox agents kubectl browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The unit, replay and API tests alone, for between edits: under two minutes
+# (docs/testing.md). `make test` runs them too, with everything else.
+FAST_TESTS := tests/core tests/store tests/api tests/workflows/test_replay.py \
+	tests/agents/test_parsers.py tests/agents/test_prompts.py tests/cli/test_client_units.py \
+	tests/identity/test_crypto.py
+
+test-fast: $(STAMP) sandbox
+	$(BIN)/pytest -q $(FAST_TESTS)
 
 bench: compile
 	$(BIN)/python -m bench

@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from kubernetes.client.rest import ApiException
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep
 from core.errors import NotFoundError, ServiceUnavailableError
-from integrations.cluster_view import PodNotFoundError, cluster_view
+from integrations.cluster_view import ClusterApiError, PodNotFoundError, cluster_view
 from integrations.launchers.base import sandbox_name
 from schemas.cluster import NodeList, PodList, PodLogs
 from store.models import AgentRun
@@ -29,7 +28,7 @@ POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?$")
 Container = Literal["agent", "runner", "prepare"]
 
 
-def _unavailable(exc: ApiException) -> ServiceUnavailableError:
+def _unavailable(exc: ClusterApiError) -> ServiceUnavailableError:
     return ServiceUnavailableError(
         f"The Kubernetes API server answered {exc.status} {exc.reason or ''}".strip()
     )
@@ -41,7 +40,7 @@ async def cluster_nodes(state: StateDep) -> NodeList:
     view = cluster_view(state.settings)
     try:
         nodes = await asyncio.to_thread(view.nodes)
-    except ApiException as exc:
+    except ClusterApiError as exc:
         raise _unavailable(exc) from exc
     return NodeList(launcher=view.name, nodes=nodes)
 
@@ -54,7 +53,7 @@ async def cluster_pods(
     view = cluster_view(state.settings)
     try:
         pods = await asyncio.to_thread(view.pods)
-    except ApiException as exc:
+    except ClusterApiError as exc:
         raise _unavailable(exc) from exc
     ids = [p.run_id for p in pods if p.run_id]
     rows = (
@@ -112,7 +111,7 @@ async def cluster_pod_logs(
             )
         except PodNotFoundError as exc:
             raise NotFoundError(f"Pod {name} not found (finished pods are removed)") from exc
-        except ApiException as exc:
+        except ClusterApiError as exc:
             raise _unavailable(exc) from exc
         return PodLogs(name=name, container=container or "runner", logs=text)
     try:

@@ -14,6 +14,7 @@ from api.errors import install_error_handlers
 from api.live import chat, sse, terminal, ws
 from api.nul_bytes import RefuseNulBytes
 from api.request_spans import RequestSpans
+from api.route_table import add_flat
 from api.routes import ROUTERS, reviews
 from api.state import AppState
 from core.settings import Settings
@@ -58,7 +59,7 @@ def create_app(
         app.add_middleware(RequestSpans, tracer=request_tracer)  # outermost of ours
     for router in [*ROUTERS, reviews.router, sse.router, ws.router, terminal.router, chat.router]:
         declare_router_errors(router)
-        app.include_router(router)
+        add_flat(app, router)  # include_router, matched at a fraction of its cost
     install_contract(app)
     # Last: the dashboard claims only `/`, `/login` and `/dashboard/...`.
     mount_dashboard(app)

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.settings import Settings
 from core.states import TaskState
 from schemas.task_views import PipelineProgress, StallInfo
+from schemas.tasks import TaskPublic
 from store.graph import subtasks
-from store.models import Task, TaskLog
+from store.models import TaskLog
 from store.tasks import find_repo
 from store.types import utcnow
 
@@ -18,9 +19,9 @@ RUNNING_STEP = (TaskState.PROVISIONING, TaskState.RUNNING)
 SUMMARY_CHARS = 200
 
 
-async def pipeline_progress(session: AsyncSession, *, task: Task) -> PipelineProgress | None:
+async def pipeline_progress(session: AsyncSession, *, task_id: str) -> PipelineProgress | None:
     """The task's `step` subtasks in order; None for a task that is not a pipeline."""
-    steps = [t for t in await subtasks(session, parent_id=task.id) if t.task_type == "step"]
+    steps = [t for t in await subtasks(session, parent_id=task_id) if t.task_type == "step"]
     if not steps:
         return None
     current = next((i for i, s in enumerate(steps) if s.state != TaskState.COMPLETED), None)
@@ -38,7 +39,9 @@ async def pipeline_progress(session: AsyncSession, *, task: Task) -> PipelinePro
     }
 
 
-async def stall_info(session: AsyncSession, *, task: Task, settings: Settings) -> StallInfo | None:
+async def stall_info(
+    session: AsyncSession, *, task: TaskPublic, settings: Settings
+) -> StallInfo | None:
     """For a running task: how long its agent has been silent, against the repo's
     threshold (the run is failed as stalled past it); None otherwise."""
     if task.state != TaskState.RUNNING:

@@ -15,7 +15,7 @@ bare ASGI app answering the same bytes from memory on the same server stack
 - ours/baseline of that CPU: the number to compare across machines and loads.
 
 Then `--posts` sequential `POST /api/tasks` (script tasks that start running at once),
-and the API's RSS after startup and at the end.
+and the API's and the worker's RSS after startup and at the end.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ class ApiResult:
     post: Measured | None = None
     rss_idle_mib: float = 0.0
     rss_end_mib: float = 0.0
+    worker_rss_idle_mib: float = 0.0
+    worker_rss_end_mib: float = 0.0
     idle_cpu_ms_s: float = 0.0  # API CPU ms per second with no request
     error: str | None = None
 
@@ -248,6 +250,10 @@ async def post_path(
     )
 
 
+def rss_mib(pid: int) -> float:
+    return (status_kib(pid, "VmRSS") or 0) / 1024
+
+
 async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
     result = ApiResult(db=name)
     root = Path(tempfile.mkdtemp(prefix=f"optio-bench-api-{name}-", dir="/tmp"))
@@ -268,10 +274,12 @@ async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
             log(f"{name}: starting `optio up` in {root}")
             await asyncio.to_thread(system.start)
             await asyncio.sleep(2)  # let startup work (sweeps, first connections) settle
-            result.rss_idle_mib = (status_kib(system.children["api"], "VmRSS") or 0) / 1024
+            result.rss_idle_mib = rss_mib(system.children["api"])
+            result.worker_rss_idle_mib = rss_mib(system.children["worker"])
             repo_url = await read_path(system, result, root, args)
             await post_path(system, result, repo_url, args)
-            result.rss_end_mib = (status_kib(system.children["api"], "VmRSS") or 0) / 1024
+            result.rss_end_mib = rss_mib(system.children["api"])
+            result.worker_rss_end_mib = rss_mib(system.children["worker"])
         except (BenchError, httpx.HTTPError, http_load.LoadError, OSError, RuntimeError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
             log(f"{name}: ERROR {result.error}")
@@ -311,6 +319,10 @@ def table(results: list[ApiResult]) -> str:
         lines.append(
             f"| {r.db} | API RSS after startup / at the end | | "
             f"{r.rss_idle_mib:.0f} / {r.rss_end_mib:.0f} MiB | | | |"
+        )
+        lines.append(
+            f"| {r.db} | worker RSS after startup / at the end | | "
+            f"{r.worker_rss_idle_mib:.0f} / {r.worker_rss_end_mib:.0f} MiB | | | |"
         )
         lines.append(
             f"| {r.db} | API CPU with no request (taken out of the rows above) | | | | "

@@ -15,9 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from core.settings import Settings
 from integrations.launchers.base import sandbox_name
 from integrations.launchers.local import runner_alive
@@ -31,6 +28,15 @@ FOLLOW_STEP = 0.2
 
 class PodNotFoundError(LookupError):
     pass
+
+
+class ClusterApiError(RuntimeError):
+    """The Kubernetes API server failed a call: its HTTP status and reason."""
+
+    def __init__(self, status: int | None, reason: str | None) -> None:
+        super().__init__(f"{status} {reason or ''}".strip())
+        self.status = status
+        self.reason = reason
 
 
 class ClusterView(Protocol):
@@ -47,7 +53,7 @@ class ClusterView(Protocol):
         ...
 
 
-def _json(response: Any) -> Json:
+def json_of(response: Any) -> Json:
     body: Json = json.loads(response.data)
     return body
 
@@ -89,90 +95,6 @@ def pod_summary(p: Json, *, now: datetime) -> ClusterPod:
         age_seconds=(now - created).total_seconds() if created else None,
         containers=[_container(cs) for cs in statuses],
     )
-
-
-class KubernetesView:
-    name = "kubernetes"
-
-    def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.api = api
-        self.core = client.CoreV1Api(api)
-        self.namespace = namespace
-
-    def _usage(self) -> dict[str, dict[str, str]]:
-        """Node usage from metrics.k8s.io; {} where metrics-server is not installed."""
-        try:
-            body: Any = client.CustomObjectsApi(self.api).list_cluster_custom_object(
-                "metrics.k8s.io", "v1beta1", "nodes"
-            )
-        except ApiException:
-            return {}
-        return {m["metadata"]["name"]: m.get("usage") or {} for m in body.get("items") or []}
-
-    def nodes(self) -> list[ClusterNode]:
-        body = _json(self.core.list_node(_preload_content=False))
-        usage = self._usage()
-        nodes = []
-        for n in body.get("items") or []:
-            status = n.get("status") or {}
-            conditions = [NodeCondition.model_validate(c) for c in status.get("conditions") or []]
-            nodes.append(
-                ClusterNode(
-                    name=n["metadata"]["name"],
-                    ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
-                    capacity=status.get("capacity") or {},
-                    allocatable=status.get("allocatable") or {},
-                    conditions=conditions,
-                    usage=usage.get(n["metadata"]["name"]),
-                    labels=n["metadata"].get("labels") or {},
-                    kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
-                )
-            )
-        return nodes
-
-    def pods(self) -> list[ClusterPod]:
-        body = _json(
-            self.core.list_namespaced_pod(
-                self.namespace,
-                label_selector=f"{pod_layout.MANAGED_BY}={pod_layout.MANAGER}",
-                _preload_content=False,
-            )
-        )
-        now = datetime.now(UTC)
-        return [pod_summary(p, now=now) for p in body.get("items") or []]
-
-    def _read(self, name: str, **kwargs: Any) -> Any:
-        try:
-            return self.core.read_namespaced_pod_log(
-                name, self.namespace, _preload_content=False, **kwargs
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                raise PodNotFoundError(name) from exc
-            raise
-
-    def logs(self, name: str, *, container: str | None, tail_lines: int | None) -> str:
-        args: dict[str, Any] = {"container": container or pod_layout.RUNNER}
-        if tail_lines is not None:
-            args["tail_lines"] = tail_lines
-        return str(self._read(name, **args).data.decode("utf-8", errors="replace"))
-
-    def follow(self, name: str, *, container: str | None, tail_lines: int | None) -> Iterator[str]:
-        args: dict[str, Any] = {"container": container or pod_layout.RUNNER, "follow": True}
-        if tail_lines is not None:
-            args["tail_lines"] = tail_lines
-        response = self._read(name, **args)
-        buf = b""
-        try:
-            for chunk in response.stream(amt=None, decode_content=False):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    yield line.decode("utf-8", errors="replace")
-            if buf:
-                yield buf.decode("utf-8", errors="replace")
-        finally:
-            response.release_conn()
 
 
 class LocalView:
@@ -300,6 +222,9 @@ _views: dict[str, ClusterView] = {}
 def cluster_view(settings: Settings) -> ClusterView:
     if settings.launcher != "kubernetes":
         return LocalView(settings)
+    # Imported here: the kubernetes client is some 35 MiB of memory in every API process,
+    # and only the kubernetes launcher needs it.
+    from integrations.cluster_view_k8s import KubernetesView
     from integrations.launchers.kubernetes import api_client
 
     key = f"{settings.k8s_kubeconfig}|{settings.k8s_namespace}"

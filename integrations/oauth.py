@@ -9,20 +9,16 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from authlib.common.security import generate_token
-from authlib.deprecate import AuthlibDeprecationWarning
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from core.settings import Settings
 from integrations.tls import tls_context
 
-with warnings.catch_warnings():
-    # authlib 1.9 announces a move to "httpx2"; the httpx client it ships works the same.
-    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+# authlib and joserfc (some 100 modules and 10 MiB in every API process) are imported
+# when a sign-in happens: most deployments configure no provider.
+if TYPE_CHECKING:
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 DISCOVERY_TTL = 24 * 3600.0
@@ -137,6 +133,13 @@ async def discover(issuer: str) -> dict[str, Any]:
 
 
 def _client(provider: Provider, redirect_uri: str) -> AsyncOAuth2Client:
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    with warnings.catch_warnings():
+        # authlib 1.9 announces a move to "httpx2"; the httpx client it ships works the same.
+        warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
     return AsyncOAuth2Client(
         client_id=provider.client_id,
         client_secret=provider.client_secret,
@@ -152,6 +155,8 @@ async def start_login(provider: Provider, *, redirect_uri: str) -> LoginStart:
     if provider.issuer:
         authorize_url = (await discover(provider.issuer))["authorization_endpoint"]
     assert authorize_url is not None
+    from authlib.common.security import generate_token
+
     state, verifier, nonce = generate_token(32), generate_token(48), generate_token(32)
     extra = {"nonce": nonce} if provider.issuer else {}
     async with _client(provider, redirect_uri) as client:
@@ -222,6 +227,9 @@ def verify_id_token(
     id_token: str, *, jwks: dict[str, Any], issuer: str, client_id: str, nonce: str
 ) -> dict[str, Any]:
     """Signature (issuer's JWKS), issuer, audience, expiry and our nonce, or SignInError."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
     try:
         decoded = jwt.decode(id_token, KeySet.import_key_set(jwks))  # type: ignore[arg-type]
         jwt.JWTClaimsRegistry(

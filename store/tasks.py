@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,11 @@ from core.states import TaskState
 from schemas.workflow import TaskPatch, TransitionInput
 from store.live import pr_snapshot, publish_transition
 from store.models import AgentRun, Repo, Task, TaskEvent, TaskLog
+from store.row_dicts import attribute_columns, fetch_dicts
 from store.scoping import scoped_select
 from store.types import utcnow
 
+HAS_STEPS = "has_steps"
 TERMINAL_FOR_TIMESTAMPS = {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED}
 
 
@@ -40,20 +42,26 @@ async def find_repo(session: AsyncSession, *, workspace_id: str, repo_url: str) 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-# Every column of a task, named as the model's attributes (`metadata_`): a page of
-# these is read as plain dicts (TaskPublic validates them) without an ORM object, an
-# identity-map entry and attribute instrumentation per row. Built once: a statement
-# made per call spends more on its cache key than SQLite spends on the query.
+# Every column of a task, named as the model's attributes: pages and single tasks are
+# read as dicts (TaskPublic validates them), see store/row_dicts.py.
 _TASKS = Task.__table__
 _PAGE = (
-    select(*(_TASKS.c[column.name].label(attr.key) for attr in Task.__mapper__.column_attrs
-             for column in attr.columns))
+    select(*attribute_columns(Task))
     .where(_TASKS.c.workspace_id == bindparam("workspace_id"))
     .order_by(_TASKS.c.created_at.desc(), _TASKS.c.id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
-)  # fmt: skip
+)
 _PAGE_IN_STATE = _PAGE.where(_TASKS.c.state == bindparam("state"))
+# One task by id, whatever its workspace (the caller tells "not yours" from "none"),
+# with whether it has pipeline steps: GET /api/tasks/:id in one query.
+_STEPS = Task.__table__.alias("steps")
+_ONE = select(
+    *attribute_columns(Task),
+    exists()
+    .where(_STEPS.c.parent_task_id == _TASKS.c.id, _STEPS.c.task_type == "step")
+    .label(HAS_STEPS),
+).where(_TASKS.c.id == bindparam("task_id"))
 
 
 async def list_tasks(
@@ -68,9 +76,27 @@ async def list_tasks(
     params: dict[str, Any] = {"workspace_id": workspace_id, "limit": limit, "offset": offset}
     if state:
         params["state"] = state
-    result = await session.execute(_PAGE_IN_STATE if state else _PAGE, params)
-    keys = tuple(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+    return await fetch_dicts(session, _PAGE_IN_STATE if state else _PAGE, params)
+
+
+async def read_task_row(session: AsyncSession, *, task_id: str) -> dict[str, Any] | None:
+    """The task as a dict keyed by Task attribute, plus `HAS_STEPS`; None if no task has
+    this id (in any workspace: the caller checks `workspace_id`)."""
+    rows = await fetch_dicts(session, _ONE, {"task_id": task_id})
+    return rows[0] if rows else None
+
+
+_REPOS = Repo.__table__
+_REPO_LIST = (
+    select(*attribute_columns(Repo))
+    .where(_REPOS.c.workspace_id == bindparam("workspace_id"))
+    .order_by(_REPOS.c.created_at)
+)
+
+
+async def list_repos(session: AsyncSession, *, workspace_id: str) -> list[dict[str, Any]]:
+    """The workspace's repositories, oldest first, as dicts keyed by Repo attribute."""
+    return await fetch_dicts(session, _REPO_LIST, {"workspace_id": workspace_id})
 
 
 async def awaiting_start(

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 GAP_WAIT = 3.0
 PAGE = 1000
 PG_FALLBACK_POLL = 1.0
+# SQLite, no subscriber in this process: nobody waits for the events, so the reader looks
+# once a second (a read every `live_poll_seconds` was 30-40 ms of CPU a second in an
+# idle API). A stream that opens then has the reader catch up first (`current`), so its
+# catch-up ("the last 20") ends where the table ends, as with a reader that never slept.
+IDLE_POLL = 1.0
 PRUNE_EVERY = 600.0
 
 
@@ -108,6 +113,8 @@ class LiveBus:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._holes: dict[int, float] = {}
+        # `current` callers: answered after the next read pass that starts after them.
+        self._waiting: list[asyncio.Future[None]] = []
         # Set once the reader knows where the log ends; subscribers wait for it.
         self.ready = asyncio.Event()
         self._stopping = False
@@ -131,6 +138,7 @@ class LiveBus:
         if tail is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(tail), timeout=5)
+        self._answer(self._waiting)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -142,8 +150,20 @@ class LiveBus:
         sub = Subscription(
             spec=spec, watermark=self.cursor, queue=asyncio.Queue(self.client_buffer)
         )
+        if not self._subs:
+            self._wake.set()  # the reader may be in its idle wait: to the short one
         self._subs[spec.workspace_id].add(sub)
         return sub
+
+    async def current(self) -> None:
+        """Return once the reader's position is where the table ends now (or was, at most
+        `live_poll_seconds` ago): call before `subscribe`, whose watermark it is."""
+        if self._subs or self.postgres or self._stopping:
+            return  # the reader is not idle (PostgreSQL's is woken by NOTIFY)
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        self._wake.set()
+        await done
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.spec.workspace_id)
@@ -163,6 +183,7 @@ class LiveBus:
 
     async def _tail(self) -> None:
         interval = PG_FALLBACK_POLL if self.postgres else self.poll_seconds
+        idle_interval = max(interval, IDLE_POLL)
         # In the task, not at start-up: the API starts (and says it is unhealthy) while
         # the database is unreachable; no client can authenticate before this is done.
         while not self._stopping:
@@ -176,14 +197,20 @@ class LiveBus:
                 await asyncio.sleep(1.0)
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=interval if self._subs else idle_interval
+                )
             self._wake.clear()
             if self._stopping:
+                self._answer(self._waiting)
                 return
+            waiting, self._waiting = self._waiting, []
             try:
                 while await self._read_once():
                     pass
+                self._answer(waiting)
             except Exception:
+                self._waiting[:0] = waiting  # answered after a pass that succeeds
                 # The database may be restarting: keep the position and read again.
                 log.warning("live: reading events failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
@@ -202,6 +229,13 @@ class LiveBus:
             self.cursor = row.id
             self._deliver(Event.of(row))
         return len(rows) == PAGE
+
+    @staticmethod
+    def _answer(waiting: list[asyncio.Future[None]]) -> None:
+        for done in waiting:
+            if not done.done():
+                done.set_result(None)
+        waiting.clear()
 
     def _hole_expired(self, missing: int, now: float) -> bool:
         first_seen = self._holes.setdefault(missing, now)

@@ -25,6 +25,7 @@ from api.paging import MAX_EVENT_ID, LastEventId
 from api.state import AppState
 from core.errors import InvalidInputError, TooManyRequestsError
 from schemas.live import LiveFrame
+from store import live
 
 router = APIRouter(tags=["Live"])
 LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID")]
@@ -119,7 +120,10 @@ async def _respond(request: Request, state: AppState, open_: Open, after: int | 
     # A session of its own, closed before streaming: a long stream holds no connection.
     async with state.sessions() as session:
         opened = await open_(session)
-    if opened.ended and after is not None and after >= state.live.cursor:
+        # Read here, not the bus's position: with no subscriber the reader looks only
+        # once a second (api/live/bus.py), so its position may be behind the end.
+        caught_up = opened.ended and after is not None and after >= await live.latest_id(session)
+    if caught_up:
         return Response(status_code=204)
     try:
         ip = state.live_limit.acquire(request)

@@ -68,6 +68,7 @@ async def follow(
     reads on from the database: memory stays bounded and nothing is skipped (a client
     that stops reading altogether is dropped by its transport's send timeout)."""
     await bus.ready.wait()
+    await bus.current()
     sub = bus.subscribe(stream.spec)
     try:
         async for event in _catch_up(sessions, stream=stream, sub=sub, after=after):

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from kubernetes.client.rest import ApiException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -21,7 +20,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep
 from core.errors import NotFoundError, ServiceUnavailableError
-from integrations.cluster_view import PodNotFoundError, cluster_view
+from integrations.cluster_view import ClusterApiError, PodNotFoundError, cluster_view
 from integrations.launchers.base import sandbox_name
 from schemas.cluster import NodeList, PodList, PodLogs
 from store.blueprints import StandaloneRun
@@ -32,7 +31,7 @@ POD_NAME = re.compile(r"^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$")  # a DNS subdom
 Container = Literal["agent", "runner", "prepare"]
 
 
-def _unavailable(exc: ApiException) -> ServiceUnavailableError:
+def _unavailable(exc: ClusterApiError) -> ServiceUnavailableError:
     return ServiceUnavailableError(
         f"The Kubernetes API server answered {exc.status} {exc.reason or ''}".strip()
     )
@@ -78,7 +77,7 @@ async def cluster_nodes(state: StateDep) -> NodeList:
     view = cluster_view(state.settings)
     try:
         nodes = await asyncio.to_thread(view.nodes)
-    except ApiException as exc:
+    except ClusterApiError as exc:
         raise _unavailable(exc) from exc
     return NodeList(launcher=view.name, nodes=nodes)
 
@@ -91,7 +90,7 @@ async def cluster_pods(
     view = cluster_view(state.settings)
     try:
         pods = await asyncio.to_thread(view.pods)
-    except ApiException as exc:
+    except ClusterApiError as exc:
         raise _unavailable(exc) from exc
     tasks = await _tasks_of(
         session, workspace_id=principal.workspace_id, run_ids=[p.run_id for p in pods if p.run_id]
@@ -147,7 +146,7 @@ async def cluster_pod_logs(
             )
         except PodNotFoundError as exc:
             raise NotFoundError(f"Pod {name} not found (finished pods are removed)") from exc
-        except ApiException as exc:
+        except ClusterApiError as exc:
             raise _unavailable(exc) from exc
         return PodLogs(name=name, container=container or "runner", logs=text)
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
@@ -15,10 +16,11 @@ from core.errors import ConflictError, InvalidInputError
 from integrations.agents.models import REPO_MODEL_FIELDS, unknown_model_error
 from schemas.repos import RepoCreate, RepoEnvelope, RepoPublic, ReposPublic, RepoUpdate
 from store.models import Repo
-from store.scoping import get_scoped, scoped_select
-from store.tasks import find_repo
+from store.scoping import get_scoped
+from store.tasks import find_repo, list_repos
 
 router = APIRouter(tags=["Repos & Integrations"])
+REPO_LIST = TypeAdapter(list[RepoPublic])
 ADMIN = require_role("admin")
 
 
@@ -40,9 +42,9 @@ def one(repo: Repo) -> RepoEnvelope:
 
 @router.get("/api/repos")
 async def list_(principal: CurrentPrincipal, session: SessionDep) -> ReposPublic:
-    stmt = scoped_select(Repo, workspace_id=principal.workspace_id).order_by(Repo.created_at)
-    rows = (await session.execute(stmt)).scalars()
-    return ReposPublic(repos=[RepoPublic.model_validate(r) for r in rows])
+    rows = await list_repos(session, workspace_id=principal.workspace_id)
+    # One validation call for the list; FastAPI then serialises the model once.
+    return ReposPublic(repos=REPO_LIST.validate_python(rows))
 
 
 @router.post("/api/repos", status_code=201, dependencies=[ADMIN])

@@ -17,7 +17,7 @@ from api.contract import request_body
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.paging import Offset
 from api.repo_access import usable_repo_url
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NotFoundError
 from core.states import LIVE_STATES, TaskState
 from integrations.agents.models import task_model, unknown_model_error
 from schemas.task_views import (
@@ -47,12 +47,14 @@ from store.changes import apply_changes
 from store.graph import add_dependencies
 from store.models import Task
 from store.tasks import (
+    HAS_STEPS,
     find_by_idempotency_key,
     find_repo,
     get_task,
     list_events,
     list_logs,
     list_tasks,
+    read_task_row,
 )
 from store.types import utcnow
 
@@ -211,19 +213,29 @@ async def _other_kind(
 async def read(
     task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
 ) -> TaskDetailPublic:
-    other = await _other_kind(session, principal, task_id)
-    if other is not None:
+    # A repo task is read as one row (with whether it has pipeline steps) into the
+    # response model, without an ORM object: store/row_dicts.py.
+    row = await read_task_row(session, task_id=task_id)
+    if row is None:
+        other = await find_kind(session, row_id=task_id, workspace_id=principal.workspace_id)
+        if other is None:
+            raise NotFoundError("Task not found")
         return TaskDetailPublic(
             task=kinds.typed(other), pending_reason=None, pipeline_progress=None, stall_info=None
         )
-    task = await get_task(session, task_id=task_id, workspace_id=principal.workspace_id)
+    if row["workspace_id"] != principal.workspace_id:
+        raise NotFoundError("Task not found")
+    has_steps = row.pop(HAS_STEPS)
+    task = TaskPublic.model_validate(row)
     reason = None
     if task.state == TaskState.QUEUED:
         reason = await commands.pending_reason(await state.temporal_client(), task_id=task.id)
     return TaskDetailPublic(
-        task=typed(task),
+        task=task,
         pending_reason=reason,
-        pipeline_progress=await insight.pipeline_progress(session, task=task),
+        pipeline_progress=await insight.pipeline_progress(session, task_id=task.id)
+        if has_steps
+        else None,
         stall_info=await insight.stall_info(session, task=task, settings=state.settings),
     )
 

@@ -1,0 +1,110 @@
+"""The app's routes as one flat table, each route rejecting a path by its literal prefix.
+
+FastAPI (0.165) keeps an included router as a wrapper that matches a request against
+every route of the router, twice (once to find the router, once to pick its route), with
+scope bookkeeping around each candidate: with 30 routers and 150 routes that was a third
+of the CPU of a small read (`GET /api/repos`, docs/benchmarks.md). Here each route of an
+included router is rebuilt on the app itself, with what `include_router` would have
+given it (its dependencies, the guard of api/deps.py among them, its responses, the
+app's dependency overrides), in the same order, so the first full match is the same
+route as before; and a route whose path does not start with the literal part of its
+template (`/api/tasks/` for `/api/tasks/{task_id}`) answers "no match" after one string
+comparison instead of a regular expression and FastAPI's bookkeeping.
+
+Call it after every router's routes are complete (guard_routes, declare_router_errors):
+a route is built here once, from what its router holds then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
+
+
+def literal_prefix(path: str) -> str:
+    """The part of a route's template every matching path starts with."""
+    return path.split("{", 1)[0]
+
+
+class PrefixedRoute(APIRoute):
+    """An APIRoute that tells "not this route" by its literal prefix first."""
+
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.literal_prefix = literal_prefix(self.path)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or not get_route_path(scope).startswith(self.literal_prefix):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+class PrefixedWebSocketRoute(APIWebSocketRoute):
+    def __init__(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.literal_prefix = literal_prefix(self.path)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "websocket" or not get_route_path(scope).startswith(
+            self.literal_prefix
+        ):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def add_flat(app: FastAPI, router: APIRouter) -> None:
+    """`app.include_router(router)`, as routes of the app's own table."""
+    if router.prefix or router.on_startup or router.on_shutdown:
+        raise RuntimeError("add_flat takes routers without a prefix or event handlers")
+    for route in router.routes:
+        app.router.routes.append(_rebuilt(app, route))
+
+
+def _rebuilt(app: FastAPI, route: BaseRoute) -> BaseRoute:
+    overrides = app.router.dependency_overrides_provider
+    if isinstance(route, APIRoute):
+        return PrefixedRoute(
+            route.path,
+            route.endpoint,
+            response_model=route.response_model,
+            status_code=route.status_code,
+            tags=list(route.tags),
+            dependencies=list(route.dependencies),
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses=dict(route.responses),
+            deprecated=route.deprecated,
+            name=route.name,
+            methods=route.methods,
+            operation_id=route.operation_id,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            include_in_schema=route.include_in_schema,
+            response_class=route.response_class,
+            dependency_overrides_provider=overrides,
+            callbacks=route.callbacks,
+            openapi_extra=route.openapi_extra,
+            generate_unique_id_function=route.generate_unique_id_function,
+            strict_content_type=route.strict_content_type,
+            max_body_size=route.max_body_size,
+            form_limits=route.form_limits,
+        )
+    if isinstance(route, APIWebSocketRoute):
+        return PrefixedWebSocketRoute(
+            route.path,
+            route.endpoint,
+            name=route.name,
+            dependencies=list(route.dependencies),
+            dependency_overrides_provider=overrides,
+        )
+    raise RuntimeError(f"add_flat does not rebuild {type(route).__name__} ({route!r})")

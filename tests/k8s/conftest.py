@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,10 @@ import pytest
 from core.settings import Settings
 from integrations.launchers.kubernetes import KubernetesLauncher, api_client, pod_config
 from integrations.launchers.select import close_shared
+from tests.conftest import Optio, cancel_open_workflows
 from tests.k8s.apiserver import ApiServerDouble
 from tests.k8s.kubelet import Kubelet
+from tests.k8s.workers import PodWorker
 from tests.runner.helpers import IngestServer, make_origin
 
 NAMESPACE = "optio-runs"
@@ -103,3 +105,15 @@ def node(apiserver: ApiServerDouble, settings: Settings, tmp_path: Path) -> Iter
     kubelet.start()
     yield kubelet
     kubelet.stop()
+
+
+@pytest.fixture
+async def pod_worker(api_only: Optio, node: Kubelet, tmp_path: Path) -> AsyncIterator[PodWorker]:
+    """`optio worker` on the kubernetes launcher, started, to be killed by the test."""
+    process = PodWorker(api_only.settings, tmp_path / "worker.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        await cancel_open_workflows(api_only)

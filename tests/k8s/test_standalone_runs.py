@@ -3,32 +3,17 @@ pod per attempt, like a repo task's run, its scratch repository made inside the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from tests.blueprints.conftest import create_standalone, eventually
 from tests.blueprints.test_standalone import run_state, start
-from tests.conftest import Optio, cancel_open_workflows
+from tests.conftest import Optio
 from tests.k8s.apiserver import ApiServerDouble
 from tests.k8s.kubelet import Kubelet
 from tests.k8s.test_end_to_end import run_pods
-from tests.k8s.test_worker_crash import PodWorker
+from tests.k8s.workers import PodWorker
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-async def pod_worker(api_only: Optio, node: Kubelet, tmp_path: Path) -> AsyncIterator[PodWorker]:
-    """`optio worker` as a process of its own, to be killed (tests/k8s/test_worker_crash.py)."""
-    process = PodWorker(api_only.settings, tmp_path / "worker.log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-        await cancel_open_workflows(api_only)
 
 
 async def test_a_standalone_run_is_a_pod(

@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool
 
@@ -23,8 +21,7 @@ from core.errors import NotFoundError, ServiceUnavailableError
 from integrations.cluster_view import ClusterApiError, PodNotFoundError, cluster_view
 from integrations.launchers.base import sandbox_name
 from schemas.cluster import NodeList, PodList, PodLogs
-from store.blueprints import StandaloneRun
-from store.models import AgentRun
+from store.run_owners import tasks_of_runs
 
 router = APIRouter(tags=["Cluster"])
 POD_NAME = re.compile(r"^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$")  # a DNS subdomain
@@ -35,40 +32,6 @@ def _unavailable(exc: ClusterApiError) -> ServiceUnavailableError:
     return ServiceUnavailableError(
         f"The Kubernetes API server answered {exc.status} {exc.reason or ''}".strip()
     )
-
-
-def _standalone_run(sandbox: str) -> str | None:
-    """A standalone run's attempt runs as `<runId>.<attempt>` (activities/standalone_runs.py)."""
-    run_id, dot, attempt = sandbox.rpartition(".")
-    return run_id if dot and attempt.isdigit() else None
-
-
-async def _tasks_of(
-    session: AsyncSession, *, workspace_id: str, run_ids: list[str]
-) -> dict[str, str]:
-    """The task (a standalone run's: its standalone task) of each of these pods' runs that
-    belongs to the workspace."""
-    rows = (
-        await session.execute(
-            select(AgentRun.id, AgentRun.task_id).where(
-                AgentRun.id.in_(run_ids), AgentRun.workspace_id == workspace_id
-            )
-        )
-    ).all()
-    tasks: dict[str, str] = {row[0]: row[1] for row in rows}
-    standalone = {s: r for s in run_ids if (r := _standalone_run(s)) is not None}
-    if standalone:
-        rows = (
-            await session.execute(
-                select(StandaloneRun.id, StandaloneRun.workflow_id).where(
-                    StandaloneRun.id.in_(set(standalone.values())),
-                    StandaloneRun.workspace_id == workspace_id,
-                )
-            )
-        ).all()
-        owners = {row[0]: row[1] for row in rows}
-        tasks.update({s: owners[r] for s, r in standalone.items() if r in owners})
-    return tasks
 
 
 @router.get("/api/cluster/nodes", response_model=NodeList)
@@ -92,7 +55,7 @@ async def cluster_pods(
         pods = await asyncio.to_thread(view.pods)
     except ClusterApiError as exc:
         raise _unavailable(exc) from exc
-    tasks = await _tasks_of(
+    tasks = await tasks_of_runs(
         session, workspace_id=principal.workspace_id, run_ids=[p.run_id for p in pods if p.run_id]
     )
     return PodList(
@@ -136,7 +99,7 @@ async def cluster_pod_logs(
     run_id = name.removeprefix(prefix)
     if not POD_NAME.match(name) or not name.startswith(prefix):
         raise NotFoundError(f"Pod {name} not found")
-    if not await _tasks_of(session, workspace_id=principal.workspace_id, run_ids=[run_id]):
+    if not await tasks_of_runs(session, workspace_id=principal.workspace_id, run_ids=[run_id]):
         raise NotFoundError(f"Pod {name} not found")
     view = cluster_view(state.settings)
     if not follow:

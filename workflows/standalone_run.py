@@ -7,11 +7,12 @@ the same SlotLimiterWorkflow as repo tasks, with the scope `standalone-<taskId>`
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -34,6 +35,13 @@ DB_RETRY = RetryPolicy(
 )
 RETRY_BACKOFF = timedelta(seconds=5)
 STALL_THRESHOLD_MS = 300_000
+# What the activities raise when the run's row or its task is gone (activities/standalone_runs.py).
+DELETED = "StandaloneMissing"
+
+
+def _was_deleted(err: BaseException) -> bool:
+    cause = err.cause if isinstance(err, ActivityError) else None
+    return isinstance(cause, ApplicationError) and cause.type == DELETED
 
 
 def limiter_id(standalone_id: str) -> str:
@@ -74,6 +82,11 @@ class StandaloneRunWorkflow:
         except BaseException as err:
             if is_cancelled_exception(err):
                 await self._finish("failed", error="Cancelled by user")
+            elif _was_deleted(err):
+                # Deleting the task cancels its live runs and then deletes the rows
+                # (api/task_kinds.py): an attempt that reads its row after the delete is
+                # that same cancel, seen first. The run ends cancelled, with no row to write.
+                raise asyncio.CancelledError("The task was deleted") from err
             raise
 
     async def _attempts(self, input: StandaloneRunInput, plan: StandalonePlan) -> str:

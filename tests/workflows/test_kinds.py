@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -292,3 +293,65 @@ async def test_a_standalone_run_retries_with_backoff_then_completes(client: Clie
     assert result == "completed" and attempts == [0, 1]
     # The backoff between them (5 s) is a timer the test server skipped.
     assert states == ["running", "failed", "queued", "running", "completed"]
+
+
+async def test_a_standalone_run_whose_task_is_deleted_mid_attempt_ends_cancelled(
+    client: Client,
+) -> None:
+    """Deleting the task requests the run's cancel, then deletes the rows: an attempt that
+    reads its row between the two (it does not heartbeat yet) finds it gone."""
+    states: list[str] = []
+    attempt_started, cancel_requested = asyncio.Event(), asyncio.Event()
+
+    @activity.defn(name="open_run")
+    async def open_run(input: OpenStandaloneInput) -> StandalonePlan:
+        return StandalonePlan(run_id=input.run_id, max_concurrent=1, max_retries=2)
+
+    @activity.defn(name="acquire_slot")
+    async def acquire_slot(input: AcquireSlotInput) -> None:
+        await (
+            activity.client()
+            .get_workflow_handle(input.request.workflow_id)
+            .signal(
+                "slot_granted",
+                SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
+            )
+        )
+
+    @activity.defn(name="run_attempt")
+    async def run_attempt(input: StandaloneAttemptInput) -> StandaloneAttemptResult:
+        attempt_started.set()
+        await cancel_requested.wait()
+        raise ApplicationError("The run was deleted", type="StandaloneMissing", non_retryable=True)
+
+    @activity.defn(name="record_run_state")
+    async def record_run_state(input: FinishStandaloneInput) -> None:
+        states.append(input.state)
+
+    async with worker(client, open_run, acquire_slot, run_attempt, record_run_state) as queue:
+        handle = await client.start_workflow(
+            "StandaloneRunWorkflow",
+            StandaloneRunInput(standalone_id="s1"),
+            id=f"run-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        await asyncio.wait_for(attempt_started.wait(), 20)
+        await handle.cancel()
+
+        async def activity_cancel_requested() -> bool:
+            history = await handle.fetch_history()
+            return any(
+                e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED
+                for e in history.events
+            )
+
+        async with asyncio.timeout(20):
+            while not await activity_cancel_requested():
+                await asyncio.sleep(0.05)
+        cancel_requested.set()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await asyncio.wait_for(handle.result(), 20)
+    assert isinstance(failure.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    # No retry of a deleted run, and no row to write for it.
+    assert states == ["running"]

@@ -13,14 +13,27 @@ comparison instead of a regular expression and FastAPI's bookkeeping.
 
 Call it after every router's routes are complete (guard_routes, declare_router_errors):
 a route is built here once, from what its router holds then.
+
+Building a route (its dependant, its pydantic request and response fields) costs a few
+milliseconds, about a second for the whole table: it is done once per process. A later
+app (the test suite makes one per test) gets copies wired to its own dependency
+overrides, which is all that differs between two apps' routes.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import (
+    APIRoute,
+    APIWebSocketRoute,
+    get_websocket_app,
+    request_response,
+    websocket_session,
+    wrap_app_with_body_limit,
+)
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
@@ -65,8 +78,41 @@ def add_flat(app: FastAPI, router: APIRouter) -> None:
         app.router.routes.append(_rebuilt(app, route))
 
 
+# id of a router's route -> (that route, what this process built from it first).
+_built: dict[int, tuple[BaseRoute, BaseRoute]] = {}
+
+
 def _rebuilt(app: FastAPI, route: BaseRoute) -> BaseRoute:
     overrides = app.router.dependency_overrides_provider
+    first = _built.get(id(route))
+    if first is not None and first[0] is route:
+        return _rewired(first[1], overrides)
+    built = _build(route, overrides)
+    _built[id(route)] = (route, built)
+    return built
+
+
+def _rewired(built: BaseRoute, overrides: Any) -> BaseRoute:
+    """A copy of a built route answering with another app's dependency overrides; the
+    last step of APIRoute's and APIWebSocketRoute's constructors, redone for the copy."""
+    clone = copy.copy(built)
+    if isinstance(clone, APIRoute):
+        clone.dependency_overrides_provider = overrides
+        clone.app = wrap_app_with_body_limit(
+            request_response(clone.get_route_handler()), clone.max_body_size
+        )
+    elif isinstance(clone, APIWebSocketRoute):
+        clone.app = websocket_session(
+            get_websocket_app(
+                dependant=clone.dependant,
+                dependency_overrides_provider=overrides,
+                embed_body_fields=clone._embed_body_fields,
+            )
+        )
+    return clone
+
+
+def _build(route: BaseRoute, overrides: Any) -> BaseRoute:
     if isinstance(route, APIRoute):
         return PrefixedRoute(
             route.path,

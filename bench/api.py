@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrent-requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--posts", type=int, default=100, help="sequential POST /api/tasks")
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        help="OPTIO_API_PROCESSES: API processes of `optio up` (CPU is their sum)",
+    )
     parser.add_argument("--postgres-url", default=ADMIN_URL, help="admin URL for scratch DBs")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -95,32 +101,42 @@ class ApiResult:
     error: str | None = None
 
 
-def cpu_of(pid: int) -> float:
-    used = cpu_seconds(pid)
-    if used is None:
-        raise BenchError(f"process {pid} is gone")
-    return used[0]
+def cpu_of(pids: list[int]) -> float:
+    """User+system CPU seconds of these processes together."""
+    total = 0.0
+    for pid in pids:
+        used = cpu_seconds(pid)
+        if used is None:
+            raise BenchError(f"process {pid} is gone")
+        total += used[0]
+    return total
 
 
-async def idle_cpu_rate(pid: int, seconds: float = 5.0) -> float:
+async def idle_cpu_rate(pids: list[int], seconds: float = 5.0) -> float:
     """CPU seconds per second the process spends with no request (the live bus's poll,
     the start sweeps): taken out of the per-request figure, which on a loaded machine
     (few requests a second) it would otherwise swell."""
-    before, started = cpu_of(pid), time.monotonic()
+    before, started = cpu_of(pids), time.monotonic()
     await asyncio.sleep(seconds)
-    return (cpu_of(pid) - before) / (time.monotonic() - started)
+    return (cpu_of(pids) - before) / (time.monotonic() - started)
 
 
 async def measure(
-    port: int, pid: int, request: http_load.Request, args: argparse.Namespace, idle: float = 0.0
+    port: int,
+    pids: list[int],
+    request: http_load.Request,
+    args: argparse.Namespace,
+    idle: float = 0.0,
 ) -> Measured:
-    await http_load.run(HOST, port, request, total=20)  # warm up: connections, caches
-    cpu_before, started = cpu_of(pid), time.monotonic()
+    # Warm up: connections, caches (with several processes, over connections enough to
+    # reach each of them).
+    await http_load.run(HOST, port, request, total=20 * len(pids), concurrency=2 * len(pids))
+    cpu_before, started = cpu_of(pids), time.monotonic()
     sequential = await http_load.run(HOST, port, request, total=args.requests)
     concurrent = await http_load.run(
         HOST, port, request, total=args.concurrent_requests, concurrency=args.concurrency
     )
-    cpu = max(0.0, cpu_of(pid) - cpu_before - idle * (time.monotonic() - started))
+    cpu = max(0.0, cpu_of(pids) - cpu_before - idle * (time.monotonic() - started))
     statuses = dict(sequential.statuses)
     for status, n in concurrent.statuses.items():
         statuses[status] = statuses.get(status, 0) + n
@@ -169,7 +185,7 @@ async def read_path(
     system: OptioUp, result: ApiResult, root: Path, args: argparse.Namespace
 ) -> str:
     """Measures the GET rows; returns the connected repository's URL."""
-    token, pid = system.token, system.children["api"]
+    token, pids = system.token, system.api_pids
     async with httpx.AsyncClient(
         base_url=system.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
@@ -206,13 +222,13 @@ async def read_path(
         answers[f"GET {path}"] = {"status": 200, "body": answer.last_body.decode()}
     (root / "answers.json").write_text(json.dumps(answers))
     baseline = Baseline.start(root / "answers.json", root)
-    result.idle_cpu_ms_s = 1000 * await idle_cpu_rate(pid)
+    result.idle_cpu_ms_s = 1000 * await idle_cpu_rate(pids)
     try:
         for label, path in paths.items():
             request = http_load.Request("GET", path, token)
             log(f"{result.db}: {label}")
-            ours = await measure(system.api_port, pid, request, args, result.idle_cpu_ms_s / 1000)
-            base = await measure(baseline.port, baseline.process.pid, request, args)
+            ours = await measure(system.api_port, pids, request, args, result.idle_cpu_ms_s / 1000)
+            base = await measure(baseline.port, [baseline.process.pid], request, args)
             if set(ours.statuses) != {200}:
                 raise BenchError(f"{label}: statuses {ours.statuses}")
             size = len(str(answers[f"GET {path}"]["body"]).encode())
@@ -233,12 +249,12 @@ async def post_path(
          "maxRetries": 0}
     ).encode()  # fmt: skip
     request = http_load.Request("POST", "/api/tasks", system.token, body)
-    pid = system.children["api"]
+    pids = system.api_pids
     log(f"{result.db}: {args.posts} sequential POST /api/tasks (the tasks run meanwhile)")
-    cpu_before, started = cpu_of(pid), time.monotonic()
+    cpu_before, started = cpu_of(pids), time.monotonic()
     posted = await http_load.run(HOST, system.api_port, request, total=args.posts)
     idle = result.idle_cpu_ms_s / 1000 * (time.monotonic() - started)
-    cpu = max(0.0, cpu_of(pid) - cpu_before - idle)
+    cpu = max(0.0, cpu_of(pids) - cpu_before - idle)
     if set(posted.statuses) != {201}:
         raise BenchError(f"POST /api/tasks: statuses {posted.statuses}")
     result.post = Measured(
@@ -270,15 +286,16 @@ async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
                 log_path=root / "optio-up.log",
                 database_url=url,
                 source_dir=args.source_dir.resolve() if args.source_dir else None,
+                api_processes=args.api_processes,
             )
             log(f"{name}: starting `optio up` in {root}")
             await asyncio.to_thread(system.start)
             await asyncio.sleep(2)  # let startup work (sweeps, first connections) settle
-            result.rss_idle_mib = rss_mib(system.children["api"])
+            result.rss_idle_mib = max(map(rss_mib, system.api_pids))
             result.worker_rss_idle_mib = rss_mib(system.children["worker"])
             repo_url = await read_path(system, result, root, args)
             await post_path(system, result, repo_url, args)
-            result.rss_end_mib = rss_mib(system.children["api"])
+            result.rss_end_mib = max(map(rss_mib, system.api_pids))
             result.worker_rss_end_mib = rss_mib(system.children["worker"])
         except (BenchError, httpx.HTTPError, http_load.LoadError, OSError, RuntimeError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
@@ -340,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     report = (
         f"`{command.strip()}` at {revision} on {machine()}; {args.tasks} completed tasks, "
         f"{args.requests} sequential + {args.concurrent_requests} requests at "
-        f"{args.concurrency} concurrent per row\n\n{table(results)}"
+        f"{args.concurrency} concurrent per row; {args.api_processes} API process(es) "
+        f"(CPU summed over them, RSS of the largest)\n\n{table(results)}"
     )
     print()
     print(report)

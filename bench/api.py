@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--posts", type=int, default=100, help="sequential POST /api/tasks")
     parser.add_argument(
+        "--rows",
+        default="tasks,task,repos,health",
+        help="which GET rows to measure (comma-separated of tasks, task, repos, health)",
+    )
+    parser.add_argument(
         "--api-processes",
         type=int,
         default=1,
@@ -208,12 +213,16 @@ async def read_path(
         listed = (await client.get("/api/tasks", params={"limit": 50})).json()["tasks"]
         if len(listed) != min(50, args.tasks):
             raise BenchError(f"GET /api/tasks listed {len(listed)} tasks, not 50")
-    paths = {
-        "GET /api/tasks (50)": "/api/tasks?limit=50",
-        "GET /api/tasks/:id": f"/api/tasks/{listed[0]['id']}",
-        "GET /api/repos (1)": "/api/repos",
-        "GET /api/health": "/api/health",
+    every = {
+        "tasks": ("GET /api/tasks (50)", "/api/tasks?limit=50"),
+        "task": ("GET /api/tasks/:id", f"/api/tasks/{listed[0]['id']}"),
+        "repos": ("GET /api/repos (1)", "/api/repos"),
+        "health": ("GET /api/health", "/api/health"),
     }
+    wanted = [name.strip() for name in args.rows.split(",") if name.strip()]
+    if unknown := set(wanted) - set(every):
+        raise BenchError(f"--rows: unknown {', '.join(sorted(unknown))}")
+    paths = dict(every[name] for name in wanted)
     answers: dict[str, dict[str, object]] = {}
     for path in paths.values():
         answer = await http_load.run(

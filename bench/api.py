@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--posts", type=int, default=100, help="sequential POST /api/tasks")
     parser.add_argument(
+        "--post-concurrency",
+        type=int,
+        default=0,
+        help="then as many POST /api/tasks again with this many in flight (0: skip)",
+    )
+    parser.add_argument(
         "--rows",
         default="tasks,task,repos,health",
         help="which GET rows to measure (comma-separated of tasks, task, repos, health)",
@@ -98,6 +104,8 @@ class ApiResult:
     db: str
     rows: list[Row] = field(default_factory=list)
     post: Measured | None = None
+    post_concurrent: Measured | None = None
+    post_concurrency: int = 0
     rss_idle_mib: float = 0.0
     rss_end_mib: float = 0.0
     worker_rss_idle_mib: float = 0.0
@@ -258,15 +266,34 @@ async def post_path(
          "maxRetries": 0}
     ).encode()  # fmt: skip
     request = http_load.Request("POST", "/api/tasks", system.token, body)
-    pids = system.api_pids
     log(f"{result.db}: {args.posts} sequential POST /api/tasks (the tasks run meanwhile)")
+    result.post = await posts(system, request, result, total=args.posts, concurrency=1)
+    if args.post_concurrency > 0:
+        log(f"{result.db}: {args.posts} POST /api/tasks, {args.post_concurrency} in flight")
+        result.post_concurrency = args.post_concurrency
+        result.post_concurrent = await posts(
+            system, request, result, total=args.posts, concurrency=args.post_concurrency
+        )
+
+
+async def posts(
+    system: OptioUp,
+    request: http_load.Request,
+    result: ApiResult,
+    *,
+    total: int,
+    concurrency: int,
+) -> Measured:
+    pids = system.api_pids
     cpu_before, started = cpu_of(pids), time.monotonic()
-    posted = await http_load.run(HOST, system.api_port, request, total=args.posts)
+    posted = await http_load.run(
+        HOST, system.api_port, request, total=total, concurrency=concurrency
+    )
     idle = result.idle_cpu_ms_s / 1000 * (time.monotonic() - started)
     cpu = max(0.0, cpu_of(pids) - cpu_before - idle)
     if set(posted.statuses) != {201}:
         raise BenchError(f"POST /api/tasks: statuses {posted.statuses}")
-    result.post = Measured(
+    return Measured(
         p50_ms=1000 * http_load.percentile(posted.latencies, 50),
         p99_ms=1000 * http_load.percentile(posted.latencies, 99),
         req_s=posted.count / posted.wall_s,
@@ -341,6 +368,12 @@ def table(results: list[ApiResult]) -> str:
             lines.append(
                 f"| {r.db} | `POST /api/tasks` (sequential, tasks running) | | "
                 f"{p.p50_ms:.1f} / {p.p99_ms:.1f} | | {p.cpu_ms:.2f} | |"
+            )
+        if r.post_concurrent:
+            p = r.post_concurrent
+            lines.append(
+                f"| {r.db} | `POST /api/tasks` ({r.post_concurrency} in flight, tasks running) "
+                f"| | {p.p50_ms:.1f} / {p.p99_ms:.1f} | {p.req_s:.0f} | {p.cpu_ms:.2f} | |"
             )
         lines.append(
             f"| {r.db} | API RSS after startup / at the end | | "

@@ -89,6 +89,8 @@ class Measured:
     req_s: float
     cpu_ms: float  # server CPU per request
     statuses: dict[int, int]
+    # Server CPU seconds per second in the concurrent phase: how many cores it got.
+    cores: float = 0.0
 
 
 @dataclass
@@ -146,6 +148,7 @@ async def measure(
     await http_load.run(HOST, port, request, total=20 * len(pids), concurrency=2 * len(pids))
     cpu_before, started = cpu_of(pids), time.monotonic()
     sequential = await http_load.run(HOST, port, request, total=args.requests)
+    cpu_concurrent = cpu_of(pids)
     concurrent = await http_load.run(
         HOST, port, request, total=args.concurrent_requests, concurrency=args.concurrency
     )
@@ -159,6 +162,7 @@ async def measure(
         req_s=concurrent.count / concurrent.wall_s,
         cpu_ms=1000 * cpu / (sequential.count + concurrent.count),
         statuses=statuses,
+        cores=(cpu_of(pids) - cpu_concurrent) / concurrent.wall_s,
     )
 
 
@@ -349,8 +353,8 @@ async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
 def table(results: list[ApiResult]) -> str:
     lines = [
         "| db | request | bytes | p50 / p99 ms (base) | req/s at 10 (base) "
-        "| API CPU ms/req (base) | CPU ours/base |",
-        "|---|---|---|---|---|---|---|",
+        "| API CPU ms/req (base) | CPU ours/base | API cores busy at 10 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r.error:
@@ -361,7 +365,8 @@ def table(results: list[ApiResult]) -> str:
             lines.append(
                 f"| {r.db} | `{row.label}` | {row.size} | {o.p50_ms:.2f} / {o.p99_ms:.2f} "
                 f"({b.p50_ms:.2f} / {b.p99_ms:.2f}) | {o.req_s:.0f} ({b.req_s:.0f}) "
-                f"| {o.cpu_ms:.2f} ({b.cpu_ms:.3f}) | {o.cpu_ms / b.cpu_ms:.1f} |"
+                f"| {o.cpu_ms:.2f} ({b.cpu_ms:.3f}) | {o.cpu_ms / b.cpu_ms:.1f} "
+                f"| {o.cores:.2f} |"
             )
         if r.post:
             p = r.post

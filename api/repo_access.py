@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.repo_urls import canonical_repo_url
 from core.settings import Settings
-from store.repo_claims import check_repo_use
+from store.models import Repo
+from store.repo_claims import check_repo_use, repo_to_use
 
-__all__ = ["check_repo_use", "usable_repo_url"]
+__all__ = ["check_repo_use", "usable_repo", "usable_repo_url"]
 
 
 async def usable_repo_url(
@@ -24,3 +25,14 @@ async def usable_repo_url(
     repo_url = await canonical_repo_url(value)
     await check_repo_use(session, settings=settings, workspace_id=workspace_id, repo_url=repo_url)
     return repo_url
+
+
+async def usable_repo(
+    session: AsyncSession, *, settings: Settings, workspace_id: str, value: str
+) -> tuple[str, Repo | None]:
+    """`usable_repo_url`, and the workspace's connected repository for it, if any."""
+    repo_url = await canonical_repo_url(value)
+    repo = await repo_to_use(
+        session, settings=settings, workspace_id=workspace_id, repo_url=repo_url
+    )
+    return repo_url, repo

@@ -29,16 +29,14 @@ async def check_repo_use(
         )
 
 
-async def repo_to_use(
-    session: AsyncSession, *, settings: Settings, workspace_id: str, repo_url: str
-) -> Repo | None:
-    """`check_repo_use`, and this workspace's connected repository for the canonical
+async def repo_to_use(session: AsyncSession, *, workspace_id: str, repo_url: str) -> Repo | None:
+    """The database half of `check_repo_use` (the caller checks a local path with
+    `check_local_path`), and this workspace's connected repository for the canonical
     `repo_url` (None when it connected none): for a local repository already connected
     here, one query answers both (`POST /api/tasks` made three)."""
     if not repo_url.startswith(LOCAL_PREFIX):
         mine = select(Repo).where(Repo.repo_url == repo_url, Repo.workspace_id == workspace_id)
         return (await session.execute(mine)).scalar_one_or_none()
-    await asyncio.to_thread(check_local_path, Path(repo_url[len(LOCAL_PREFIX) :]), settings)
     rows = (await session.execute(select(Repo).where(Repo.repo_url == repo_url))).scalars().all()
     repo = next((r for r in rows if r.workspace_id == workspace_id), None)
     # As `claimed_elsewhere`: connected here, only another connection counts against it.

@@ -92,8 +92,10 @@ def _check_ports(settings: Settings, *, own_temporal: bool) -> None:
             )
 
 
-def _wait_until(check: object, *, what: str, children: list[Child]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def _wait_until(
+    check: object, *, what: str, children: list[Child], timeout: float = READY_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in children:
             if child.process.poll() is not None:
@@ -104,7 +106,7 @@ def _wait_until(check: object, *, what: str, children: list[Child]) -> None:
         if check():  # type: ignore[operator]
             return
         time.sleep(0.1)
-    raise StartupError(f"{what} not ready after {READY_TIMEOUT_S:.0f} s")
+    raise StartupError(f"{what} not ready after {timeout:.0f} s")
 
 
 def _bind_api(settings: Settings) -> list[socket.socket]:
@@ -178,6 +180,9 @@ def run_up(settings: Settings) -> int:
             lambda: all(map(api_sockets.listening, listeners)) and _api_healthy(health),
             what="API",
             children=children,
+            # The API processes start at once, on the same cores as the worker: their
+            # imports and startup are CPU-bound, so N of them take up to N times as long.
+            timeout=READY_TIMEOUT_S * len(listeners),
         )
         # Each socket is now only its process's: one that dies takes its socket with it,
         # and no connection waits on a socket nobody accepts from.

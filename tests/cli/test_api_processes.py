@@ -116,7 +116,7 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Two]:
     up = Up(tmp_path_factory.mktemp("procs") / "data")
     up.env["OPTIO_API_PROCESSES"] = str(PROCESSES)
     try:
-        banner = up.start()
+        banner = up.start(timeout=120)  # optio up allows 30 s per API process
         token = re.search(r"OPTIO_TOKEN=(optio_pat_[0-9a-f]{64})", banner)
         assert token, banner
         running = Two(up, token.group(1))

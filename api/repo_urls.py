@@ -12,8 +12,14 @@ async def canonical_repo_url(value: str, *, field: str = "repoUrl") -> str:
     """A local repository becomes `file://<absolute path>`; a git URL stays as given.
 
     `field` names the request field the value came from, for the 400."""
+    # In a thread: the file system (and maybe `git rev-parse`) answers for a local path.
+    return await asyncio.to_thread(canonical_repo_url_blocking, value, field=field)
+
+
+def canonical_repo_url_blocking(value: str, *, field: str = "repoUrl") -> str:
+    """`canonical_repo_url`, on the calling thread."""
     value = value.strip()
-    local = await asyncio.to_thread(resolve_local_repo, value)
+    local = resolve_local_repo(value)
     if local is not None:
         return f"file://{local.resolve()}"
     if is_git_url(value) and not value.startswith("file://"):

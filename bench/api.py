@@ -53,6 +53,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrent-requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--posts", type=int, default=100, help="sequential POST /api/tasks")
+    parser.add_argument(
+        "--post-concurrency",
+        type=int,
+        default=0,
+        help="then as many POST /api/tasks again with this many in flight (0: skip)",
+    )
+    parser.add_argument(
+        "--rows",
+        default="tasks,task,repos,health",
+        help="which GET rows to measure (comma-separated of tasks, task, repos, health)",
+    )
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        help="OPTIO_API_PROCESSES: API processes of `optio up` (CPU is their sum)",
+    )
     parser.add_argument("--postgres-url", default=ADMIN_URL, help="admin URL for scratch DBs")
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -72,6 +89,8 @@ class Measured:
     req_s: float
     cpu_ms: float  # server CPU per request
     statuses: dict[int, int]
+    # Server CPU seconds per second in the concurrent phase: how many cores it got.
+    cores: float = 0.0
 
 
 @dataclass
@@ -87,6 +106,8 @@ class ApiResult:
     db: str
     rows: list[Row] = field(default_factory=list)
     post: Measured | None = None
+    post_concurrent: Measured | None = None
+    post_concurrency: int = 0
     rss_idle_mib: float = 0.0
     rss_end_mib: float = 0.0
     worker_rss_idle_mib: float = 0.0
@@ -95,32 +116,43 @@ class ApiResult:
     error: str | None = None
 
 
-def cpu_of(pid: int) -> float:
-    used = cpu_seconds(pid)
-    if used is None:
-        raise BenchError(f"process {pid} is gone")
-    return used[0]
+def cpu_of(pids: list[int]) -> float:
+    """User+system CPU seconds of these processes together."""
+    total = 0.0
+    for pid in pids:
+        used = cpu_seconds(pid)
+        if used is None:
+            raise BenchError(f"process {pid} is gone")
+        total += used[0]
+    return total
 
 
-async def idle_cpu_rate(pid: int, seconds: float = 5.0) -> float:
+async def idle_cpu_rate(pids: list[int], seconds: float = 5.0) -> float:
     """CPU seconds per second the process spends with no request (the live bus's poll,
     the start sweeps): taken out of the per-request figure, which on a loaded machine
     (few requests a second) it would otherwise swell."""
-    before, started = cpu_of(pid), time.monotonic()
+    before, started = cpu_of(pids), time.monotonic()
     await asyncio.sleep(seconds)
-    return (cpu_of(pid) - before) / (time.monotonic() - started)
+    return (cpu_of(pids) - before) / (time.monotonic() - started)
 
 
 async def measure(
-    port: int, pid: int, request: http_load.Request, args: argparse.Namespace, idle: float = 0.0
+    port: int,
+    pids: list[int],
+    request: http_load.Request,
+    args: argparse.Namespace,
+    idle: float = 0.0,
 ) -> Measured:
-    await http_load.run(HOST, port, request, total=20)  # warm up: connections, caches
-    cpu_before, started = cpu_of(pid), time.monotonic()
+    # Warm up: connections, caches (with several processes, over connections enough to
+    # reach each of them).
+    await http_load.run(HOST, port, request, total=20 * len(pids), concurrency=2 * len(pids))
+    cpu_before, started = cpu_of(pids), time.monotonic()
     sequential = await http_load.run(HOST, port, request, total=args.requests)
+    cpu_concurrent = cpu_of(pids)
     concurrent = await http_load.run(
         HOST, port, request, total=args.concurrent_requests, concurrency=args.concurrency
     )
-    cpu = max(0.0, cpu_of(pid) - cpu_before - idle * (time.monotonic() - started))
+    cpu = max(0.0, cpu_of(pids) - cpu_before - idle * (time.monotonic() - started))
     statuses = dict(sequential.statuses)
     for status, n in concurrent.statuses.items():
         statuses[status] = statuses.get(status, 0) + n
@@ -130,6 +162,7 @@ async def measure(
         req_s=concurrent.count / concurrent.wall_s,
         cpu_ms=1000 * cpu / (sequential.count + concurrent.count),
         statuses=statuses,
+        cores=(cpu_of(pids) - cpu_concurrent) / concurrent.wall_s,
     )
 
 
@@ -169,7 +202,7 @@ async def read_path(
     system: OptioUp, result: ApiResult, root: Path, args: argparse.Namespace
 ) -> str:
     """Measures the GET rows; returns the connected repository's URL."""
-    token, pid = system.token, system.children["api"]
+    token, pids = system.token, system.api_pids
     async with httpx.AsyncClient(
         base_url=system.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as client:
@@ -192,12 +225,16 @@ async def read_path(
         listed = (await client.get("/api/tasks", params={"limit": 50})).json()["tasks"]
         if len(listed) != min(50, args.tasks):
             raise BenchError(f"GET /api/tasks listed {len(listed)} tasks, not 50")
-    paths = {
-        "GET /api/tasks (50)": "/api/tasks?limit=50",
-        "GET /api/tasks/:id": f"/api/tasks/{listed[0]['id']}",
-        "GET /api/repos (1)": "/api/repos",
-        "GET /api/health": "/api/health",
+    every = {
+        "tasks": ("GET /api/tasks (50)", "/api/tasks?limit=50"),
+        "task": ("GET /api/tasks/:id", f"/api/tasks/{listed[0]['id']}"),
+        "repos": ("GET /api/repos (1)", "/api/repos"),
+        "health": ("GET /api/health", "/api/health"),
     }
+    wanted = [name.strip() for name in args.rows.split(",") if name.strip()]
+    if unknown := set(wanted) - set(every):
+        raise BenchError(f"--rows: unknown {', '.join(sorted(unknown))}")
+    paths = dict(every[name] for name in wanted)
     answers: dict[str, dict[str, object]] = {}
     for path in paths.values():
         answer = await http_load.run(
@@ -206,13 +243,13 @@ async def read_path(
         answers[f"GET {path}"] = {"status": 200, "body": answer.last_body.decode()}
     (root / "answers.json").write_text(json.dumps(answers))
     baseline = Baseline.start(root / "answers.json", root)
-    result.idle_cpu_ms_s = 1000 * await idle_cpu_rate(pid)
+    result.idle_cpu_ms_s = 1000 * await idle_cpu_rate(pids)
     try:
         for label, path in paths.items():
             request = http_load.Request("GET", path, token)
             log(f"{result.db}: {label}")
-            ours = await measure(system.api_port, pid, request, args, result.idle_cpu_ms_s / 1000)
-            base = await measure(baseline.port, baseline.process.pid, request, args)
+            ours = await measure(system.api_port, pids, request, args, result.idle_cpu_ms_s / 1000)
+            base = await measure(baseline.port, [baseline.process.pid], request, args)
             if set(ours.statuses) != {200}:
                 raise BenchError(f"{label}: statuses {ours.statuses}")
             size = len(str(answers[f"GET {path}"]["body"]).encode())
@@ -233,15 +270,34 @@ async def post_path(
          "maxRetries": 0}
     ).encode()  # fmt: skip
     request = http_load.Request("POST", "/api/tasks", system.token, body)
-    pid = system.children["api"]
     log(f"{result.db}: {args.posts} sequential POST /api/tasks (the tasks run meanwhile)")
-    cpu_before, started = cpu_of(pid), time.monotonic()
-    posted = await http_load.run(HOST, system.api_port, request, total=args.posts)
+    result.post = await posts(system, request, result, total=args.posts, concurrency=1)
+    if args.post_concurrency > 0:
+        log(f"{result.db}: {args.posts} POST /api/tasks, {args.post_concurrency} in flight")
+        result.post_concurrency = args.post_concurrency
+        result.post_concurrent = await posts(
+            system, request, result, total=args.posts, concurrency=args.post_concurrency
+        )
+
+
+async def posts(
+    system: OptioUp,
+    request: http_load.Request,
+    result: ApiResult,
+    *,
+    total: int,
+    concurrency: int,
+) -> Measured:
+    pids = system.api_pids
+    cpu_before, started = cpu_of(pids), time.monotonic()
+    posted = await http_load.run(
+        HOST, system.api_port, request, total=total, concurrency=concurrency
+    )
     idle = result.idle_cpu_ms_s / 1000 * (time.monotonic() - started)
-    cpu = max(0.0, cpu_of(pid) - cpu_before - idle)
+    cpu = max(0.0, cpu_of(pids) - cpu_before - idle)
     if set(posted.statuses) != {201}:
         raise BenchError(f"POST /api/tasks: statuses {posted.statuses}")
-    result.post = Measured(
+    return Measured(
         p50_ms=1000 * http_load.percentile(posted.latencies, 50),
         p99_ms=1000 * http_load.percentile(posted.latencies, 99),
         req_s=posted.count / posted.wall_s,
@@ -270,15 +326,16 @@ async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
                 log_path=root / "optio-up.log",
                 database_url=url,
                 source_dir=args.source_dir.resolve() if args.source_dir else None,
+                api_processes=args.api_processes,
             )
             log(f"{name}: starting `optio up` in {root}")
             await asyncio.to_thread(system.start)
             await asyncio.sleep(2)  # let startup work (sweeps, first connections) settle
-            result.rss_idle_mib = rss_mib(system.children["api"])
+            result.rss_idle_mib = max(map(rss_mib, system.api_pids))
             result.worker_rss_idle_mib = rss_mib(system.children["worker"])
             repo_url = await read_path(system, result, root, args)
             await post_path(system, result, repo_url, args)
-            result.rss_end_mib = rss_mib(system.children["api"])
+            result.rss_end_mib = max(map(rss_mib, system.api_pids))
             result.worker_rss_end_mib = rss_mib(system.children["worker"])
         except (BenchError, httpx.HTTPError, http_load.LoadError, OSError, RuntimeError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
@@ -296,8 +353,8 @@ async def run_db(name: str, args: argparse.Namespace) -> ApiResult:
 def table(results: list[ApiResult]) -> str:
     lines = [
         "| db | request | bytes | p50 / p99 ms (base) | req/s at 10 (base) "
-        "| API CPU ms/req (base) | CPU ours/base |",
-        "|---|---|---|---|---|---|---|",
+        "| API CPU ms/req (base) | CPU ours/base | API cores busy at 10 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r.error:
@@ -308,13 +365,20 @@ def table(results: list[ApiResult]) -> str:
             lines.append(
                 f"| {r.db} | `{row.label}` | {row.size} | {o.p50_ms:.2f} / {o.p99_ms:.2f} "
                 f"({b.p50_ms:.2f} / {b.p99_ms:.2f}) | {o.req_s:.0f} ({b.req_s:.0f}) "
-                f"| {o.cpu_ms:.2f} ({b.cpu_ms:.3f}) | {o.cpu_ms / b.cpu_ms:.1f} |"
+                f"| {o.cpu_ms:.2f} ({b.cpu_ms:.3f}) | {o.cpu_ms / b.cpu_ms:.1f} "
+                f"| {o.cores:.2f} |"
             )
         if r.post:
             p = r.post
             lines.append(
                 f"| {r.db} | `POST /api/tasks` (sequential, tasks running) | | "
                 f"{p.p50_ms:.1f} / {p.p99_ms:.1f} | | {p.cpu_ms:.2f} | |"
+            )
+        if r.post_concurrent:
+            p = r.post_concurrent
+            lines.append(
+                f"| {r.db} | `POST /api/tasks` ({r.post_concurrency} in flight, tasks running) "
+                f"| | {p.p50_ms:.1f} / {p.p99_ms:.1f} | {p.req_s:.0f} | {p.cpu_ms:.2f} | |"
             )
         lines.append(
             f"| {r.db} | API RSS after startup / at the end | | "
@@ -340,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     report = (
         f"`{command.strip()}` at {revision} on {machine()}; {args.tasks} completed tasks, "
         f"{args.requests} sequential + {args.concurrent_requests} requests at "
-        f"{args.concurrency} concurrent per row\n\n{table(results)}"
+        f"{args.concurrency} concurrent per row; {args.api_processes} API process(es) "
+        f"(CPU summed over them, RSS of the largest)\n\n{table(results)}"
     )
     print()
     print(report)

@@ -339,6 +339,7 @@ class OptioUp:
     log_path: Path
     database_url: str | None
     max_concurrent: int = 20
+    api_processes: int = 1  # OPTIO_API_PROCESSES
     # A frozen copy of the code to run instead of the checkout (see `snapshot`).
     source_dir: Path | None = None
     api_port: int = 0
@@ -348,7 +349,8 @@ class OptioUp:
     temporal_http_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     token: str = ""
-    children: dict[str, int] = field(default_factory=dict)
+    children: dict[str, int] = field(default_factory=dict)  # role: pid (the first API's)
+    api_pids: list[int] = field(default_factory=list)
     startup_s: float = 0.0
     leftovers: list[str] = field(default_factory=list)
 
@@ -368,6 +370,7 @@ class OptioUp:
             OPTIO_TEMPORAL_METRICS_PORT=str(self.temporal_metrics_port),
             OPTIO_TEMPORAL_HTTP_PORT=str(self.temporal_http_port),
             OPTIO_MAX_CONCURRENT=str(self.max_concurrent),
+            OPTIO_API_PROCESSES=str(self.api_processes),
             PYTHONUNBUFFERED="1",
         )
         if self.database_url:
@@ -451,9 +454,12 @@ class OptioUp:
     def _find_children(self) -> dict[str, int]:
         assert self.process is not None
         found: dict[str, int] = {}
+        self.api_pids = []
         for pid in children_of(self.process.pid):
             role = role_of(pid)
-            if role:
+            if role == "api":
+                self.api_pids.append(pid)
+            if role and role not in found:
                 found[role] = pid
         if "worker" in found:
             # The worker's runner fork server forks and reaps every runner.
@@ -461,6 +467,8 @@ class OptioUp:
                 if "runner.forkserver" in cmdline(pid):
                     found["runner server"] = pid
         missing = {"worker", "api"} - set(found)
+        if len(self.api_pids) != self.api_processes:
+            missing.add(f"{self.api_processes} api")
         if missing:
             raise BenchError(
                 f"could not find the {', '.join(sorted(missing))} process(es) among the children "

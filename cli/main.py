@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -79,8 +80,13 @@ def up() -> None:
 
 
 @app.command()
-def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> None:
+def api(
+    no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True),
+    fd: int | None = typer.Option(None, "--fd", hidden=True),
+) -> None:
     """Run the HTTP API (uvicorn)."""
+    import socket
+
     import uvicorn
 
     from api.main import create_app
@@ -88,20 +94,28 @@ def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> 
 
     settings = _settings()
     _prepare(settings, run_migrations=not no_migrate)
-    if port_in_use(settings.api_host, settings.api_port):
+    # `--fd`: a socket `optio up` bound for this process (cli/api_sockets.py), maybe one
+    # of several on the same port.
+    if fd is None and port_in_use(settings.api_host, settings.api_port):
         _fail(f"API port {settings.api_host}:{settings.api_port} is already in use")
     logging.basicConfig(level=logging.INFO)
     app = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-        # Outlive typical client and load-balancer idle timeouts (60 s).
-        timeout_keep_alive=75,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+            # Outlive typical client and load-balancer idle timeouts (60 s).
+            timeout_keep_alive=75,
+        )
     )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        server.run(sockets=None if fd is None else [socket.socket(fileno=fd)])
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's own code for a failed startup
 
 
 @app.command()

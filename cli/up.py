@@ -1,9 +1,10 @@
-"""`optio up`: Temporal, worker and API as children, stopped together within 10 s."""
+"""`optio up`: Temporal, worker and API process(es) as children, stopped together within 10 s."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import IO
 
 import httpx
 
+from cli import api_sockets
 from cli.bootstrap import (
     StartupError,
     bootstrap,
@@ -35,7 +37,14 @@ class Child:
     log: IO[bytes] | None
 
 
-def _spawn(name: str, command: list[str], *, log_path: Path | None, env: dict[str, str]) -> Child:
+def _spawn(
+    name: str,
+    command: list[str],
+    *,
+    log_path: Path | None,
+    env: dict[str, str],
+    pass_fds: tuple[int, ...] = (),
+) -> Child:
     log = log_path.open("ab") if log_path else None
     # Own session: Ctrl-C reaches only us, and we stop children in a deliberate order.
     process = subprocess.Popen(
@@ -45,6 +54,7 @@ def _spawn(name: str, command: list[str], *, log_path: Path | None, env: dict[st
         stderr=subprocess.STDOUT if log else None,
         start_new_session=True,
         env=env,
+        pass_fds=pass_fds,
     )
     return Child(name=name, process=process, log=log)
 
@@ -82,8 +92,10 @@ def _check_ports(settings: Settings, *, own_temporal: bool) -> None:
             )
 
 
-def _wait_until(check: object, *, what: str, children: list[Child]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def _wait_until(
+    check: object, *, what: str, children: list[Child], timeout: float = READY_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in children:
             if child.process.poll() is not None:
@@ -94,7 +106,16 @@ def _wait_until(check: object, *, what: str, children: list[Child]) -> None:
         if check():  # type: ignore[operator]
             return
         time.sleep(0.1)
-    raise StartupError(f"{what} not ready after {READY_TIMEOUT_S:.0f} s")
+    raise StartupError(f"{what} not ready after {timeout:.0f} s")
+
+
+def _bind_api(settings: Settings) -> list[socket.socket]:
+    try:
+        return api_sockets.bind(settings.api_host, settings.api_port, settings.api_processes)
+    except OSError as exc:
+        raise StartupError(
+            f"API port {settings.api_host}:{settings.api_port} cannot be bound: {exc.strerror}"
+        ) from exc
 
 
 def _api_healthy(url: str) -> bool:
@@ -121,6 +142,7 @@ def run_up(settings: Settings) -> int:
     env["OPTIO_DATA_DIR"] = str(settings.data_dir)
     env["OPTIO_ENCRYPTION_KEY"] = settings.encryption_key or ""
     children: list[Child] = []
+    listeners: list[socket.socket] = []
     stopping = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -146,9 +168,25 @@ def run_up(settings: Settings) -> int:
             )
         me = [sys.executable, "-m", "cli"]
         children.append(_spawn("worker", [*me, "worker", "--no-migrate"], log_path=None, env=env))
-        children.append(_spawn("api", [*me, "api", "--no-migrate"], log_path=None, env=env))
+        listeners += _bind_api(settings)
+        for number, listener in enumerate(listeners, start=1):
+            name = "api" if len(listeners) == 1 else f"api {number}"
+            command = [*me, "api", "--no-migrate", "--fd", str(listener.fileno())]
+            children.append(
+                _spawn(name, command, log_path=None, env=env, pass_fds=(listener.fileno(),))
+            )
         health = f"http://{settings.api_host}:{settings.api_port}/api/health"
-        _wait_until(lambda: _api_healthy(health), what="API", children=children)
+        _wait_until(
+            lambda: all(map(api_sockets.listening, listeners)) and _api_healthy(health),
+            what="API",
+            children=children,
+            # The API processes start at once, on the same cores as the worker: their
+            # imports and startup are CPU-bound, so N of them take up to N times as long.
+            timeout=READY_TIMEOUT_S * len(listeners),
+        )
+        # Each socket is now only its process's: one that dies takes its socket with it,
+        # and no connection waits on a socket nobody accepts from.
+        api_sockets.close(listeners)
         _banner(settings, admin.token, elapsed=time.monotonic() - started)
         while not stopping:
             for child in children:
@@ -161,6 +199,7 @@ def run_up(settings: Settings) -> int:
             time.sleep(0.2)
         return 0
     finally:
+        api_sockets.close(listeners)
         # API first (no new work), then the worker, then Temporal.
         _stop(list(reversed(children)))
         _stop_sandboxes(settings)

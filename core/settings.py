@@ -70,6 +70,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # `optio up`: API processes sharing the port (each its own listening socket, the
+    # kernel spreads connections over them); see docs/deployment.md#api-processes.
+    api_processes: int = Field(default=1, ge=1, le=32)
     # Where sandboxes reach the API; defaults to http://<api_host>:<api_port>.
     api_internal_url: str | None = None
 

@@ -29,6 +29,31 @@ async def check_repo_use(
         )
 
 
+async def repo_to_use(session: AsyncSession, *, workspace_id: str, repo_url: str) -> Repo | None:
+    """The database half of `check_repo_use` (the caller checks a local path with
+    `check_local_path`), and this workspace's connected repository for the canonical
+    `repo_url` (None when it connected none): for a local repository already connected
+    here, one query answers both (`POST /api/tasks` made three)."""
+    if not repo_url.startswith(LOCAL_PREFIX):
+        mine = select(Repo).where(Repo.repo_url == repo_url, Repo.workspace_id == workspace_id)
+        return (await session.execute(mine)).scalar_one_or_none()
+    rows = (await session.execute(select(Repo).where(Repo.repo_url == repo_url))).scalars().all()
+    repo = next((r for r in rows if r.workspace_id == workspace_id), None)
+    # As `claimed_elsewhere`: connected here, only another connection counts against it.
+    other = any(r.workspace_id != workspace_id for r in rows)
+    if not other and repo is None:
+        for model in (TaskConfig, Task):
+            if await _other(session, model, workspace_id=workspace_id, repo_url=repo_url):
+                other = True
+                break
+    if other:
+        raise ForbiddenError(
+            f"The local repository {repo_url} belongs to another workspace; "
+            "connect a repository of your own"
+        )
+    return repo
+
+
 async def claimed_elsewhere(session: AsyncSession, *, workspace_id: str, repo_url: str) -> bool:
     """True when another workspace connected `repo_url`, or (unless this workspace did)
     has tasks or blueprints on it: a local repository has one workspace."""

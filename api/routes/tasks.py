@@ -16,7 +16,7 @@ from api.budgets import refuse_over_monthly_budget
 from api.contract import request_body
 from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
 from api.paging import Offset
-from api.repo_access import usable_repo_url
+from api.repo_access import usable_repo
 from core.errors import InvalidInputError, NotFoundError
 from core.states import LIVE_STATES, TaskState
 from integrations.agents.models import task_model, unknown_model_error
@@ -49,7 +49,6 @@ from store.models import Task
 from store.tasks import (
     HAS_STEPS,
     find_by_idempotency_key,
-    find_repo,
     get_task,
     list_events,
     list_logs,
@@ -132,7 +131,7 @@ async def create(
         created = await kinds.create_kind(session, principal, raw, settings=state.settings)
         return TaskEnvelope(task=created)
     body: TaskCreate = kinds.parse(TaskCreate, raw)
-    repo_url = await usable_repo_url(
+    repo_url, repo = await usable_repo(
         session, settings=state.settings, workspace_id=principal.workspace_id, value=body.repo_url
     )
     if idempotency_key:
@@ -143,7 +142,6 @@ async def create(
             response.status_code = 200
             return one(existing)
     await refuse_over_monthly_budget(state, session, workspace_id=principal.workspace_id)
-    repo = await find_repo(session, workspace_id=principal.workspace_id, repo_url=repo_url)
     agent_type = body.agent_type or (repo.default_agent_type if repo else "claude-code")
     metadata = _with_model(body, agent_type, state.settings.agents_bin_dir)
     task = Task(
@@ -167,9 +165,11 @@ async def create(
         await session.flush()
         if body.depends_on:
             await add_dependencies(session, task=task, depends_on_ids=body.depends_on)
+        task_public = typed(task)  # validated once: for the event and for the answer
         live.publish(
             session, workspace_id=task.workspace_id, topic=live.task_topic(task.id),
-            type="task:created", payload={"taskId": task.id, "task": public(task)},
+            type="task:created",
+            payload={"taskId": task.id, "task": task_public.model_dump(mode="json", by_alias=True)},
         )  # fmt: skip
         await session.commit()
     except IntegrityError as exc:
@@ -178,7 +178,7 @@ async def create(
     # Committed with start_requested_at: the workflow starts right after this answer,
     # and a lost start is made again by the sweep (api/task_starts.py).
     state.starts.request(task)
-    return one(task)
+    return TaskEnvelope(task=task_public)
 
 
 def _with_model(body: TaskCreate, agent_type: str, agents_bin_dir: Path) -> dict[str, Any] | None:

@@ -70,12 +70,12 @@ class Up:
         self.out = data_dir.parent / f"up-{self.api_port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> str:
+    def start(self, *, timeout: float = 60) -> str:
         with open(self.out, "wb") as out:
             self.process = subprocess.Popen(
                 [OPTIO, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.out.read_text()
             if "Press Ctrl-C to stop." in text:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
+from core.names import task_workflow_id
 from store.db import create_engine, session_factory
 from store.models import Task
 from store.types import utcnow
@@ -47,6 +48,40 @@ async def test_a_lost_start_is_made_by_the_sweep(optio: Optio, make_repo: MakeRe
         # Each workflow's first transition takes its task off the sweep's list.
         await wait_for_state(optio.client, young["id"], "pr_opened")
         assert await starts.sweep(older_than=0) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_two_api_processes_sweeping_one_lost_start_make_one_workflow(
+    optio: Optio, make_repo: MakeRepo
+) -> None:
+    """Every API process sweeps (OPTIO_API_PROCESSES, or several `optio api`): two that
+    find the same lost start at once start its workflow once."""
+    repo = make_repo()
+    engine = create_engine(optio.settings.database_url_resolved)
+    sessions = session_factory(engine)
+    try:
+        task = await commit_unstarted_task(
+            sessions, optio, repo, "echo ok > f", requested_at=utcnow() - timedelta(minutes=5)
+        )
+        one, other = task_starts(optio, sessions), task_starts(optio, sessions)
+        # Each reports the start it made or found under the task's workflow id.
+        assert await asyncio.gather(one.sweep(older_than=60), other.sweep(older_than=60)) == [
+            1,
+            1,
+        ]
+        await wait_for_state(optio.client, task.id, "pr_opened")
+        found = await triggers(optio.client, task.id)
+        assert found.count(("queued", "task_submitted")) == 1, found
+        runs = [
+            run
+            async for run in optio.temporal.list_workflows(
+                f"WorkflowId = '{task_workflow_id(task.id)}'"
+            )
+        ]
+        assert len(runs) == 1
+        # And once started, neither finds it again.
+        assert await one.sweep(older_than=0) == 0 and await other.sweep(older_than=0) == 0
     finally:
         await engine.dispose()
 

@@ -32,6 +32,9 @@ from store.auth import bootstrap_local_admin
 from store.db import create_engine, session_factory, transaction
 from store.migrate import upgrade
 
+# `--cpu-report FILE`: what each test costs in CPU, its processes included (docs/testing.md).
+pytest_plugins = ["tests.cpu_report"]
+
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get(
     "OPTIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -172,7 +175,34 @@ def _with_db(url: str, name: str) -> str:
     return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "engines(*names): run on these databases only; for tests whose subject is not the "
+        "storage (docs/testing.md#one-engine-or-both)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the `database_url` variants an `engines` mark does not name."""
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        mark = item.get_closest_marker("engines")
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("database_url") if callspec is not None else None
+        if mark is not None and not set(mark.args) <= set(ENGINES):
+            raise pytest.UsageError(f"{item.nodeid}: unknown engine in {mark.args}")
+        (left_out if mark and engine and engine not in mark.args else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+@pytest.fixture(params=ENGINES)
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> Iterator[str]:

@@ -17,7 +17,7 @@ from tests.agents.model_endpoint import Endpoint
 from tests.conftest import Optio
 from tests.lifecycle_helpers import file_on_branch, wait_for_state
 
-pytestmark = pytest.mark.usefixtures("settled")
+pytestmark = [pytest.mark.engines("sqlite"), pytest.mark.usefixtures("settled")]
 MakeRepo = Callable[..., Path]
 NOTE = "Please also mention the weather in your summary"
 

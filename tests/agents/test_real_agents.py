@@ -21,7 +21,7 @@ from tests.agents.model_endpoint import FAILING_KEY, INVALID_KEY, Endpoint
 from tests.conftest import Optio
 from tests.lifecycle_helpers import file_on_branch, triggers, wait_for_state
 
-pytestmark = pytest.mark.usefixtures("settled")
+pytestmark = [pytest.mark.engines("sqlite"), pytest.mark.usefixtures("settled")]
 MakeRepo = Callable[..., Path]
 TIMINGS: dict[str, float] = {}
 

@@ -20,7 +20,7 @@ from tests.agents.test_real_agents import connect, create, settled_logs
 from tests.conftest import Optio
 from tests.lifecycle_helpers import triggers, wait_for_state
 
-pytestmark = pytest.mark.usefixtures("settled")
+pytestmark = [pytest.mark.engines("sqlite"), pytest.mark.usefixtures("settled")]
 MAX_TURNS = 40
 # claude-sonnet-4-5 at $3 / $15 per million: one scripted request (100 in, 20 out) costs
 # $0.0006, so the second one passes this budget.

@@ -26,7 +26,11 @@ from tests.conftest import Optio
 from tests.lifecycle_helpers import file_on_branch, triggers, wait_for_state
 
 # OpenCode takes 5-40 s per run on a loaded 2-core machine (Bun start, its database).
-pytestmark = [pytest.mark.usefixtures("settled"), pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.engines("sqlite"),
+    pytest.mark.usefixtures("settled"),
+    pytest.mark.timeout(300),
+]
 MakeRepo = Callable[..., Path]
 AGENTS = ["gemini", "opencode", "copilot"]
 # The API each CLI speaks to the endpoint.

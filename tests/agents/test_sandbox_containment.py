@@ -23,7 +23,7 @@ from tests.security.test_sandbox_attacks import (
     probe_script,
 )
 
-pytestmark = pytest.mark.usefixtures("settled")
+pytestmark = [pytest.mark.engines("sqlite"), pytest.mark.usefixtures("settled")]
 MakeRepo = Callable[..., Path]
 
 

@@ -146,6 +146,14 @@ async def test_deleting_a_standalone_task_cancels_its_live_run(bp: Optio) -> Non
     job = await create_standalone(bp.client, prompt="echo up\nsleep 60", maxRetries=0)
     run_id = await start(bp, job["id"])
     await run_state(bp, job["id"], run_id, "running")
+    run_dir = bp.settings.runs_dir / f"{run_id}.0"
+
+    async def sandbox_started() -> bool:
+        # The row says running before the attempt has made its sandbox; a delete before
+        # that ends the run with no sandbox to stop (tests/workflows/test_kinds.py).
+        return run_dir.exists()
+
+    await eventually(sandbox_started, timeout=20)
     assert (await bp.client.delete(f"/api/tasks/{job['id']}")).status_code == 204
     handle = bp.temporal.get_workflow_handle(f"run-{run_id}")
 
@@ -155,5 +163,5 @@ async def test_deleting_a_standalone_task_cancels_its_live_run(bp: Optio) -> Non
     await eventually(closed, timeout=20)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     # The workflow waited for its activity to stop the sandbox before it ended.
-    result = json.loads((bp.settings.runs_dir / f"{run_id}.0" / "result.json").read_text())
+    result = json.loads((run_dir / "result.json").read_text())
     assert result["error"] == "Run stopped"

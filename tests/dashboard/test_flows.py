@@ -7,11 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
 from tests.conftest import Optio
 from tests.forges.github_double import GitHubDouble
 from tests.lifecycle_helpers import create_task, triggers, wait_for_state
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("sqlite")
 
 MakeRepo = Callable[..., Path]
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert
 
 from store.db import create_engine, session_factory, transaction
@@ -16,6 +17,9 @@ from store.models import Task, TaskLog
 from tests.conftest import Optio
 from tests.identity.conftest import add_person
 from tests.lifecycle_helpers import create_task
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("sqlite")
 
 MakeRepo = Callable[..., Path]
 BASE = datetime(2026, 12, 1, tzinfo=UTC)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Optio
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("sqlite")
 
 
 async def test_the_shell_and_assets_with_their_headers(api_only: Optio) -> None:

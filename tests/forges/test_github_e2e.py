@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Optio
 from tests.forges.conftest import ALICE_TOKEN, OPTIO_TOKEN
@@ -21,6 +22,9 @@ from tests.lifecycle_helpers import (
     wait_for_state,
     wait_for_trigger,
 )
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 MakeRepo = Callable[..., Path]
 

@@ -23,6 +23,9 @@ from tests.lifecycle_helpers import (
     wait_for_trigger,
 )
 
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
+
 MakeRepo = Callable[..., Path]
 
 # The script agent runs its prompt; Optio's own resume instructions reach it as a variable.

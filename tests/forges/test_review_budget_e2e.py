@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from temporalio.worker import Replayer
 
 from tests.conftest import Optio
@@ -14,6 +15,9 @@ from tests.forges.test_github_e2e import MakeRepo, connect
 from tests.lifecycle_helpers import create_task, triggers, wait_for_state
 from tests.notify.test_budgets import OVERSPENDER
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 
 async def test_a_review_over_its_budget_is_stopped_and_fails(

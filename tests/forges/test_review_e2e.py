@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Optio
 from tests.forges.git_http import refs
 from tests.forges.github_double import GhRepo, GitHubDouble
@@ -31,6 +33,9 @@ from tests.lifecycle_helpers import (
     wait_for_state,
     wait_for_trigger,
 )
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 REVIEWER_TOKEN = "reviewer-token"
 REVIEWER = "optio-reviewer"

@@ -11,9 +11,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.conftest import Optio
 from tests.lifecycle_helpers import create_task, triggers, wait_for_state, wait_for_trigger
 from tests.notify.receiver import Receiver
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 SIGNING = "slack-signing-secret-for-tests"
 

@@ -9,10 +9,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.blueprints.conftest import create_standalone
 from tests.conftest import Optio
 from tests.lifecycle_helpers import create_task, wait_for_state
 from tests.notify.receiver import Receiver
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 SECRET = "s3cret-for-tests"
 

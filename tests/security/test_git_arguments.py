@@ -19,6 +19,9 @@ from schemas.refs import branch_name_problem, is_plain_word
 from tests.blueprints.conftest import create_blueprint
 from tests.conftest import Optio, git
 
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
+
 MakeRepo = Callable[..., Path]
 
 OPTION_LIKE = ["--orphan", "-b", "--output/x", "main..evil", "a/.hidden", "x.lock", "a//b"]

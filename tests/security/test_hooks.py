@@ -26,6 +26,9 @@ from store.db import create_engine, session_factory, transaction
 from tests.conftest import Optio, cancel_open_workflows
 from tests.identity.conftest import Person
 
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
+
 MakeRepo = Callable[..., Path]
 SECRET = "hook-secret-123"
 

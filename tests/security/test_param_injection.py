@@ -19,6 +19,9 @@ from tests.blueprints.conftest import create_blueprint, create_standalone, event
 from tests.conftest import Optio
 from tests.lifecycle_helpers import file_on_branch, wait_for_state
 
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
+
 MakeRepo = Callable[..., Path]
 
 SCRIPT = "echo {{what}} > f"

@@ -16,10 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Optio
 from tests.identity.conftest import add_person
 from tests.lifecycle_helpers import create_task, wait_for_state
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 MakeRepo = Callable[..., Path]
 OTHER_SECRET = "other-workspace-secret-6d1f0c"

@@ -20,6 +20,9 @@ from tests.conftest import Optio
 from tests.live.helpers import ws
 from tests.sessions.helpers import active_session
 
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("sqlite")
+
 MakeRepo = Callable[..., Path]
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -15,6 +16,9 @@ from tests.conftest import Optio, git
 from tests.identity.conftest import add_person
 from tests.live.helpers import close_code, ws
 from tests.sessions.helpers import active_session, until, wait_session
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("sqlite")
 
 MakeRepo = Callable[..., Path]
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from schemas.tickets import TicketSyncResult
@@ -16,6 +17,9 @@ from tests.conftest import Optio
 from tests.forges.conftest import HOOK_SECRET, OPTIO_TOKEN
 from tests.forges.github_double import GitHubDouble
 from tests.tickets.test_issues import connect_github
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 MakeRepo = Callable[..., Path]
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from tests.conftest import Optio
@@ -14,6 +15,9 @@ from tests.forges.github_double import GitHubDouble
 from tests.lifecycle_helpers import triggers, wait_for_state
 from tests.tickets.helpers import add_jira, eventually, sync
 from tests.tickets.jira_double import JiraDouble
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 MakeRepo = Callable[..., Path]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.blueprints.conftest import eventually as poll
 from tests.conftest import Optio
 from tests.lifecycle_helpers import wait_for_state
@@ -13,6 +15,9 @@ from tests.tickets.helpers import add_jira, connect_repo, eventually, sync
 from tests.tickets.jira_double import JiraDouble
 from tests.tickets.linear_double import LinearDouble
 from tests.tickets.notion_double import NotionDouble
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 MakeRepo = Callable[..., Path]
 

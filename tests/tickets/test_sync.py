@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from store.db import create_engine, session_factory
@@ -15,6 +16,9 @@ from tests.lifecycle_helpers import triggers, wait_for_state
 from tests.tickets.conftest import JIRA_TOKEN
 from tests.tickets.helpers import add_jira, connect_repo, eventually, sync
 from tests.tickets.jira_double import JiraDouble
+
+# The subject here is not the storage: one engine is enough (docs/testing.md#one-engine-or-both).
+pytestmark = pytest.mark.engines("postgresql")
 
 MakeRepo = Callable[..., Path]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import sys
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.client.commands import register_client
+from cli.serve import settle_heap
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -58,14 +58,6 @@ def _prepare(settings: Settings, *, run_migrations: bool) -> None:
         _fail(str(exc))
 
 
-def settle_heap() -> None:
-    """Hide what the imports built from the garbage collector: it lives as long as the
-    process, and a full collection would otherwise walk all of it every time, a pause of
-    tens of milliseconds in the middle of a request."""
-    gc.collect()
-    gc.freeze()
-
-
 @app.command()
 def up() -> None:
     """Start Temporal (unless OPTIO_TEMPORAL_ADDRESS is set), the worker and the API."""
@@ -81,27 +73,14 @@ def up() -> None:
 @app.command()
 def api(no_migrate: bool = typer.Option(False, "--no-migrate", hidden=True)) -> None:
     """Run the HTTP API (uvicorn)."""
-    import uvicorn
-
-    from api.main import create_app
-    from temporal.devserver import port_in_use
+    from cli.serve import ServeError, serve_api
 
     settings = _settings()
     _prepare(settings, run_migrations=not no_migrate)
-    if port_in_use(settings.api_host, settings.api_port):
-        _fail(f"API port {settings.api_host}:{settings.api_port} is already in use")
-    logging.basicConfig(level=logging.INFO)
-    app = create_app(settings)
-    settle_heap()
-    uvicorn.run(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        timeout_graceful_shutdown=3,
-        # Outlive typical client and load-balancer idle timeouts (60 s).
-        timeout_keep_alive=75,
-    )
+    try:
+        serve_api(settings)
+    except ServeError as exc:
+        _fail(str(exc))
 
 
 @app.command()

@@ -146,7 +146,9 @@ def run_up(settings: Settings) -> int:
             )
         me = [sys.executable, "-m", "cli"]
         children.append(_spawn("worker", [*me, "worker", "--no-migrate"], log_path=None, env=env))
-        children.append(_spawn("api", [*me, "api", "--no-migrate"], log_path=None, env=env))
+        # `optio api` without the CLI around it (cli/serve.py): a few MiB less resident.
+        api = [sys.executable, "-m", "cli.serve"]
+        children.append(_spawn("api", api, log_path=None, env=env))
         health = f"http://{settings.api_host}:{settings.api_port}/api/health"
         _wait_until(lambda: _api_healthy(health), what="API", children=children)
         _banner(settings, admin.token, elapsed=time.monotonic() - started)

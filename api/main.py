@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.live import chat, sse, terminal, ws
 from api.nul_bytes import RefuseNulBytes
 from api.request_spans import RequestSpans
-from api.route_table import add_flat
+from api.route_table import add_flat, index_routes
 from api.routes import ROUTERS, reviews
 from api.state import AppState
 from core.settings import Settings
@@ -63,4 +63,5 @@ def create_app(
     install_contract(app)
     # Last: the dashboard claims only `/`, `/login` and `/dashboard/...`.
     mount_dashboard(app)
+    index_routes(app)
     return app

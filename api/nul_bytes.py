@@ -29,6 +29,14 @@ class RefuseNulBytes:
             await self.app(scope, receive, send)
             return
         where = _in_query(scope)
+        if not _has_body(scope):
+            # Most requests (every GET): nothing to read, the route reads the client's
+            # own empty message, and no replay wraps `receive`.
+            if where is None:
+                await self.app(scope, receive, send)
+            else:
+                await _refuse(where, scope, receive, send)
+            return
         body, more = b"", True
         while more:
             message = await receive()
@@ -39,13 +47,28 @@ class RefuseNulBytes:
             more = message.get("more_body", False)
         where = where or _in_body(body)
         if where is not None:
-            problem = "must not contain NUL (\\u0000) characters"
-            response = error_response(
-                400, f"Invalid fields: {where}", [{"field": where, "message": problem}]
-            )
-            await response(scope, receive, send)
+            await _refuse(where, scope, receive, send)
             return
         await self.app(scope, _replay({"type": "http.request", "body": body}, receive), send)
+
+
+async def _refuse(where: str, scope: Scope, receive: Receive, send: Send) -> None:
+    problem = "must not contain NUL (\\u0000) characters"
+    response = error_response(
+        400, f"Invalid fields: {where}", [{"field": where, "message": problem}]
+    )
+    await response(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    """An HTTP/1.1 request has a body only with a Content-Length above 0 or a
+    Transfer-Encoding (RFC 9112, 6.3)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            return True
+    return False
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

@@ -245,6 +245,8 @@ def role_of(pid: int) -> str | None:
         return None
     if Path(args[0]).name == "temporal":
         return "temporal"
+    if "-m" in args and "cli.serve" in args:
+        return "api"  # how `optio up` starts the API (cli/serve.py)
     if "-m" in args and "cli" in args:
         for role in ("worker", "api"):
             if role in args:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import logging
 import sys
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from cli.client.commands import register_client
+from cli.serve import settle_heap
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -59,14 +58,6 @@ def _prepare(settings: Settings, *, run_migrations: bool) -> None:
         _fail(str(exc))
 
 
-def settle_heap() -> None:
-    """Hide what the imports built from the garbage collector: it lives as long as the
-    process, and a full collection would otherwise walk all of it every time, a pause of
-    tens of milliseconds in the middle of a request."""
-    gc.collect()
-    gc.freeze()
-
-
 @app.command()
 def up() -> None:
     """Start Temporal (unless OPTIO_TEMPORAL_ADDRESS is set), the worker and the API."""
@@ -85,36 +76,15 @@ def api(
     fd: int | None = typer.Option(None, "--fd", hidden=True),
 ) -> None:
     """Run the HTTP API (uvicorn)."""
-    import socket
-
-    import uvicorn
-
-    from api.main import create_app
-    from temporal.devserver import port_in_use
+    from cli.serve import ServeError, serve_api
 
     settings = _settings()
     _prepare(settings, run_migrations=not no_migrate)
-    # `--fd`: a socket `optio up` bound for this process (cli/api_sockets.py), maybe one
-    # of several on the same port.
-    if fd is None and port_in_use(settings.api_host, settings.api_port):
-        _fail(f"API port {settings.api_host}:{settings.api_port} is already in use")
-    logging.basicConfig(level=logging.INFO)
-    app = create_app(settings)
-    settle_heap()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level="warning",
-            timeout_graceful_shutdown=3,
-            # Outlive typical client and load-balancer idle timeouts (60 s).
-            timeout_keep_alive=75,
-        )
-    )
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
-        server.run(sockets=None if fd is None else [socket.socket(fileno=fd)])
-    if not server.started:
+    try:
+        started = serve_api(settings, fd=fd)
+    except ServeError as exc:
+        _fail(str(exc))
+    if not started:
         raise typer.Exit(3)  # uvicorn's own code for a failed startup
 
 

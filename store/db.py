@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -56,4 +57,13 @@ async def transaction(
 ) -> AsyncIterator[AsyncSession]:
     """A session whose work commits at the end of the block, or rolls back on error."""
     async with sessions() as session, session.begin():
+        yield session
+
+
+@asynccontextmanager
+async def orm_session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """An ORM session on a connection a read already holds (api/deps.py `get_reader`),
+    for the rare path of such a read that loads ORM objects; closing it leaves the
+    connection to its owner."""
+    async with AsyncSession(bind=connection, expire_on_commit=False) as session:
         yield session

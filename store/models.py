@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -156,7 +157,8 @@ class Task(TimestampMixin, Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_workspace_state", "workspace_id", "state"),
-        Index("ix_tasks_workspace_created", "workspace_id", "created_at"),
+        # The order of GET /api/tasks (migration 0019).
+        Index("ix_tasks_workspace_created_id", "workspace_id", text("created_at DESC"), "id"),
         UniqueConstraint("workspace_id", "idempotency_key"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Label
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
 
@@ -26,9 +26,13 @@ def attribute_columns(model: type[Any]) -> list[Label[Any]]:
     ]
 
 
+# A read takes a session or, cheaper, a bare connection (api/deps.py `ReadDep`).
+Reader = AsyncSession | AsyncConnection
+
+
 async def fetch_dicts(
-    session: AsyncSession, stmt: Executable, params: dict[str, Any]
+    reader: Reader, stmt: Executable, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    result = await session.execute(stmt, params)
+    result = await reader.execute(stmt, params)
     keys = tuple(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.all()]

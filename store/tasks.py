@@ -16,7 +16,7 @@ from core.states import TaskState
 from schemas.workflow import TaskPatch, TransitionInput
 from store.live import pr_snapshot, publish_transition
 from store.models import AgentRun, Repo, Task, TaskEvent, TaskLog
-from store.row_dicts import attribute_columns, fetch_dicts
+from store.row_dicts import Reader, attribute_columns, fetch_dicts
 from store.scoping import scoped_select
 from store.types import utcnow
 
@@ -64,8 +64,12 @@ _ONE = select(
 ).where(_TASKS.c.id == bindparam("task_id"))
 
 
+# The keys of list_tasks' dicts.
+TASK_PAGE_KEYS = tuple(_PAGE.selected_columns.keys())
+
+
 async def list_tasks(
-    session: AsyncSession,
+    reader: Reader,
     *,
     workspace_id: str,
     state: str | None,
@@ -76,13 +80,13 @@ async def list_tasks(
     params: dict[str, Any] = {"workspace_id": workspace_id, "limit": limit, "offset": offset}
     if state:
         params["state"] = state
-    return await fetch_dicts(session, _PAGE_IN_STATE if state else _PAGE, params)
+    return await fetch_dicts(reader, _PAGE_IN_STATE if state else _PAGE, params)
 
 
-async def read_task_row(session: AsyncSession, *, task_id: str) -> dict[str, Any] | None:
+async def read_task_row(reader: Reader, *, task_id: str) -> dict[str, Any] | None:
     """The task as a dict keyed by Task attribute, plus `HAS_STEPS`; None if no task has
     this id (in any workspace: the caller checks `workspace_id`)."""
-    rows = await fetch_dicts(session, _ONE, {"task_id": task_id})
+    rows = await fetch_dicts(reader, _ONE, {"task_id": task_id})
     return rows[0] if rows else None
 
 
@@ -94,9 +98,9 @@ _REPO_LIST = (
 )
 
 
-async def list_repos(session: AsyncSession, *, workspace_id: str) -> list[dict[str, Any]]:
+async def list_repos(reader: Reader, *, workspace_id: str) -> list[dict[str, Any]]:
     """The workspace's repositories, oldest first, as dicts keyed by Repo attribute."""
-    return await fetch_dicts(session, _REPO_LIST, {"workspace_id": workspace_id})
+    return await fetch_dicts(reader, _REPO_LIST, {"workspace_id": workspace_id})
 
 
 async def awaiting_start(

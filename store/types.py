@@ -37,7 +37,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: Any) -> datetime | None:
             if value is None:
                 return None
-            if isinstance(value, str) and _naive_text(value):
+            # "YYYY-MM-DD HH:MM:SS[.ffffff]" without an offset (what SQLAlchemy stores),
+            # tested here rather than in a helper: a call per value was a third of this.
+            if (
+                value.__class__ is str
+                and len(value) >= 19
+                and value[10] in " T"
+                and value[-6] not in "+-"
+                and value[-1] != "Z"
+            ):
                 # Read as UTC by the parser itself: `.replace(tzinfo=UTC)` after it
                 # costs four times the parse (2.4 us a value against 0.5).
                 return datetime.fromisoformat(value + "+00:00")
@@ -54,11 +62,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-def _naive_text(value: str) -> bool:
-    """ "YYYY-MM-DD HH:MM:SS[.ffffff]" without an offset (what SQLAlchemy stores)."""
-    return len(value) >= 19 and value[10] in " T" and value[-6] not in "+-" and value[-1] != "Z"
 
 
 def utcnow() -> datetime:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.deps import CurrentPrincipal, ReadDep, SessionDep, StateDep, require_role
 from api.repo_access import usable_repo_url
 from api.repo_urls import full_name_of
 from core.errors import ConflictError, InvalidInputError
@@ -41,8 +41,8 @@ def one(repo: Repo) -> RepoEnvelope:
 
 
 @router.get("/api/repos")
-async def list_(principal: CurrentPrincipal, session: SessionDep) -> ReposPublic:
-    rows = await list_repos(session, workspace_id=principal.workspace_id)
+async def list_(principal: CurrentPrincipal, connection: ReadDep) -> ReposPublic:
+    rows = await list_repos(connection, workspace_id=principal.workspace_id)
     # One validation call for the list; FastAPI then serialises the model once.
     return ReposPublic(repos=REPO_LIST.validate_python(rows))
 

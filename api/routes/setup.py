@@ -93,7 +93,7 @@ async def complete(request: Request, session: SessionDep, state: StateDep) -> di
     current = await setup_state(session, state.settings)
     if current["isSetUp"]:
         # Closed to anonymous writes from now on: an admin credential is required.
-        await get_principal(request, state)
+        await get_principal(request)
     completed_at = await mark_setup_completed(session)
     await session.commit()
     return {"ok": True, "completedAt": completed_at}

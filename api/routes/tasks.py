@@ -14,9 +14,10 @@ from api import task_insight as insight
 from api import task_kinds as kinds
 from api.budgets import refuse_over_monthly_budget
 from api.contract import request_body
-from api.deps import CurrentPrincipal, SessionDep, StateDep, require_role
+from api.deps import CurrentPrincipal, ReadDep, SessionDep, StateDep, require_role
 from api.paging import Offset
 from api.repo_access import usable_repo
+from api.row_json import RowJson, json_response
 from core.errors import InvalidInputError, NotFoundError
 from core.states import LIVE_STATES, TaskState
 from integrations.agents.models import task_model, unknown_model_error
@@ -44,10 +45,12 @@ from schemas.tasks import (
 from store import live
 from store.blueprints import StandaloneTask, TaskConfig, find_kind, list_kind
 from store.changes import apply_changes
+from store.db import orm_session
 from store.graph import add_dependencies
 from store.models import Task
 from store.tasks import (
     HAS_STEPS,
+    TASK_PAGE_KEYS,
     find_by_idempotency_key,
     get_task,
     list_events,
@@ -60,6 +63,7 @@ from store.types import utcnow
 router = APIRouter(tags=["Tasks"])
 # A page of tasks is validated and dumped in one call each (not one per task).
 TASK_LIST = TypeAdapter(list[TaskPublic])
+TASK_ROWS = RowJson(TaskPublic, TASK_PAGE_KEYS)
 MEMBER = require_role("member")
 
 
@@ -75,34 +79,39 @@ def one(task: Task) -> TaskEnvelope:
     return TaskEnvelope(task=TaskPublic.model_validate(task))
 
 
-@router.get("/api/tasks")
+@router.get("/api/tasks", response_model=TasksPublic)
 async def list_(
     principal: CurrentPrincipal,
-    session: SessionDep,
+    connection: ReadDep,
     type: Annotated[
         str, Query(pattern="^(repo-task|repo-blueprint|standalone|all)$")
     ] = "repo-task",
     state: Annotated[TaskState | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Offset = 0,
-) -> TasksPublic:
+) -> TasksPublic | Response:
     rows: list[AnyTaskPublic] = []
     if type in ("repo-task", "all"):
         tasks = await list_tasks(
-            session,
+            connection,
             workspace_id=principal.workspace_id,
             state=state.value if state else None,
             limit=limit,
             offset=offset,
         )
+        if type == "repo-task":
+            # The page as TasksPublic's JSON straight from the rows (api/row_json.py).
+            page = {"tasks": TASK_ROWS.objects(tasks), "limit": limit, "offset": offset}
+            return json_response(page)
         # One validation call for the page; FastAPI then serialises the models once.
         rows += TASK_LIST.validate_python(tasks)
     for kind, model in (("repo-blueprint", TaskConfig), ("standalone", StandaloneTask)):
         if type in (kind, "all") and state is None:
-            found = await list_kind(
-                session, model, workspace_id=principal.workspace_id, limit=limit, offset=offset
-            )
-            rows += [kinds.typed(r) for r in found]
+            async with orm_session(connection) as session:
+                found = await list_kind(
+                    session, model, workspace_id=principal.workspace_id, limit=limit, offset=offset
+                )
+                rows += [kinds.typed(r) for r in found]
     return TasksPublic(tasks=rows, limit=limit, offset=offset)
 
 
@@ -211,17 +220,20 @@ async def _other_kind(
 
 @router.get("/api/tasks/{task_id}")
 async def read(
-    task_id: str, principal: CurrentPrincipal, session: SessionDep, state: StateDep
+    task_id: str, principal: CurrentPrincipal, connection: ReadDep, state: StateDep
 ) -> TaskDetailPublic:
     # A repo task is read as one row (with whether it has pipeline steps) into the
-    # response model, without an ORM object: store/row_dicts.py.
-    row = await read_task_row(session, task_id=task_id)
+    # response model, without an ORM object or session: store/row_dicts.py. The other
+    # kinds, the steps and a running task's stall are read by the ORM, when there are some.
+    row = await read_task_row(connection, task_id=task_id)
     if row is None:
-        other = await find_kind(session, row_id=task_id, workspace_id=principal.workspace_id)
-        if other is None:
-            raise NotFoundError("Task not found")
+        async with orm_session(connection) as session:
+            other = await find_kind(session, row_id=task_id, workspace_id=principal.workspace_id)
+            if other is None:
+                raise NotFoundError("Task not found")
+            typed_other = kinds.typed(other)
         return TaskDetailPublic(
-            task=kinds.typed(other), pending_reason=None, pipeline_progress=None, stall_info=None
+            task=typed_other, pending_reason=None, pipeline_progress=None, stall_info=None
         )
     if row["workspace_id"] != principal.workspace_id:
         raise NotFoundError("Task not found")
@@ -230,13 +242,14 @@ async def read(
     reason = None
     if task.state == TaskState.QUEUED:
         reason = await commands.pending_reason(await state.temporal_client(), task_id=task.id)
+    progress = stall = None
+    if has_steps or task.state == TaskState.RUNNING:
+        async with orm_session(connection) as session:
+            if has_steps:
+                progress = await insight.pipeline_progress(session, task_id=task.id)
+            stall = await insight.stall_info(session, task=task, settings=state.settings)
     return TaskDetailPublic(
-        task=task,
-        pending_reason=reason,
-        pipeline_progress=await insight.pipeline_progress(session, task_id=task.id)
-        if has_steps
-        else None,
-        stall_info=await insight.stall_info(session, task=task, settings=state.settings),
+        task=task, pending_reason=reason, pipeline_progress=progress, stall_info=stall
     )
 
 

@@ -88,7 +88,7 @@ class Two:
         self.api_pids = {
             pid
             for pid in descendants(up.process.pid)
-            if b"cli\x00api\x00" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"cli.serve\x00--fd\x00" in Path(f"/proc/{pid}/cmdline").read_bytes()
         }
         self._open: list[Pinned] = []
 

@@ -9,18 +9,18 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from api.deps import get_state
+from api.deps import get_principal
 from api.main import create_app
-from api.state import AppState
 from core.errors import ForbiddenError
 from core.settings import Settings
+from schemas.auth import Principal
 
 
-def refusing(who: str) -> Callable[[], Awaitable[AppState]]:
-    async def state() -> AppState:
+def refusing(who: str) -> Callable[[], Awaitable[Principal]]:
+    async def principal() -> Principal:
         raise ForbiddenError(f"overridden by {who}")
 
-    return state
+    return principal
 
 
 async def answer(app: FastAPI) -> tuple[int, str]:
@@ -32,8 +32,8 @@ async def answer(app: FastAPI) -> tuple[int, str]:
 
 async def test_each_app_answers_with_its_own_dependency_overrides(tmp_path: Path) -> None:
     first, second, third = (create_app(Settings(data_dir=tmp_path)) for _ in range(3))
-    second.dependency_overrides[get_state] = refusing("the second")
-    third.dependency_overrides[get_state] = refusing("the third")
+    second.dependency_overrides[get_principal] = refusing("the second")
+    third.dependency_overrides[get_principal] = refusing("the third")
 
     assert (await answer(second))[0] == 403 and "the second" in (await answer(second))[1]
     assert (await answer(third))[0] == 403 and "the third" in (await answer(third))[1]

@@ -117,9 +117,11 @@ browser: $(AXE_STAMP)
 			echo "chromium not found: the dashboard tests will be skipped (sudo apt-get install -y chromium)"; \
 		fi; }
 
-# The suite is CPU-bound on two cores (docs/testing.md): three processes keep both busy
-# while one waits on a server or a subprocess. TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 3
+# One process by default: on three (TEST_WORKERS=3, pytest-xdist) a full run took 33 min
+# instead of ~37, but `optio up`'s embedded Temporal lost its ports to the other
+# processes and five tests failed (docs/testing.md). Until its ports are bound, not
+# picked, parallel runs are for developers who accept that.
+TEST_WORKERS ?= 0
 
 pytest: $(STAMP) sandbox agents kubectl browser
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal

@@ -251,6 +251,19 @@ async def test_a_pipeline_starts_its_steps_one_after_another(client: Client) -> 
         assert await asyncio.wait_for(handle.result(), 20) == "all_steps_complete"
 
 
+@activity.defn(name="acquire_slot")
+async def acquire_slot(input: AcquireSlotInput) -> None:
+    """The limiter, granting every request at once."""
+    await (
+        activity.client()
+        .get_workflow_handle(input.request.workflow_id)
+        .signal(
+            "slot_granted",
+            SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
+        )
+    )
+
+
 async def test_a_standalone_run_retries_with_backoff_then_completes(client: Client) -> None:
     states: list[str] = []
     attempts: list[int] = []
@@ -258,17 +271,6 @@ async def test_a_standalone_run_retries_with_backoff_then_completes(client: Clie
     @activity.defn(name="open_run")
     async def open_run(input: OpenStandaloneInput) -> StandalonePlan:
         return StandalonePlan(run_id=input.run_id, max_concurrent=1, max_retries=2)
-
-    @activity.defn(name="acquire_slot")
-    async def acquire_slot(input: AcquireSlotInput) -> None:
-        await (
-            activity.client()
-            .get_workflow_handle(input.request.workflow_id)
-            .signal(
-                "slot_granted",
-                SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
-            )
-        )
 
     @activity.defn(name="run_attempt")
     async def run_attempt(input: StandaloneAttemptInput) -> StandaloneAttemptResult:
@@ -306,17 +308,6 @@ async def test_a_standalone_run_whose_task_is_deleted_mid_attempt_ends_cancelled
     @activity.defn(name="open_run")
     async def open_run(input: OpenStandaloneInput) -> StandalonePlan:
         return StandalonePlan(run_id=input.run_id, max_concurrent=1, max_retries=2)
-
-    @activity.defn(name="acquire_slot")
-    async def acquire_slot(input: AcquireSlotInput) -> None:
-        await (
-            activity.client()
-            .get_workflow_handle(input.request.workflow_id)
-            .signal(
-                "slot_granted",
-                SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
-            )
-        )
 
     @activity.defn(name="run_attempt")
     async def run_attempt(input: StandaloneAttemptInput) -> StandaloneAttemptResult:

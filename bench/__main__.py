@@ -88,8 +88,6 @@ async def connect_repo(client: httpx.AsyncClient, repo: Path, concurrency: int) 
 
 async def measure(system: OptioUp, result: DbResult, args: argparse.Namespace) -> None:
     root = system.data_dir.parent
-    marks = root / "marks"
-    marks.mkdir()
     repo = make_bare_repo(root)
     deadline = time.monotonic() + args.timeout
 
@@ -106,7 +104,7 @@ async def measure(system: OptioUp, result: DbResult, args: argparse.Namespace) -
         limits=limits,
     ) as client:
         await connect_repo(client, repo, args.concurrency)
-        driver = Driver(client=client, repo=repo, marks=marks)
+        driver = Driver(client=client, repo=repo, worktrees=system.data_dir / "worktrees")
         async with asyncio.timeout(args.timeout):
             result.latency = await post_latency(
                 driver, args.latency_tasks, settle_timeout_s=min(600.0, remaining())

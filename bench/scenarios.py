@@ -1,8 +1,9 @@
 """The measurements: POST latency, orchestration overhead, end-to-end throughput.
 
 Every task is an agentType "script" task whose script first records its own start
-time in a file of its own, then writes a file of its own into the worktree, so every
-task has a change to open a PR for and no two merges ever conflict.
+time in its worktree's `.optio/` (never committed; the sandbox lets a run write nowhere
+but its worktree), then writes a file of its own into the worktree, so every task has a
+change to open a PR for and no two merges ever conflict.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ Task = dict[str, Any]
 SETTLED = frozenset({"completed", "failed", "needs_attention", "cancelled"})
 POLL_S = 1.0
 MARK_POLL_S = 0.005
+START_MARK = "bench-start"
 
 
 def log(message: str) -> None:
@@ -65,10 +67,15 @@ def parse_time(value: str | None) -> float | None:
 class Driver:
     client: httpx.AsyncClient
     repo: Path
-    marks: Path
+    # `<data dir>/worktrees`: a task's worktree is `task-<id>` in it while the task runs.
+    worktrees: Path
 
     def script(self, tag: str) -> str:
-        return f"date +%s.%N > {self.marks}/start-{tag}\necho ok > f-{tag}\necho done {tag}\n"
+        # The tag too: a reused spare worktree holds the previous task's mark for a moment.
+        return (
+            f'echo "{tag} $(date +%s.%N)" > .optio/{START_MARK}\n'
+            f"echo ok > f-{tag}\necho done {tag}\n"
+        )
 
     async def post_task(self, tag: str) -> Posted:
         body = {
@@ -127,14 +134,17 @@ class Driver:
             await asyncio.sleep(POLL_S)
 
     async def wait_mark(self, tag: str, task_id: str, *, timeout_s: float) -> float | None:
-        """The agent's own start time, once its script has written it; None if it never does."""
-        path = self.marks / f"start-{tag}"
+        """The agent's own start time, once its script has written it; None if it never does
+        (or the task had moved on from its worktree before this saw it)."""
+        path = self.worktrees / f"task-{task_id}" / ".optio" / START_MARK
         deadline = time.monotonic() + timeout_s
         next_check = time.monotonic() + POLL_S
         while time.monotonic() < deadline:
             try:
-                return float(path.read_text().strip())
-            except (OSError, ValueError):  # not there yet, or half written
+                written_by, moment = path.read_text().split()
+                if written_by == tag:
+                    return float(moment)
+            except (OSError, ValueError):  # not there yet, half written, or another's
                 pass
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + POLL_S

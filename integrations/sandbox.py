@@ -89,7 +89,7 @@ class Sandbox:
         if self.home is not None:
             args += ["--bind", str(self.home), str(self.home)]
         if self.git_dir is not None:
-            args += _git_dir_binds(self.git_dir)
+            args += _git_dir_binds(self.git_dir, self.worktree)
         args += ["--bind", str(self.worktree), str(self.worktree), "--chdir", str(self.worktree)]
         return [*args, "--", *argv]
 
@@ -159,7 +159,7 @@ def mounted_command(
 _GIT_PROTECTED = ("config", "hooks", "info", "objects/info", "commondir", "shallow")
 
 
-def _git_dir_binds(git_dir: Path) -> list[str]:
+def _git_dir_binds(git_dir: Path, worktree: Path) -> list[str]:
     for name in ("hooks", "info", "objects/info"):
         (git_dir / name).mkdir(parents=True, exist_ok=True)  # so that they can be bound
     args = ["--bind", str(git_dir), str(git_dir)]
@@ -169,11 +169,32 @@ def _git_dir_binds(git_dir: Path) -> list[str]:
             args += ["--ro-bind", str(path), str(path)]
     worktrees = git_dir / "worktrees"
     if worktrees.is_dir():
-        for entry in worktrees.iterdir():
+        # Other tasks' worktree entries are read-only as a whole, those added after this
+        # run starts included; and bwrap binds nothing inside them, so one removed while
+        # the run starts cannot fail it. The run's own entry (its index, HEAD, logs) is
+        # writable, but not what tells git where its repository is.
+        args += ["--ro-bind", str(worktrees), str(worktrees)]
+        own = _own_worktree_entry(worktree, worktrees)
+        if own is not None:
+            args += ["--bind", str(own), str(own)]
             for name in ("config.worktree", "commondir", "gitdir"):
-                if (entry / name).exists():
-                    args += ["--ro-bind", str(entry / name), str(entry / name)]
+                if (own / name).exists():
+                    args += ["--ro-bind", str(own / name), str(own / name)]
     return args
+
+
+def _own_worktree_entry(worktree: Path, worktrees: Path) -> Path | None:
+    """The admin entry `<git dir>/worktrees/<name>` the worktree's `.git` file names
+    (`<name>` is the worktree's first name: a reused spare keeps its old one)."""
+    try:
+        pointer = (worktree / ".git").read_text().strip()
+    except OSError:
+        return None  # not a linked worktree
+    named = Path(pointer.removeprefix("gitdir:").strip())
+    entry = worktrees / named.name
+    if named.resolve().parent != worktrees.resolve() or not entry.is_dir():
+        return None
+    return entry
 
 
 def bwrap_path() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import socket
@@ -47,10 +48,29 @@ POSTGRES_URL = os.environ.get(
 TLS = ssl.create_default_context()
 
 
+# Ports a test hands to a server it starts later (`optio up`, uvicorn, a Temporal dev
+# server) come from a band of this pytest process's own, below the kernel's ephemeral
+# range. A port from `bind(0)` is ephemeral: between our closing it and the server
+# binding it, another pytest process's `bind(0)`, or any outgoing connection, could be
+# given the same one (with three processes, `optio up`'s Temporal lost its port that
+# way). Nothing but this function hands out ports in these bands.
+PORT_BAND_SIZE = 500
+_PORT_BAND_START = 20000 + PORT_BAND_SIZE * int(
+    os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0
+)
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _ in range(PORT_BAND_SIZE):
+        port = _PORT_BAND_START + next(_next_port) % PORT_BAND_SIZE
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # still held by a server of an earlier test
+            return port
+    raise RuntimeError(f"no free port in {_PORT_BAND_START}..+{PORT_BAND_SIZE}")
 
 
 # ---- Temporal --------------------------------------------------------------------------
@@ -61,8 +81,17 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         ip="127.0.0.1",
+        port=free_port(),
         search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
-        dev_server_extra_args=["--log-level", "error"],
+        # Every port the dev server opens comes from this process's band (see free_port).
+        dev_server_extra_args=[
+            "--log-level",
+            "error",
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+        ],
     )
     try:
         yield env

@@ -204,6 +204,14 @@ def bwrap_path() -> str:
     return found
 
 
+def prepare_shared_args() -> None:
+    """Compute what every sandbox's command line shares (the root's links, the masks of
+    /etc), once per process: a process that forks runners does it before forking, so
+    that each runner inherits it instead of walking /etc again."""
+    _root_links()
+    _etc_masks()
+
+
 @functools.cache
 def _root_links() -> tuple[str, ...]:
     args: list[str] = []

@@ -151,13 +151,17 @@ async def _continued(handle: WorkflowHandle[object, object]) -> bool:
     return b'"prepared":true' in started.input.payloads[0].data
 
 
+# A bound for a failure, not a wait: generous, as a loaded 2-core machine needs.
+UNTIL_S = 90
+
+
 async def until(check: Callable[[], object]) -> None:
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(UNTIL_S):
         while not check():
             await asyncio.sleep(0.01)
 
 
 async def until_async(check: Callable[[], Awaitable[bool]]) -> None:
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(UNTIL_S):
         while not await check():
             await asyncio.sleep(0.05)

@@ -78,17 +78,23 @@ async def _run_terminal(sock: SessionSocket) -> tuple[int, str]:
         return NORMAL, "No shell"
     finally:
         os.close(slave)
-    os.set_blocking(master, False)
-    await sock.touch()
-    pipe = _Output(master)
-    sender = asyncio.create_task(_send(sock, pipe))
-    receiver = asyncio.create_task(_receive(sock, master))
+    # From here on the shell is hung up however this ends: a failed or cancelled `touch`
+    # (a database write and a signal) left it running with init as its parent before.
+    pipe: _Output | None = None
+    tasks: list[asyncio.Task[tuple[int, str]]] = []
     try:
+        os.set_blocking(master, False)
+        await sock.touch()
+        pipe = _Output(master)
+        sender = asyncio.create_task(_send(sock, pipe))
+        receiver = asyncio.create_task(_receive(sock, master))
+        tasks = [sender, receiver]
         done, _ = await asyncio.wait({sender, receiver}, return_when="FIRST_COMPLETED")
     finally:
-        for task in (sender, receiver):
+        for task in tasks:
             task.cancel()
-        pipe.close()
+        if pipe is not None:
+            pipe.close()
         await asyncio.to_thread(_hang_up, proc)
         os.close(master)
     finished = sender if sender in done else receiver

@@ -161,3 +161,40 @@ async def test_a_single_use_ws_token_opens_one_connection(
     expired = (await optio.client.post("/api/auth/ws-token")).json()["token"]
     async with ws(api(optio), path, expired) as conn:
         assert await close_code(conn) == 4401
+
+
+def _shells_in(worktree: Path) -> list[int]:
+    """Processes whose command line names the worktree: the terminal's bwrap and shell."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if str(worktree).encode() in cmdline and "\nState:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_a_terminal_that_fails_after_its_shell_started_leaves_no_shell(
+    optio: Optio, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shell is started, then the session's idle clock is restarted (a database write and
+    a signal): a failure or a cancel there (a client gone, the API stopping) hung nobody up,
+    and the sandboxed shell lived on with init as its parent."""
+    from api.live.session_socket import SessionSocket
+
+    session = await active_session(optio, make_repo())
+    worktree = session_worktree(optio.settings, session["id"])
+
+    async def database_gone(self: SessionSocket) -> None:
+        assert _shells_in(worktree), "the shell should be running by now"
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(SessionSocket, "touch", database_gone)
+    async with ws(api(optio), f"/ws/sessions/{session['id']}/terminal", optio.token) as conn:
+        await close_code(conn)
+    assert await until(lambda: not _shells_in(worktree), timeout=10), _shells_in(worktree)

@@ -61,13 +61,9 @@ async def wait_for_states(
     while time.monotonic() < deadline:
         response = await client.get("/api/tasks", params={"limit": 1000})
         assert response.status_code == 200, response.text
-        elsewhere = {
-            t["id"]: t["state"]
-            for t in response.json()["tasks"]
-            if t["id"] in wanted and t["state"] not in states
-        }
-        seen = {t["id"] for t in response.json()["tasks"]} & wanted
-        if not elsewhere and seen == wanted:
+        found = {t["id"]: t["state"] for t in response.json()["tasks"] if t["id"] in wanted}
+        elsewhere = {i: state for i, state in found.items() if state not in states}
+        if not elsewhere and found.keys() == wanted:
             return
         await asyncio.sleep(0.25)
     raise AssertionError(f"tasks never reached {states}: {elsewhere}")

@@ -212,14 +212,7 @@ class World:
         @activity.defn(name="acquire_slot")
         async def acquire_slot(input: AcquireSlotInput) -> None:
             await world._gate("acquire_slot", input)
-            await (
-                activity.client()
-                .get_workflow_handle(input.request.workflow_id)
-                .signal(
-                    "slot_granted",
-                    SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
-                )
-            )
+            await grant_slot(input)
 
         @activity.defn(name="release_slot")
         async def release_slot(input: ReleaseSlotInput) -> None:
@@ -319,6 +312,18 @@ class World:
             post_verdict,
             reset_for_redo,
         ]
+
+
+async def grant_slot(input: AcquireSlotInput) -> None:
+    """The limiter's answer to a slot request, given at once (from within an activity)."""
+    await (
+        activity.client()
+        .get_workflow_handle(input.request.workflow_id)
+        .signal(
+            "slot_granted",
+            SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
+        )
+    )
 
 
 async def time_skipping_client(env: WorkflowEnvironment) -> Client:

@@ -37,11 +37,10 @@ from schemas.workflow import (
     PipelineInput,
     PipelineStep,
     PipelineSteps,
-    SlotGranted,
     StartTaskInput,
 )
 from tests.conftest import BIN
-from tests.workflows.harness import keep_history, time_skipping_client
+from tests.workflows.harness import grant_slot, keep_history, time_skipping_client
 from workflows.registry import WORKFLOW_RUNNER, WORKFLOWS
 
 
@@ -254,14 +253,7 @@ async def test_a_pipeline_starts_its_steps_one_after_another(client: Client) -> 
 @activity.defn(name="acquire_slot")
 async def acquire_slot(input: AcquireSlotInput) -> None:
     """The limiter, granting every request at once."""
-    await (
-        activity.client()
-        .get_workflow_handle(input.request.workflow_id)
-        .signal(
-            "slot_granted",
-            SlotGranted(limiter_id=input.limiter_id, request_id=input.request.request_id),
-        )
-    )
+    await grant_slot(input)
 
 
 async def test_a_standalone_run_retries_with_backoff_then_completes(client: Client) -> None:
